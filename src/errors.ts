@@ -1,0 +1,167 @@
+/**
+ * Typed errors. Every error the library throws extends {@link RecipeError} and carries a
+ * stable `code` (part of the public API: codes never change meaning). No error ever contains
+ * an ACL token: messages are built from Consul's reply text, which never echoes the secret,
+ * and request URLs are logged without their query string.
+ */
+
+/** Stable error codes, one per failure the library reports. */
+export const ErrorCodes = Object.freeze({
+  CONFIG: 'ERR_CONFIG',
+  CONSUL: 'ERR_CONSUL',
+  LOCK_TIMEOUT: 'ERR_LOCK_TIMEOUT',
+  LOCK_LOST: 'ERR_LOCK_LOST',
+  LOCK_CONFLICT: 'ERR_LOCK_CONFLICT',
+  LOCK_STATE: 'ERR_LOCK_STATE',
+  SESSION_LOST: 'ERR_SESSION_LOST',
+  NOT_LEADER: 'ERR_NOT_LEADER',
+  CLOSED: 'ERR_CLOSED',
+  DECODE: 'ERR_DECODE',
+} as const);
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** Base class of every error thrown by consul-recipes. */
+export class RecipeError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * A bad option, key or argument, thrown synchronously at the call site before anything is sent
+ * to Consul. Fix the call; retrying cannot help. `option` names the offending option.
+ */
+export class ConfigError extends RecipeError {
+  readonly option: string | undefined;
+  constructor(message: string, option?: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.CONFIG, message, options);
+    this.option = option;
+  }
+}
+
+/**
+ * Consul answered with an error status, or could not be reached (`statusCode` 0). `message`
+ * holds Consul's own reply text. Transient failures (5xx, connection errors) were already
+ * retried where repeating the request is safe before this reaches you.
+ */
+export class ConsulError extends RecipeError {
+  /** HTTP status, or 0 when no response arrived (connection refused, reset, timeout). */
+  readonly statusCode: number;
+  /** HTTP method and path (no query string, so never a token). */
+  readonly endpoint: string;
+  /** Consul's reply body (trimmed), when there was one. */
+  readonly consulMessage: string;
+  constructor(
+    statusCode: number,
+    endpoint: string,
+    consulMessage: string,
+    options?: { cause?: unknown },
+  ) {
+    const detail = consulMessage ? `: ${consulMessage}` : '';
+    super(
+      ErrorCodes.CONSUL,
+      statusCode === 0
+        ? `Consul request ${endpoint} failed${detail}`
+        : `Consul answered ${statusCode} to ${endpoint}${detail}`,
+      options,
+    );
+    this.statusCode = statusCode;
+    this.endpoint = endpoint;
+    this.consulMessage = consulMessage;
+  }
+
+  /** True for failures that may pass by themselves: no response, 5xx, 429. */
+  get transient(): boolean {
+    return this.statusCode === 0 || this.statusCode >= 500 || this.statusCode === 429;
+  }
+}
+
+/** `acquire({ timeout })` ran out before the lock (or permit, or leadership) was obtained. */
+export class LockTimeoutError extends RecipeError {
+  readonly key: string;
+  readonly timeoutMs: number;
+  constructor(key: string, timeoutMs: number) {
+    super(ErrorCodes.LOCK_TIMEOUT, `timed out after ${timeoutMs}ms waiting for "${key}"`);
+    this.key = key;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * A held lock was lost (session lost, key taken or deleted) while work was running. Work done
+ * under it may have overlapped with another holder: check fencing tokens downstream.
+ */
+export class LockLostError extends RecipeError {
+  readonly key: string;
+  readonly reason: string;
+  constructor(key: string, reason: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.LOCK_LOST, `lock on "${key}" was lost: ${reason}`, options);
+    this.key = key;
+    this.reason = reason;
+  }
+}
+
+/**
+ * The key holds something that is not this kind of lock: different flags, a semaphore with
+ * another limit, or a value we cannot decode. Another tool is using the key; pick another key
+ * or make the settings agree.
+ */
+export class LockConflictError extends RecipeError {
+  readonly key: string;
+  constructor(key: string, message: string) {
+    super(ErrorCodes.LOCK_CONFLICT, `conflict on "${key}": ${message}`);
+    this.key = key;
+  }
+}
+
+/** A call that is not allowed in the object's current state (release when not held, …). */
+export class IllegalStateError extends RecipeError {
+  readonly state: string;
+  constructor(message: string, state: string) {
+    super(ErrorCodes.LOCK_STATE, `${message} (state: ${state})`);
+    this.state = state;
+  }
+}
+
+/** The session can no longer prove it is alive; everything held under it is gone. */
+export class SessionLostError extends RecipeError {
+  readonly sessionId: string;
+  constructor(sessionId: string, reason: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.SESSION_LOST, `session ${sessionId} lost: ${reason}`, options);
+    this.sessionId = sessionId;
+  }
+}
+
+/** A leader-only call was made by an instance that is not (or no longer) the leader. */
+export class NotLeaderError extends RecipeError {
+  readonly key: string;
+  constructor(key: string, message = 'not the leader') {
+    super(ErrorCodes.NOT_LEADER, `${message} for "${key}"`);
+    this.key = key;
+  }
+}
+
+/** The object (or its Coordinator) was closed; create a new one. */
+export class ClosedError extends RecipeError {
+  constructor(what: string) {
+    super(ErrorCodes.CLOSED, `${what} is closed`);
+  }
+}
+
+/** A value read from Consul could not be decoded (config watcher, `.lock` record, …). */
+export class DecodeError extends RecipeError {
+  readonly key: string;
+  constructor(key: string, message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.DECODE, `cannot decode "${key}": ${message}`, options);
+    this.key = key;
+  }
+}
+
+/** The error an AbortSignal carries when aborted without a reason: a DOMException 'AbortError'. */
+export function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
+}

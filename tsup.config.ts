@@ -1,0 +1,17 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: {
+    index: 'src/index.ts',
+    'testing/index': 'src/testing/index.ts',
+    'cli/main': 'src/cli/main.ts',
+  },
+  format: ['esm', 'cjs'],
+  dts: { entry: { index: 'src/index.ts', 'testing/index': 'src/testing/index.ts' } },
+  target: 'node20',
+  platform: 'node',
+  sourcemap: true,
+  clean: true,
+  splitting: false,
+  shims: true,
+});

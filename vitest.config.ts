@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // Two cores: keep parallelism modest so timing-sensitive lease logic is not starved.
+    maxWorkers: 2,
+    setupFiles: ['test/support/setup.ts'],
+    reporters: ['default'],
+  },
+});
