@@ -1,0 +1,184 @@
+/**
+ * Coordinator: the entry point. It resolves connection options, owns the one Consul transport,
+ * and owns the lifetime of everything it creates (sessions, locks, watchers). It only wires
+ * things together: each recipe keeps its own state and loops.
+ */
+import { readFileSync } from 'node:fs';
+import { ClosedError, ConfigError } from './errors.js';
+import { describe, toMs } from './internal/duration.js';
+import { silentLogger, type Logger } from './internal/logger.js';
+import { ConsulApi } from './transport/index.js';
+import type { RetryPolicy } from './transport/client.js';
+
+/** Connection defaults, each with its reason. */
+export const COORDINATOR_DEFAULTS = Object.freeze({
+  /** Consul's own default agent address. */
+  address: 'http://127.0.0.1:8500',
+  /** Non-blocking requests: generous for a loaded agent, short enough to notice a dead one. */
+  timeoutMs: 10_000,
+  /** Transient failures (no leader, connection refused) usually clear within seconds. */
+  retry: Object.freeze({ retries: 4, minTimeoutMs: 100, maxTimeoutMs: 2_000 }) as RetryPolicy,
+});
+
+export interface CoordinatorOptions {
+  /** Agent address, `http(s)://host:port` or `host:port`. @default CONSUL_HTTP_ADDR, then http://127.0.0.1:8500 */
+  address?: string;
+  /** ACL token, sent as `X-Consul-Token` only. @default CONSUL_HTTP_TOKEN */
+  token?: string;
+  /** Datacenter for every request (`?dc=`). @default the agent's */
+  datacenter?: string;
+  /** PEM CA bundle (contents, not a path) for https. @default contents of CONSUL_CACERT */
+  ca?: string | Buffer;
+  /** Per-request timeout for non-blocking calls, duration string or ms. @default '10s' */
+  timeout?: string | number;
+  /** pino-compatible logger. @default silent */
+  logger?: Logger;
+  /** Retry policy for transient Consul failures. @default { retries: 4, minTimeout: 100, maxTimeout: 2000 } */
+  retry?: { retries?: number; minTimeout?: string | number; maxTimeout?: string | number };
+}
+
+/** Something the Coordinator closes when it closes. */
+export interface Closeable {
+  close(): Promise<void>;
+}
+
+/** Reads the standard CONSUL_HTTP_* variables into options. */
+export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): CoordinatorOptions {
+  const options: CoordinatorOptions = {};
+  if (env.CONSUL_HTTP_ADDR) options.address = env.CONSUL_HTTP_ADDR;
+  if (env.CONSUL_HTTP_TOKEN) options.token = env.CONSUL_HTTP_TOKEN;
+  if (env.CONSUL_DATACENTER) options.datacenter = env.CONSUL_DATACENTER;
+  if (env.CONSUL_CACERT) {
+    try {
+      options.ca = readFileSync(env.CONSUL_CACERT);
+    } catch (err) {
+      throw new ConfigError(`CONSUL_CACERT: cannot read ${JSON.stringify(env.CONSUL_CACERT)}`, 'ca', { cause: err });
+    }
+  }
+  return options;
+}
+
+/** Turns `host:port`, `http://…` or `https://…` into a base URL; CONSUL_HTTP_SSL picks https for bare addresses. */
+export function normalizeAddress(address: unknown, env: NodeJS.ProcessEnv = process.env): string {
+  if (typeof address !== 'string' || address.trim() === '') {
+    throw new ConfigError(`option "address" must be a non-empty string, got ${describe(address)}`, 'address');
+  }
+  let text = address.trim();
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    const ssl = /^(1|true)$/i.test(env.CONSUL_HTTP_SSL ?? '');
+    text = `${ssl ? 'https' : 'http'}://${text}`;
+  }
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError(`option "address" is not a valid address: ${describe(address)}`, 'address');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`option "address" must use http or https, got ${describe(url.protocol)}`, 'address');
+  }
+  if (url.username || url.password) {
+    throw new ConfigError('option "address" must not contain credentials; use "token"', 'address');
+  }
+  return url.origin;
+}
+
+export class Coordinator {
+  /** Typed Consul HTTP API (advanced use; recipes are built on it). */
+  readonly api: ConsulApi;
+  readonly logger: Logger;
+  private readonly resources = new Set<Closeable>();
+  private closing: Promise<void> | undefined;
+
+  constructor(options: CoordinatorOptions = {}) {
+    const env = optionsFromEnvSafe();
+    const merged: CoordinatorOptions = { ...env, ...options };
+    const address = normalizeAddress(merged.address ?? COORDINATOR_DEFAULTS.address);
+    if (merged.token !== undefined && typeof merged.token !== 'string') {
+      throw new ConfigError('option "token" must be a string', 'token');
+    }
+    const timeoutMs = merged.timeout === undefined ? COORDINATOR_DEFAULTS.timeoutMs : toMs('timeout', merged.timeout, { min: 1 });
+    const retry = merged.retry ?? {};
+    const retries = retry.retries ?? COORDINATOR_DEFAULTS.retry.retries;
+    if (!Number.isInteger(retries) || retries < 0) {
+      throw new ConfigError(`option "retry.retries" must be a non-negative integer, got ${describe(retries)}`, 'retry.retries');
+    }
+    this.logger = merged.logger ?? silentLogger;
+    this.api = new ConsulApi({
+      address,
+      token: merged.token,
+      datacenter: merged.datacenter,
+      ca: merged.ca,
+      timeoutMs,
+      logger: this.logger,
+      retry: {
+        retries,
+        minTimeoutMs: retry.minTimeout === undefined ? COORDINATOR_DEFAULTS.retry.minTimeoutMs : toMs('retry.minTimeout', retry.minTimeout),
+        maxTimeoutMs: retry.maxTimeout === undefined ? COORDINATOR_DEFAULTS.retry.maxTimeoutMs : toMs('retry.maxTimeout', retry.maxTimeout),
+      },
+    });
+  }
+
+  /** A Coordinator configured from CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_CACERT, CONSUL_HTTP_SSL. */
+  static fromEnv(overrides: CoordinatorOptions = {}): Coordinator {
+    return new Coordinator({ ...optionsFromEnv(), ...overrides });
+  }
+
+  /** The agent address in use (never includes the token). */
+  get address(): string {
+    return this.api.http.address;
+  }
+
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /** Registers a resource to be closed with the Coordinator. Returns an unregister function. */
+  track(resource: Closeable): () => void {
+    this.assertOpen('Coordinator');
+    this.resources.add(resource);
+    return () => {
+      this.resources.delete(resource);
+    };
+  }
+
+  /** Throws {@link ClosedError} after close(). */
+  assertOpen(what = 'Coordinator'): void {
+    if (this.closing) throw new ClosedError(what);
+  }
+
+  /**
+   * Releases everything this Coordinator created: recipes first (newest first), which release
+   * their locks and destroy their sessions, then the transport's sockets. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const errors: unknown[] = [];
+      for (const resource of [...this.resources].reverse()) {
+        try {
+          await resource.close();
+        } catch (err) {
+          errors.push(err);
+          this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'error while closing a resource');
+        }
+      }
+      this.resources.clear();
+      this.api.close();
+    })();
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** Env defaults for the constructor; a broken CONSUL_CACERT should not break explicit options. */
+function optionsFromEnvSafe(): CoordinatorOptions {
+  try {
+    return optionsFromEnv();
+  } catch {
+    const { CONSUL_CACERT: _ignored, ...rest } = process.env;
+    return optionsFromEnv(rest);
+  }
+}

@@ -1,0 +1,68 @@
+/** AbortSignal helpers. Whoever adds a listener removes it (see p-retry#71). */
+import { abortReason } from '../errors.js';
+
+/**
+ * Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. The timer is
+ * unref()ed and the abort listener removed in every outcome.
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(abortReason(signal));
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(abortReason(signal as AbortSignal));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    timer.unref?.();
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * A signal that aborts when any input aborts (with that input's reason) or after `timeoutMs`
+ * (with `timeoutReason()`). `dispose()` clears the timer and listeners; call it in `finally`.
+ */
+export function linkSignals(
+  inputs: ReadonlyArray<AbortSignal | undefined>,
+  timeout?: { ms: number; reason: () => unknown },
+): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const cleanups: Array<() => void> = [];
+  const dispose = (): void => {
+    for (const c of cleanups.splice(0)) c();
+  };
+  for (const input of inputs) {
+    if (!input) continue;
+    if (input.aborted) {
+      controller.abort(abortReason(input));
+      break;
+    }
+    const onAbort = (): void => {
+      controller.abort(abortReason(input));
+      dispose();
+    };
+    input.addEventListener('abort', onAbort, { once: true });
+    cleanups.push(() => input.removeEventListener('abort', onAbort));
+  }
+  if (timeout && !controller.signal.aborted && Number.isFinite(timeout.ms)) {
+    const timer = setTimeout(() => {
+      controller.abort(timeout.reason());
+      dispose();
+    }, Math.max(0, timeout.ms));
+    timer.unref?.();
+    cleanups.push(() => clearTimeout(timer));
+  }
+  if (controller.signal.aborted) dispose();
+  return { signal: controller.signal, dispose };
+}
+
+/** True when `err` is the abort reason of `signal` (so callers can rethrow it untouched). */
+export function isAbortFrom(signal: AbortSignal | undefined, err: unknown): boolean {
+  return signal !== undefined && signal.aborted && err === abortReason(signal);
+}

@@ -1,0 +1,126 @@
+/**
+ * The one long-poll loop. Every recipe that follows Consul state (lock waiters and monitors,
+ * election observers, config and service watchers) drives it with a read function; the recipe
+ * only decides what each new snapshot means.
+ *
+ * Rules (Consul's blocking-query docs, and api/watch/plan.go):
+ * - the first read (index 0) answers at once; later reads block on the last index seen;
+ * - a return proves nothing changed: an unchanged index is skipped, and so is an unchanged value
+ *   when `equals` is given;
+ * - an index that goes backwards (tombstone reap, snapshot restore, agent restart) resets the
+ *   index to 0, so the next read is a fresh non-blocking one; an index of 0 is treated as 1;
+ * - never spin: unchanged results that come back early are spaced out with growing delays;
+ * - errors back off exponentially with jitter, capped, and the loop carries on until aborted;
+ * - aborting the signal cancels the in-flight request at once (it is passed down to HTTP).
+ */
+import { sleep } from '../internal/abort.js';
+import type { QueryMeta } from '../transport/client.js';
+import { backoffDelay, type BackoffPolicy } from './backoff.js';
+
+/** Consul's default blocking wait is 5 minutes; cancelling does not depend on it (see above). */
+export const DEFAULT_WAIT_MS = 5 * 60_000;
+/** Error backoff: starts small so a leader election blip costs little, capped so an outage is not hammered. */
+export const DEFAULT_ERROR_BACKOFF: BackoffPolicy = Object.freeze({ minMs: 100, maxMs: 10_000 });
+/** An unchanged result sooner than this after the request started counts as a spin. */
+export const DEFAULT_MIN_ROUND_MS = 50;
+
+export interface BlockingReadArgs {
+  /** Index to block on (0n: answer at once). */
+  index: bigint;
+  waitMs: number;
+  signal: AbortSignal;
+}
+
+export type BlockingRead<T> = (args: BlockingReadArgs) => Promise<{ value: T; meta: QueryMeta }>;
+
+export interface BlockingResult<T> {
+  value: T;
+  index: bigint;
+  meta: QueryMeta;
+}
+
+export interface BlockingQueryOptions<T> {
+  /** Stops the loop and cancels the in-flight read. */
+  signal: AbortSignal;
+  /** Blocking wait per request. @default 5 minutes */
+  waitMs?: number;
+  /** Start blocking from this index instead of reading once first. @default 0n */
+  initialIndex?: bigint;
+  /** Skip results whose value equals the last one yielded. */
+  equals?: (previous: T, next: T) => boolean;
+  /** Backoff after failed reads. @default { minMs: 100, maxMs: 10000 } */
+  errorBackoff?: BackoffPolicy;
+  /** Spin guard for unchanged early returns. @default 50 */
+  minRoundMs?: number;
+  /** Called for each failed read (the loop goes on). */
+  onError?: (err: unknown, consecutiveFailures: number) => void;
+  /** Errors for which the loop gives up and throws instead of retrying. */
+  isFatal?: (err: unknown) => boolean;
+  /** Clock and randomness, injectable for tests. */
+  now?: () => number;
+  random?: () => number;
+}
+
+/** Yields `{ value, index, meta }` each time the watched result changes, until aborted. */
+export async function* blockingQuery<T>(
+  read: BlockingRead<T>,
+  options: BlockingQueryOptions<T>,
+): AsyncGenerator<BlockingResult<T>, void, undefined> {
+  const { signal } = options;
+  const waitMs = options.waitMs ?? DEFAULT_WAIT_MS;
+  const errorBackoff = options.errorBackoff ?? DEFAULT_ERROR_BACKOFF;
+  const minRoundMs = options.minRoundMs ?? DEFAULT_MIN_ROUND_MS;
+  const now = options.now ?? Date.now;
+  let index = options.initialIndex ?? 0n;
+  let last: { value: T } | undefined;
+  let failures = 0;
+  let spins = 0;
+
+  while (!signal.aborted) {
+    const started = now();
+    let result: { value: T; meta: QueryMeta };
+    try {
+      result = await read({ index, waitMs, signal });
+    } catch (err) {
+      if (signal.aborted) return;
+      if (options.isFatal?.(err)) throw err;
+      failures += 1;
+      options.onError?.(err, failures);
+      if (!(await pause(backoffDelay(failures, errorBackoff, options.random), signal))) return;
+      continue;
+    }
+    failures = 0;
+    const previous = index;
+    // Consul docs: the index must be > 0; treat 0 as 1 so the next read still blocks.
+    const next = result.meta.index > 0n ? result.meta.index : 1n;
+
+    if (previous !== 0n && next === previous) {
+      // Nothing changed (timeout or spurious wake-up). Guard against a server that answers
+      // at once with the same index: space such rounds out, growing while it persists.
+      if (now() - started < minRoundMs) {
+        spins += 1;
+        if (!(await pause(backoffDelay(spins, { minMs: minRoundMs, maxMs: errorBackoff.maxMs }, options.random), signal))) return;
+      } else {
+        spins = 0;
+      }
+      continue;
+    }
+    spins = 0;
+    // Index went backwards: reset so the next read is a fresh, non-blocking one (blocking.mdx).
+    index = next < previous ? 0n : next;
+    if (last && options.equals?.(last.value, result.value)) continue;
+    last = { value: result.value };
+    yield { value: result.value, index: next, meta: result.meta };
+  }
+}
+
+/** Sleeps unless aborted; false means the loop should stop. */
+async function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+  try {
+    await sleep(ms, signal);
+    return true;
+  } catch {
+    // The only rejection is the abort the caller asked for.
+    return false;
+  }
+}

@@ -1,0 +1,268 @@
+/**
+ * The one thin Consul HTTP client. It builds URLs, sends the token header, parses the query-meta
+ * headers, retries transient failures (p-retry) where the caller says repeating is safe, and maps
+ * HTTP statuses to {@link ConsulError} in exactly one place. It does nothing else.
+ *
+ * Built on node:http(s) rather than the `consul` npm client: that client JSON-parses every body,
+ * which rounds uint64 `Flags` above 2^53 (Consul's own lock flag is one), and it does not expose
+ * per-request AbortSignals or a socket pool we can close. Owning the agent lets `close()` prove
+ * that no socket outlives the Coordinator.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import pRetry from 'p-retry';
+import { ConsulError, abortReason } from '../errors.js';
+import { silentLogger, type Logger } from '../internal/logger.js';
+
+/** Query metadata Consul returns on reads (`X-Consul-*` headers). */
+export interface QueryMeta {
+  /** `X-Consul-Index` as an exact uint64 (event indexes can exceed 2^53); 0n when absent. */
+  index: bigint;
+  /** `X-Consul-KnownLeader`; true when absent. */
+  knownLeader: boolean;
+  /** `X-Consul-LastContact` in ms; 0 when absent. */
+  lastContactMs: number;
+}
+
+export interface ConsulResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  /** Raw body bytes. */
+  body: Buffer;
+  meta: QueryMeta;
+}
+
+export type QueryValue = string | number | bigint | boolean | undefined | null | readonly string[];
+
+export interface RequestSpec {
+  method: 'GET' | 'PUT' | 'DELETE' | 'POST';
+  /** Path starting with `/v1/`, already encoded. */
+  path: string;
+  /** Query parameters. `true` sends a presence-only flag (`?recurse`); false/undefined omit it. */
+  query?: Record<string, QueryValue>;
+  /** A Buffer/string is sent as is; anything else as JSON. */
+  body?: unknown;
+  signal?: AbortSignal | undefined;
+  /** Overall per-attempt timeout in ms; defaults to the transport's. */
+  timeoutMs?: number | undefined;
+  /**
+   * Whether repeating this request after a transient failure is safe. Reads, renewals, destroys
+   * and plain puts are (`true`). Session create (would leak a session), CAS writes and acquires
+   * (the first try may have landed) are retried only after failures that prove the request was
+   * never applied — connection refused, or Consul's "No cluster leader" (`'if-not-applied'`);
+   * after any other failure their callers recover by reading state back.
+   */
+  idempotent: boolean | 'if-not-applied';
+  /** Statuses that are answers, not errors (404 on a KV read). 2xx always are. */
+  okStatuses?: readonly number[];
+}
+
+export interface RetryPolicy {
+  /** Retries after the first attempt. @default 4 */
+  retries: number;
+  /** First backoff in ms. @default 100 */
+  minTimeoutMs: number;
+  /** Backoff cap in ms. @default 2000 */
+  maxTimeoutMs: number;
+}
+
+export interface TransportOptions {
+  address: string;
+  token?: string | undefined;
+  datacenter?: string | undefined;
+  ca?: string | Buffer | undefined;
+  timeoutMs: number;
+  retry: RetryPolicy;
+  logger?: Logger | undefined;
+}
+
+/**
+ * 500 replies Consul gives for requests that can never succeed; everything else at 500 (no
+ * leader, rpc errors, raft timeouts) is treated as transient.
+ */
+const PERMANENT_500 =
+  /invalid session|missing session|Invalid Session TTL|Session TTL .* invalid|Invalid Behavior|Missing check|Missing node|is in critical state|strconv\.|Request decode failed|Permission denied|ACL not found|does not have associated TTL|Cannot provide tag filter|Invalid (node|service|tag) filter|exceeds configured limit/i;
+
+/**
+ * Failures that prove a write never reached Raft: the connection was refused, or the server
+ * refused it up front because there is no leader (or rate-limited it).
+ */
+export function isNotApplied(err: unknown): boolean {
+  if (!(err instanceof ConsulError)) return false;
+  if (err.statusCode === 0) return /^(ECONNREFUSED|EAI_AGAIN|ENOTFOUND)$/.test(err.consulMessage);
+  if (err.statusCode === 429) return true;
+  return err.statusCode === 500 && /No cluster leader/i.test(err.consulMessage);
+}
+
+export function isTransient(err: unknown): boolean {
+  if (!(err instanceof ConsulError)) return false;
+  if (err.statusCode === 0 || err.statusCode === 429 || err.statusCode === 502 || err.statusCode === 503 || err.statusCode === 504) {
+    return true;
+  }
+  return err.statusCode === 500 && !PERMANENT_500.test(err.consulMessage);
+}
+
+export class ConsulTransport {
+  readonly baseUrl: URL;
+  readonly datacenter: string | undefined;
+  readonly logger: Logger;
+  private readonly token: string | undefined;
+  private readonly agent: http.Agent;
+  private readonly timeoutMs: number;
+  private readonly retry: RetryPolicy;
+  private readonly inflight = new Set<http.ClientRequest>();
+  private closed = false;
+
+  constructor(options: TransportOptions) {
+    this.baseUrl = new URL(options.address);
+    this.token = options.token || undefined;
+    this.datacenter = options.datacenter;
+    this.timeoutMs = options.timeoutMs;
+    this.retry = options.retry;
+    this.logger = options.logger ?? silentLogger;
+    const agentOptions = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: Infinity };
+    this.agent =
+      this.baseUrl.protocol === 'https:'
+        ? new https.Agent({ ...agentOptions, ...(options.ca ? { ca: options.ca } : {}) })
+        : new http.Agent(agentOptions);
+  }
+
+  /** Address without credentials, for messages. */
+  get address(): string {
+    return this.baseUrl.origin;
+  }
+
+  /**
+   * Sends a request, retrying transient failures with exponential backoff and jitter when
+   * `spec.idempotent`. Rejects with {@link ConsulError} or with the signal's abort reason.
+   */
+  async request(spec: RequestSpec): Promise<ConsulResponse> {
+    spec.signal?.throwIfAborted();
+    if (spec.idempotent === false || this.retry.retries <= 0) return this.once(spec);
+    const retryable = spec.idempotent === true ? isTransient : isNotApplied;
+    return pRetry(() => this.once(spec), {
+      retries: this.retry.retries,
+      minTimeout: this.retry.minTimeoutMs,
+      maxTimeout: this.retry.maxTimeoutMs,
+      factor: 2,
+      randomize: true,
+      signal: spec.signal,
+      unref: true,
+      shouldRetry: ({ error }) => !this.closed && retryable(error),
+      onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+        if (retriesLeft > 0 && retryable(error)) {
+          this.logger.debug({ endpoint: `${spec.method} ${spec.path}`, attemptNumber, err: error.message }, 'consul request failed, retrying');
+        }
+      },
+    });
+  }
+
+  /** Aborts in-flight requests and closes every pooled socket. Idempotent. */
+  close(): void {
+    this.closed = true;
+    for (const req of this.inflight) req.destroy();
+    this.inflight.clear();
+    this.agent.destroy();
+  }
+
+  private url(spec: RequestSpec): URL {
+    const url = new URL(spec.path, this.baseUrl);
+    const query: Record<string, QueryValue> = { ...(this.datacenter ? { dc: this.datacenter } : {}), ...spec.query };
+    for (const [name, value] of Object.entries(query)) {
+      if (value === undefined || value === null || value === false) continue;
+      if (value === true) url.searchParams.append(name, '');
+      else if (Array.isArray(value)) for (const v of value) url.searchParams.append(name, String(v));
+      else url.searchParams.append(name, String(value));
+    }
+    // URLSearchParams writes presence flags as "recurse=", Consul reads them by presence either way.
+    return url;
+  }
+
+  private once(spec: RequestSpec): Promise<ConsulResponse> {
+    const endpoint = `${spec.method} ${spec.path}`;
+    if (this.closed) return Promise.reject(new ConsulError(0, endpoint, 'transport is closed'));
+    const url = this.url(spec);
+    let payload: Buffer | undefined;
+    if (spec.body !== undefined) {
+      payload = Buffer.isBuffer(spec.body)
+        ? spec.body
+        : spec.body instanceof Uint8Array
+          ? Buffer.from(spec.body)
+          : typeof spec.body === 'string'
+            ? Buffer.from(spec.body)
+            : Buffer.from(JSON.stringify(spec.body));
+    }
+    const headers: http.OutgoingHttpHeaders = { accept: 'application/json' };
+    if (this.token) headers['x-consul-token'] = this.token;
+    if (payload) headers['content-length'] = payload.length;
+    const timeoutMs = spec.timeoutMs ?? this.timeoutMs;
+    const lib = url.protocol === 'https:' ? https : http;
+
+    return new Promise<ConsulResponse>((resolve, reject) => {
+      const signal = spec.signal;
+      let settled = false;
+      const finish = (fn: () => void): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.inflight.delete(req);
+        fn();
+      };
+      const req = lib.request(url, { method: spec.method, headers, agent: this.agent });
+      this.inflight.add(req);
+      const onAbort = (): void => {
+        finish(() => reject(abortReason(signal as AbortSignal)));
+        req.destroy();
+      };
+      const timer = setTimeout(() => {
+        finish(() => reject(new ConsulError(0, endpoint, `no response within ${timeoutMs}ms`)));
+        req.destroy();
+      }, timeoutMs);
+      timer.unref?.();
+      signal?.addEventListener('abort', onAbort, { once: true });
+
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        finish(() => reject(new ConsulError(0, endpoint, err.code ?? err.message, { cause: err })));
+      });
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', (err: NodeJS.ErrnoException) => {
+          finish(() => reject(new ConsulError(0, endpoint, err.code ?? err.message, { cause: err })));
+        });
+        res.on('aborted', () => {
+          finish(() => reject(new ConsulError(0, endpoint, 'response aborted')));
+        });
+        res.on('end', () => {
+          const body = Buffer.concat(chunks);
+          const status = res.statusCode ?? 0;
+          finish(() => {
+            if ((status >= 200 && status < 300) || spec.okStatuses?.includes(status)) {
+              resolve({ status, headers: res.headers, body, meta: parseMeta(res.headers) });
+            } else {
+              reject(new ConsulError(status, endpoint, body.toString('utf8').trim().slice(0, 2000)));
+            }
+          });
+        });
+      });
+      req.end(payload);
+    });
+  }
+}
+
+function header(headers: http.IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export function parseMeta(headers: http.IncomingHttpHeaders): QueryMeta {
+  const rawIndex = header(headers, 'x-consul-index');
+  const leader = header(headers, 'x-consul-knownleader');
+  const contact = header(headers, 'x-consul-lastcontact');
+  return {
+    index: rawIndex && /^\d+$/.test(rawIndex) ? BigInt(rawIndex) : 0n,
+    knownLeader: leader === undefined ? true : leader === 'true',
+    lastContactMs: contact && /^\d+$/.test(contact) ? Number(contact) : 0,
+  };
+}

@@ -1,0 +1,35 @@
+/** The Consul transport: one HTTP client plus typed endpoint groups over it. */
+import { ConsulTransport, type TransportOptions } from './client.js';
+import { Agent } from './agent.js';
+import { KV } from './kv.js';
+import { Sessions } from './session.js';
+import { txn, type TxnKVOp, type TxnResult } from './txn.js';
+
+export * from './client.js';
+export type { KVPair, ReadOptions } from './kv.js';
+export type { SessionCreateRequest, SessionEntry } from './session.js';
+export type { AgentSelf, CheckRegistration, CheckStatus } from './agent.js';
+export type { TxnKVOp, TxnResult, KVVerb } from './txn.js';
+
+/** Typed access to the Consul HTTP API, sharing one connection pool. */
+export class ConsulApi {
+  readonly http: ConsulTransport;
+  readonly kv: KV;
+  readonly sessions: Sessions;
+  readonly agent: Agent;
+
+  constructor(options: TransportOptions) {
+    this.http = new ConsulTransport(options);
+    this.kv = new KV(this.http, options.timeoutMs);
+    this.sessions = new Sessions(this.http, options.timeoutMs);
+    this.agent = new Agent(this.http);
+  }
+
+  txn(ops: readonly TxnKVOp[], signal?: AbortSignal): Promise<TxnResult> {
+    return txn(this.http, ops, signal);
+  }
+
+  close(): void {
+    this.http.close();
+  }
+}
