@@ -9,6 +9,7 @@ import { describe, toMs } from './internal/duration.js';
 import { silentLogger, type Logger } from './internal/logger.js';
 import { ConsulApi } from './transport/index.js';
 import type { RetryPolicy } from './transport/client.js';
+import { Session, type SessionOptions } from './session/session.js';
 
 /** Connection defaults, each with its reason. */
 export const COORDINATOR_DEFAULTS = Object.freeze({
@@ -131,6 +132,14 @@ export class Coordinator {
 
   get closed(): boolean {
     return this.closing !== undefined;
+  }
+
+  /**
+   * Creates a Consul session renewed in the background (see {@link Session}). Options are checked
+   * synchronously. The session is destroyed by `close()` unless destroyed earlier.
+   */
+  session(options: SessionOptions = {}): Promise<Session> {
+    return Session.create(this, options);
   }
 
   /** Registers a resource to be closed with the Coordinator. Returns an unregister function. */

@@ -1,0 +1,426 @@
+/**
+ * Session: a Consul session kept alive by periodic renewal — the liveness every lock, permit and
+ * leadership hangs from.
+ *
+ * Algorithm. Create the session (TTL, lock-delay, behaviour, bound checks), then renew it every
+ * ttl/2. Consul invalidates a TTL session TTL×2 after the last renewal it processed
+ * (agent/consul/session_ttl.go), so a renewal that *started* at time t proves the session alive
+ * until at least t + 2·ttl on the server. We count ourselves alive only until t + ttl: the local
+ * deadline. When it passes without a successful renewal the session is `lost` — its signal aborts
+ * and `lost` fires — a full ttl before Consul could hand our locks to anybody else, and lock-delay
+ * adds more margin after that.
+ *
+ * With `healthCheckTtl`, the session is also bound to an agent TTL check that we heartbeat. A
+ * crashed process then loses its locks after `healthCheckTtl` instead of up to 2×ttl. Consul
+ * invalidates the session as soon as that check expires (no 2× margin), so the local deadline also
+ * follows the check: the last heartbeat's start + healthCheckTtl, minus a safety margin.
+ *
+ * Hazard. A process paused (GC, SIGSTOP) past its deadline learns of the loss only when it runs
+ * again; `state`, `isAlive()` and `validUntil` check the deadline synchronously so code that asks
+ * before acting never acts late. Work already under way when the pause began cannot be recalled:
+ * downstream systems should check fencing tokens.
+ *
+ * Deadlines use the monotonic clock (performance.now), so wall-clock jumps cannot extend them.
+ */
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { EventEmitter } from 'eventemitter3';
+import type { Coordinator } from '../coordinator.js';
+import { ConfigError, SessionLostError, abortReason } from '../errors.js';
+import { sleep } from '../internal/abort.js';
+import { describe, formatDurationMs, toMs } from '../internal/duration.js';
+import { backoffDelay } from '../loop/backoff.js';
+
+/** Defaults, each with its reason. */
+export const SESSION_DEFAULTS = Object.freeze({
+  /** Consul's recipes use 15s: long enough to ride out a leader election, short enough to fail over. */
+  ttlMs: 15_000,
+  /** Consul's own default lock-delay (session endpoint): time for a lost holder to notice. */
+  lockDelayMs: 15_000,
+  /** Locks are released (not deleted) when the session ends, as Consul defaults. */
+  behavior: 'release' as const,
+  /** Consul binds sessions to the node's serfHealth check unless told otherwise. */
+  checks: Object.freeze(['serfHealth']) as readonly string[],
+  /** Renewal retries start quickly: a renewal missed by a blip must be repeated well before the deadline. */
+  retryMinMs: 100,
+  /** Share of healthCheckTtl kept as margin: Consul expires the check exactly at its TTL. */
+  healthCheckMargin: 0.1,
+});
+
+/** Consul accepts session TTLs up to 24h. */
+const MAX_TTL_MS = 24 * 3600_000;
+
+export interface SessionOptions {
+  /** Session name shown by Consul. @default 'consul-recipes' */
+  name?: string;
+  /** Session TTL, renewed every ttl/2. Consul requires 10s..24h unless the server allows less. @default '15s' */
+  ttl?: string | number;
+  /** Time Consul refuses acquires of a key after this session loses it; `0` really sends 0. @default '15s' */
+  lockDelay?: string | number;
+  /** What happens to held keys when the session ends. @default 'release' */
+  behavior?: 'release' | 'delete';
+  /** Node check IDs the session is bound to. @default ['serfHealth'] */
+  checks?: readonly string[];
+  /** Bind to an agent TTL check heartbeated by this process, for fast crash detection. @default none */
+  healthCheckTtl?: string | number;
+  /** Cancels creation. */
+  signal?: AbortSignal;
+}
+
+export interface ResolvedSessionOptions {
+  name: string;
+  ttlMs: number;
+  lockDelayMs: number;
+  behavior: 'release' | 'delete';
+  checks: readonly string[];
+  healthCheckTtlMs: number | undefined;
+  signal: AbortSignal | undefined;
+}
+
+export type SessionState = 'active' | 'lost' | 'destroyed';
+
+/** Session events. */
+export interface SessionEvents {
+  /** A renewal succeeded; the local deadline moved forward. */
+  renewed: [];
+  /** The session can no longer prove it is alive. `signal` aborted just before this fires. */
+  lost: [error: SessionLostError];
+  /** `destroy()` finished (the session is gone from Consul, or Consul was unreachable). */
+  destroyed: [];
+  /** A background renewal or heartbeat failed; the session may still recover before its deadline. */
+  error: [error: unknown];
+}
+
+/** Validates and converts session options synchronously; throws {@link ConfigError}. */
+export function resolveSessionOptions(options: SessionOptions = {}): ResolvedSessionOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new ConfigError(`session options must be an object, got ${describe(options)}`, 'options');
+  }
+  const name = options.name ?? 'consul-recipes';
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new ConfigError(`option "name" must be a non-empty string, got ${describe(name)}`, 'name');
+  }
+  const behavior = options.behavior ?? SESSION_DEFAULTS.behavior;
+  if (behavior !== 'release' && behavior !== 'delete') {
+    throw new ConfigError(`option "behavior" must be 'release' or 'delete', got ${describe(behavior)}`, 'behavior');
+  }
+  const checks = options.checks ?? SESSION_DEFAULTS.checks;
+  if (!Array.isArray(checks) || checks.some((c) => typeof c !== 'string' || c.length === 0)) {
+    throw new ConfigError(`option "checks" must be an array of check IDs, got ${describe(checks)}`, 'checks');
+  }
+  return {
+    name,
+    ttlMs: options.ttl === undefined ? SESSION_DEFAULTS.ttlMs : toMs('ttl', options.ttl, { min: 1, max: MAX_TTL_MS }),
+    lockDelayMs: options.lockDelay === undefined ? SESSION_DEFAULTS.lockDelayMs : toMs('lockDelay', options.lockDelay),
+    behavior,
+    checks: [...checks],
+    healthCheckTtlMs: options.healthCheckTtl === undefined ? undefined : toMs('healthCheckTtl', options.healthCheckTtl, { min: 1 }),
+    signal: options.signal,
+  };
+}
+
+const ALLOWED: Record<SessionState, readonly SessionState[]> = {
+  active: ['lost', 'destroyed'],
+  lost: ['destroyed'],
+  destroyed: [],
+};
+
+export class Session extends EventEmitter<SessionEvents> {
+  readonly id: string;
+  readonly name: string;
+  readonly ttlMs: number;
+  readonly lockDelayMs: number;
+  readonly behavior: 'release' | 'delete';
+  /** ID of the agent TTL check this session heartbeats, when `healthCheckTtl` is set. */
+  readonly healthCheckId: string | undefined;
+
+  private readonly coord: Coordinator;
+  private readonly healthCheckTtlMs: number | undefined;
+  private readonly controller = new AbortController();
+  private _state: SessionState = 'active';
+  private renewDeadline: number;
+  private checkDeadline: number;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  /** Aborts in-flight renewals/heartbeats when the session ends. */
+  private readonly loops = new AbortController();
+  private renewing: Promise<void> | undefined;
+  private heartbeating: Promise<void> | undefined;
+  private destroying: Promise<void> | undefined;
+  private untrack: () => void = () => {};
+
+  /**
+   * Creates a session in Consul and starts renewing it. Options are validated synchronously, so
+   * bad input throws here rather than rejecting later.
+   */
+  static create(coord: Coordinator, options: SessionOptions = {}): Promise<Session> {
+    const resolved = resolveSessionOptions(options);
+    coord.assertOpen();
+    return Session.open(coord, resolved);
+  }
+
+  private static async open(coord: Coordinator, o: ResolvedSessionOptions): Promise<Session> {
+    o.signal?.throwIfAborted();
+    const api = coord.api;
+    let healthCheckId: string | undefined;
+    if (o.healthCheckTtlMs !== undefined) {
+      healthCheckId = `consul-recipes:session:${randomUUID()}`;
+      await api.agent.registerCheck(
+        {
+          ID: healthCheckId,
+          Name: `consul-recipes session heartbeat (${o.name})`,
+          TTL: formatDurationMs(o.healthCheckTtlMs),
+          // Registered passing: Consul refuses to bind a session to a critical check.
+          Status: 'passing',
+        },
+        o.signal,
+      );
+    }
+    const started = performance.now();
+    let id: string;
+    try {
+      id = await api.sessions.create(
+        {
+          Name: o.name,
+          TTL: formatDurationMs(o.ttlMs),
+          // Always a string: Consul reads a bare number as seconds and Go's client cannot send 0.
+          LockDelay: formatDurationMs(o.lockDelayMs),
+          Behavior: o.behavior,
+          NodeChecks: [...o.checks, ...(healthCheckId ? [healthCheckId] : [])],
+        },
+        o.signal,
+      );
+    } catch (err) {
+      if (healthCheckId) await api.agent.deregisterCheck(healthCheckId).catch((e: unknown) => coord.logger.debug({ err: String(e) }, 'check cleanup failed'));
+      throw err;
+    }
+    const session = new Session(coord, id, o, healthCheckId, started);
+    if (o.signal?.aborted) {
+      // Cancelled while the create was in flight: do not leak what Consul made.
+      await session.destroy();
+      throw abortReason(o.signal);
+    }
+    return session;
+  }
+
+  private constructor(coord: Coordinator, id: string, o: ResolvedSessionOptions, healthCheckId: string | undefined, started: number) {
+    super();
+    this.coord = coord;
+    this.id = id;
+    this.name = o.name;
+    this.ttlMs = o.ttlMs;
+    this.lockDelayMs = o.lockDelayMs;
+    this.behavior = o.behavior;
+    this.healthCheckId = healthCheckId;
+    this.healthCheckTtlMs = o.healthCheckTtlMs;
+    this.renewDeadline = started + o.ttlMs;
+    this.checkDeadline = o.healthCheckTtlMs === undefined ? Infinity : started + this.checkWindow();
+    this.untrack = coord.track(this);
+    this.scheduleRenew(o.ttlMs / 2);
+    if (this.healthCheckTtlMs !== undefined) this.scheduleHeartbeat(this.healthCheckTtlMs / 3);
+    this.armDeadline();
+  }
+
+  /** 'active' | 'lost' | 'destroyed'; reading it checks the local deadline first. */
+  get state(): SessionState {
+    this.enforceDeadline();
+    return this._state;
+  }
+
+  /** Aborted (with a {@link SessionLostError}) as soon as the session is lost or destroyed. */
+  get signal(): AbortSignal {
+    this.enforceDeadline();
+    return this.controller.signal;
+  }
+
+  /** performance.now() time until which the session is provably alive on the server. */
+  get validUntil(): number {
+    return Math.min(this.renewDeadline, this.checkDeadline);
+  }
+
+  /** True while active; checks the deadline synchronously, so it never answers late. */
+  isAlive(): boolean {
+    return this.state === 'active';
+  }
+
+  /**
+   * Destroys the session in Consul (releasing or deleting its keys per `behavior`), stops
+   * renewing and deregisters the heartbeat check. Idempotent; safe after `lost`.
+   */
+  destroy(): Promise<void> {
+    this.destroying ??= this.teardown();
+    return this.destroying;
+  }
+
+  /** Alias of {@link destroy}, so a Session is a Coordinator resource. */
+  close(): Promise<void> {
+    return this.destroy();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.destroy();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private transition(to: SessionState, cause?: SessionLostError): void {
+    if (!ALLOWED[this._state].includes(to)) return;
+    const from = this._state;
+    this._state = to;
+    this.stopTimers();
+    // Abort before emitting: a listener must never observe 'lost' while the signal still looks live.
+    if (!this.controller.signal.aborted) {
+      this.controller.abort(cause ?? new SessionLostError(this.id, 'destroyed'));
+    }
+    this.coord.logger.debug({ session: this.id, from, to, reason: cause?.message }, 'session state');
+    if (to === 'lost' && cause) this.emit('lost', cause);
+  }
+
+  private lose(reason: string, cause?: unknown): void {
+    if (this._state !== 'active') return;
+    this.transition('lost', new SessionLostError(this.id, reason, cause === undefined ? undefined : { cause }));
+  }
+
+  private enforceDeadline(): void {
+    if (this._state === 'active' && performance.now() >= this.validUntil) {
+      this.lose(
+        this.checkDeadline <= this.renewDeadline
+          ? `no successful health-check heartbeat within healthCheckTtl (${this.healthCheckTtlMs}ms)`
+          : `no successful renewal within ttl (${this.ttlMs}ms)`,
+      );
+    }
+  }
+
+  private armDeadline(): void {
+    clearTimeout(this.deadlineTimer);
+    if (this._state !== 'active') return;
+    const delay = Math.max(0, this.validUntil - performance.now());
+    this.deadlineTimer = setTimeout(() => {
+      this.enforceDeadline();
+      if (this._state === 'active') this.armDeadline();
+    }, delay);
+    this.deadlineTimer.unref();
+  }
+
+  private checkWindow(): number {
+    const ttl = this.healthCheckTtlMs ?? Infinity;
+    return ttl * (1 - SESSION_DEFAULTS.healthCheckMargin);
+  }
+
+  private scheduleRenew(delay: number): void {
+    if (this._state !== 'active') return;
+    this.renewTimer = setTimeout(() => {
+      this.renewing = this.renewOnce();
+    }, Math.max(0, delay));
+    this.renewTimer.unref();
+  }
+
+  /** One renewal round: retried with backoff until it succeeds or the deadline passes. */
+  private async renewOnce(): Promise<void> {
+    let attempt = 0;
+    while (this._state === 'active') {
+      const started = performance.now();
+      const remaining = this.renewDeadline - started;
+      if (remaining <= 0) break;
+      try {
+        // Our own retry loop below knows the deadline; the transport must not retry on its own.
+        const entry = await this.coord.api.sessions.renew(this.id, {
+          signal: this.loops.signal,
+          timeoutMs: Math.max(50, Math.min(remaining, this.ttlMs / 2)),
+          idempotent: false,
+        });
+        if (this._state !== 'active') return;
+        if (entry === null) {
+          this.lose('Consul no longer knows the session (invalidated or destroyed)');
+          return;
+        }
+        this.renewDeadline = Math.max(this.renewDeadline, started + this.ttlMs);
+        this.enforceDeadline(); // a renewal that started after the deadline proves nothing
+        if (this._state !== 'active') return;
+        this.armDeadline();
+        this.emit('renewed');
+        this.scheduleRenew(started + this.ttlMs / 2 - performance.now());
+        return;
+      } catch (err) {
+        if (this._state !== 'active' || this.loops.signal.aborted) return;
+        attempt += 1;
+        this.emit('error', err);
+        const delay = backoffDelay(attempt, { minMs: SESSION_DEFAULTS.retryMinMs, maxMs: Math.max(SESSION_DEFAULTS.retryMinMs, this.ttlMs / 4) });
+        try {
+          await sleep(Math.min(delay, Math.max(0, this.renewDeadline - performance.now())), this.loops.signal);
+        } catch {
+          return; // aborted by destroy/lost
+        }
+      }
+    }
+    this.enforceDeadline();
+  }
+
+  private scheduleHeartbeat(delay: number): void {
+    if (this._state !== 'active' || this.healthCheckId === undefined) return;
+    this.heartbeatTimer = setTimeout(() => {
+      this.heartbeating = this.heartbeatOnce();
+    }, Math.max(0, delay));
+    this.heartbeatTimer.unref();
+  }
+
+  private async heartbeatOnce(): Promise<void> {
+    const id = this.healthCheckId as string;
+    const ttl = this.healthCheckTtlMs as number;
+    let attempt = 0;
+    while (this._state === 'active') {
+      const started = performance.now();
+      try {
+        await this.coord.api.agent.updateTtlCheck(id, 'passing', `session ${this.id} alive`, this.loops.signal);
+        if (this._state !== 'active') return;
+        this.checkDeadline = Math.max(this.checkDeadline, started + this.checkWindow());
+        this.enforceDeadline();
+        if (this._state !== 'active') return;
+        this.armDeadline();
+        this.scheduleHeartbeat(started + ttl / 3 - performance.now());
+        return;
+      } catch (err) {
+        if (this._state !== 'active' || this.loops.signal.aborted) return;
+        attempt += 1;
+        this.emit('error', err);
+        try {
+          await sleep(backoffDelay(attempt, { minMs: SESSION_DEFAULTS.retryMinMs, maxMs: Math.max(SESSION_DEFAULTS.retryMinMs, ttl / 6) }), this.loops.signal);
+        } catch {
+          return;
+        }
+        this.enforceDeadline();
+      }
+    }
+  }
+
+  private stopTimers(): void {
+    clearTimeout(this.renewTimer);
+    clearTimeout(this.heartbeatTimer);
+    clearTimeout(this.deadlineTimer);
+    this.renewTimer = this.heartbeatTimer = this.deadlineTimer = undefined;
+    this.loops.abort();
+  }
+
+  private async teardown(): Promise<void> {
+    this.transition('destroyed');
+    this.stopTimers();
+    await Promise.allSettled([this.renewing, this.heartbeating]);
+    const api = this.coord.api;
+    try {
+      await api.sessions.destroy(this.id);
+    } catch (err) {
+      // Unreachable Consul: the server will expire the session by its TTL (or check); say so.
+      this.coord.logger.warn({ session: this.id, err: err instanceof Error ? err.message : String(err) }, 'session destroy failed; Consul will expire it');
+    }
+    if (this.healthCheckId) {
+      try {
+        await api.agent.deregisterCheck(this.healthCheckId);
+      } catch (err) {
+        this.coord.logger.warn({ check: this.healthCheckId, err: err instanceof Error ? err.message : String(err) }, 'health check deregistration failed');
+      }
+    }
+    this.untrack();
+    this.emit('destroyed');
+  }
+}
