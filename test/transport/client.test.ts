@@ -1,0 +1,159 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConsulError } from '../../src/errors.js';
+import { ConsulApi } from '../../src/transport/index.js';
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** A scripted HTTP server: each request gets the next handler. */
+async function scriptedServer(handlers: Array<(req: Seen, res: http.ServerResponse) => void>) {
+  const seen: Seen[] = [];
+  let i = 0;
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const s = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body };
+      seen.push(s);
+      const h = handlers[Math.min(i++, handlers.length - 1)]!;
+      h(s, res);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    seen,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}) => (_: Seen, res: http.ServerResponse) => {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(typeof body === 'string' ? body : JSON.stringify(body));
+};
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function api(url: string, extra: Partial<ConstructorParameters<typeof ConsulApi>[0]> = {}) {
+  const a = new ConsulApi({ address: url, timeoutMs: 2000, retry: { retries: 3, minTimeoutMs: 1, maxTimeoutMs: 5 }, ...extra });
+  cleanups.push(() => a.close());
+  return a;
+}
+
+describe('transport', () => {
+  it('sends the token only in X-Consul-Token, never in the URL', async () => {
+    const s = await scriptedServer([json(200, [])]);
+    cleanups.push(s.close);
+    await api(s.url, { token: 'secret-token-123' }).sessions.list();
+    expect(s.seen[0]!.headers['x-consul-token']).toBe('secret-token-123');
+    expect(s.seen[0]!.url).not.toContain('secret');
+  });
+
+  it('parses the query-meta headers, keeping the index exact', async () => {
+    const s = await scriptedServer([
+      json(200, [], { 'X-Consul-Index': '18446744073709551615', 'X-Consul-KnownLeader': 'false', 'X-Consul-LastContact': '42' }),
+    ]);
+    cleanups.push(s.close);
+    const { meta } = await api(s.url).sessions.list();
+    expect(meta).toEqual({ index: 18446744073709551615n, knownLeader: false, lastContactMs: 42 });
+  });
+
+  it('reads uint64 flags losslessly from KV entries', async () => {
+    const s = await scriptedServer([
+      json(200, '[{"LockIndex":1,"Key":"k","Flags":3304740253564472344,"Value":"eA==","Session":"s","CreateIndex":5,"ModifyIndex":6}]'),
+    ]);
+    cleanups.push(s.close);
+    const { pair } = await api(s.url).kv.get('k');
+    expect(pair?.flags).toBe(0x2ddccbc058a50c18n);
+    expect(pair?.value?.toString()).toBe('x');
+    expect(pair?.session).toBe('s');
+  });
+
+  it('sends blocking parameters and a wait-aware timeout', async () => {
+    const s = await scriptedServer([json(200, [], { 'X-Consul-Index': '9' })]);
+    cleanups.push(s.close);
+    await api(s.url).kv.list('p/', { index: 7n, waitMs: 1500 });
+    const url = new URL(s.seen[0]!.url, s.url);
+    expect(url.searchParams.get('index')).toBe('7');
+    expect(url.searchParams.get('wait')).toBe('1500ms');
+    expect(url.searchParams.has('recurse')).toBe(true);
+  });
+
+  it('maps error statuses to ConsulError with Consul\'s message and no token', async () => {
+    const s = await scriptedServer([json(403, 'ACL not found')]);
+    cleanups.push(s.close);
+    const err = await api(s.url, { token: 'very-secret' }).sessions.list().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConsulError);
+    expect((err as ConsulError).statusCode).toBe(403);
+    expect((err as ConsulError).consulMessage).toBe('ACL not found');
+    expect(String((err as Error).message) + JSON.stringify(err)).not.toContain('very-secret');
+  });
+
+  it('retries transient failures on idempotent requests', async () => {
+    const s = await scriptedServer([json(500, 'No cluster leader'), json(500, 'rpc error: EOF'), json(200, [])]);
+    cleanups.push(s.close);
+    await api(s.url).sessions.list();
+    expect(s.seen).toHaveLength(3);
+  });
+
+  it('does not retry permanent 500s', async () => {
+    const s = await scriptedServer([json(500, 'invalid session "x"'), json(200, 'true')]);
+    cleanups.push(s.close);
+    await expect(api(s.url).kv.put('k', 'v', { acquire: 'x' })).rejects.toThrow(/invalid session/);
+    expect(s.seen).toHaveLength(1);
+  });
+
+  it('retries an acquire only when the failure proves it was not applied', async () => {
+    const s = await scriptedServer([json(500, 'No cluster leader'), json(200, 'true')]);
+    cleanups.push(s.close);
+    expect(await api(s.url).kv.put('k', 'v', { acquire: 'sid' })).toBe(true);
+    expect(s.seen).toHaveLength(2);
+
+    const s2 = await scriptedServer([json(503, 'overloaded'), json(200, 'true')]);
+    cleanups.push(s2.close);
+    await expect(api(s2.url).kv.put('k', 'v', { acquire: 'sid' })).rejects.toBeInstanceOf(ConsulError);
+    expect(s2.seen).toHaveLength(1);
+  });
+
+  it('rejects with the abort reason and cancels the request', async () => {
+    const s = await scriptedServer([() => {}]); // never answers
+    cleanups.push(s.close);
+    const ac = new AbortController();
+    const reason = new Error('stop now');
+    const p = api(s.url).kv.get('k', { index: 5n, waitMs: 60_000, signal: ac.signal });
+    await new Promise((r) => setTimeout(r, 20));
+    ac.abort(reason);
+    await expect(p).rejects.toBe(reason);
+  });
+
+  it('reports a connection failure as ConsulError with status 0', async () => {
+    const s = await scriptedServer([json(200, [])]);
+    const url = s.url;
+    await s.close();
+    const err = await api(url, { retry: { retries: 1, minTimeoutMs: 1, maxTimeoutMs: 1 } }).sessions.list().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConsulError);
+    expect((err as ConsulError).statusCode).toBe(0);
+    expect((err as ConsulError).transient).toBe(true);
+  });
+
+  it('writes flags as exact decimal digits', async () => {
+    const s = await scriptedServer([json(200, 'true')]);
+    cleanups.push(s.close);
+    await api(s.url).kv.put('k', 'v', { flags: 0xe0f69a2baa414de0n });
+    expect(new URL(s.seen[0]!.url, s.url).searchParams.get('flags')).toBe(0xe0f69a2baa414de0n.toString());
+  });
+});
