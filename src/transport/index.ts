@@ -4,12 +4,20 @@ import { Agent } from './agent.js';
 import { KV } from './kv.js';
 import { Sessions } from './session.js';
 import { txn, type TxnKVOp, type TxnResult } from './txn.js';
+import { Services } from './services.js';
+import { Health } from './health.js';
+import { Catalog } from './catalog.js';
+import { UserEvents } from './events.js';
 
 export * from './client.js';
 export type { KVPair, ReadOptions } from './kv.js';
 export type { SessionCreateRequest, SessionEntry } from './session.js';
 export type { AgentSelf, CheckRegistration, CheckStatus } from './agent.js';
 export type { TxnKVOp, TxnResult, KVVerb } from './txn.js';
+export type { ServiceDefinition, ServiceCheckDefinition, AgentService, CheckUpdateResult } from './services.js';
+export type { HealthCheck, HealthServiceEntry, HealthServiceOptions } from './health.js';
+export type { CatalogServiceNode } from './catalog.js';
+export type { UserEventRecord, FireOptions } from './events.js';
 
 /** Typed access to the Consul HTTP API, sharing one connection pool. */
 export class ConsulApi {
@@ -17,12 +25,22 @@ export class ConsulApi {
   readonly kv: KV;
   readonly sessions: Sessions;
   readonly agent: Agent;
+  /** Agent service registration, maintenance and TTL check updates. */
+  readonly services: Services;
+  readonly health: Health;
+  readonly catalog: Catalog;
+  /** User events (fire, list). */
+  readonly events: UserEvents;
 
   constructor(options: TransportOptions) {
     this.http = new ConsulTransport(options);
     this.kv = new KV(this.http, options.timeoutMs);
     this.sessions = new Sessions(this.http, options.timeoutMs);
     this.agent = new Agent(this.http);
+    this.services = new Services(this.http);
+    this.health = new Health(this.http, options.timeoutMs);
+    this.catalog = new Catalog(this.http, options.timeoutMs);
+    this.events = new UserEvents(this.http, options.timeoutMs);
   }
 
   txn(ops: readonly TxnKVOp[], signal?: AbortSignal): Promise<TxnResult> {
