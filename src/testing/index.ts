@@ -1,1 +1,1 @@
-export {};
+export * from './dev-server/index.js';

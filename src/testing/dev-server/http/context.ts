@@ -1,0 +1,223 @@
+/**
+ * Per-request context handed to route handlers: the decoded path and query, the token, the
+ * common query options (agent/http.go `parse`), body reading with hard limits, the RPC
+ * preludes (datacenter, leader, ACL), query-meta headers and reply builders.
+ */
+import type { IncomingMessage } from 'node:http';
+import { parseGoDurationNs } from '../../../internal/duration.js';
+import { stringifyJsonWithUint64 } from '../../../internal/uint64.js';
+import type { Core } from '../core.js';
+import { type Authorizer, resolveAuthorizer } from './acl.js';
+import { HttpError, RequestAborted, RpcError } from './errors.js';
+import type { Query } from './query.js';
+
+export interface Reply {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer;
+  readonly closeConnection?: boolean;
+}
+
+/** http.go `parse` results: consistency mode and blocking parameters. */
+export interface QueryOptions {
+  readonly stale: boolean;
+  readonly consistent: boolean;
+  /** `?index`; 0 = do not block. */
+  readonly minIndex: number;
+  /** `?wait` in ms; 0 when absent (the default query time applies). */
+  readonly waitMs: number;
+}
+
+export class RequestContext {
+  /** Headers accumulated by the handler (meta headers etc.), sent with its reply. */
+  readonly headers: Record<string, string> = {};
+
+  constructor(
+    readonly core: Core,
+    readonly req: IncomingMessage,
+    readonly method: string,
+    /** Decoded URL path (Go's req.URL.Path). */
+    readonly path: string,
+    /** The path exactly as sent (Go's req.URL.RawPath / EscapedPath). */
+    readonly rawPath: string,
+    readonly query: Query,
+    /** Aborts when the client goes away or the server closes. */
+    readonly signal: AbortSignal,
+  ) {}
+
+  // ---- tokens and ACLs ----------------------------------------------------------------------
+
+  /** parseTokenInternal: `?token=` wins, then X-Consul-Token, then `Authorization: Bearer`. */
+  token(): string {
+    const fromQuery = this.query.get('token');
+    if (fromQuery !== '') return fromQuery;
+    const header = this.req.headers['x-consul-token'];
+    const xToken = Array.isArray(header) ? header[0] : header;
+    if (xToken) return xToken;
+    const auth = this.req.headers.authorization;
+    if (auth) {
+      const parts = auth.split(' ');
+      if (parts.length > 1 && parts[0]?.toLowerCase() === 'bearer') return parts.slice(1).join(' ').trim();
+    }
+    return '';
+  }
+
+  authorizer(): Authorizer {
+    return resolveAuthorizer(this.core.options.aclToken, this.token());
+  }
+
+  // ---- query options ------------------------------------------------------------------------
+
+  /**
+   * http.go `parse`: consistency (`?stale` with `?consistent` is a 400), then `?wait` (a Go
+   * duration) and `?index` (a uint64). Plain-text 400 bodies, as Consul writes them.
+   */
+  queryOptions(): QueryOptions {
+    let stale = this.query.has('stale');
+    const consistent = this.query.has('consistent');
+    const maxStale = this.query.get('max_stale');
+    if (maxStale !== '') {
+      if (parseGoDurationNs(maxStale) === undefined) throw new HttpError(400, `Invalid max_stale value ${JSON.stringify(maxStale)}`);
+      stale = true;
+    }
+    if (stale && consistent) throw new HttpError(400, 'Cannot specify ?stale with ?consistent, conflicting semantics.');
+    let waitMs = 0;
+    const wait = this.query.get('wait');
+    if (wait !== '') {
+      const ns = parseGoDurationNs(wait);
+      if (ns === undefined) throw new HttpError(400, 'Invalid wait time');
+      waitMs = ns / 1e6;
+    }
+    let minIndex = 0;
+    const index = this.query.get('index');
+    if (index !== '') {
+      if (!/^\d+$/.test(index) || BigInt(index) > 0xffff_ffff_ffff_ffffn) throw new HttpError(400, 'Invalid index');
+      minIndex = Number(index);
+    }
+    return { stale, consistent, minIndex, waitMs };
+  }
+
+  // ---- RPC preludes -------------------------------------------------------------------------
+
+  /** A `?dc` other than ours cannot be reached from a lone dev agent. */
+  private checkDatacenter(): void {
+    const dc = this.query.get('dc');
+    if (dc !== '' && dc !== this.core.options.datacenter) throw new RpcError('No path to datacenter');
+  }
+
+  /**
+   * Before a Raft write: forward to the leader (or fail with `No cluster leader`), then resolve
+   * the token (`ACL not found`), as an RPC does on the server.
+   */
+  async rpcWrite(): Promise<Authorizer> {
+    this.checkDatacenter();
+    await this.core.requireLeader(this.signal);
+    return this.authorizer();
+  }
+
+  /** Before a read: `?stale` may be served without a leader; other modes need one. */
+  async rpcRead(opts: QueryOptions): Promise<Authorizer> {
+    this.checkDatacenter();
+    if (!opts.stale) await this.core.requireLeader(this.signal);
+    return this.authorizer();
+  }
+
+  // ---- meta headers -------------------------------------------------------------------------
+
+  /** setMeta: X-Consul-Index (never 0), X-Consul-LastContact, X-Consul-KnownLeader. */
+  setMeta(index: number): void {
+    this.headers['X-Consul-Index'] = String(Math.max(1, index));
+    this.setLeaderMeta();
+    // structs.QueryBackend zero value prints as "blocking-query" (recent versions).
+    this.headers['X-Consul-Query-Backend'] = 'blocking-query';
+  }
+
+  /** setLastContact + setKnownLeader (read-only txn sets only these). */
+  setLeaderMeta(): void {
+    this.headers['X-Consul-LastContact'] = String(this.core.lastContactMs());
+    this.headers['X-Consul-KnownLeader'] = this.core.isLeader ? 'true' : 'false';
+  }
+
+  // ---- bodies -------------------------------------------------------------------------------
+
+  /** The request's Content-Length, or -1 when absent (chunked), as Go's req.ContentLength. */
+  contentLength(): number {
+    const raw = this.req.headers['content-length'];
+    if (raw === undefined) return -1;
+    const n = Number(raw);
+    return Number.isSafeInteger(n) && n >= 0 ? n : -1;
+  }
+
+  /**
+   * Reads the body, never buffering more than `limit` bytes: past it the request is answered
+   * with 413 `tooLarge` and the connection is closed rather than drained.
+   */
+  async readBody(limit: number, tooLarge: string): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const req = this.req;
+    return new Promise<Buffer>((resolve, reject) => {
+      const cleanup = (): void => {
+        req.off('data', onData);
+        req.off('end', onEnd);
+        req.off('error', onError);
+        this.signal.removeEventListener('abort', onAbort);
+      };
+      const onData = (chunk: Buffer): void => {
+        total += chunk.length;
+        if (total > limit) {
+          cleanup();
+          req.pause();
+          reject(new HttpError(413, tooLarge, true));
+          return;
+        }
+        chunks.push(chunk);
+      };
+      const onEnd = (): void => {
+        cleanup();
+        resolve(Buffer.concat(chunks, total));
+      };
+      const onError = (err: Error): void => {
+        cleanup();
+        reject(err);
+      };
+      const onAbort = (): void => {
+        cleanup();
+        reject(new RequestAborted());
+      };
+      if (this.signal.aborted) {
+        reject(new RequestAborted());
+        return;
+      }
+      req.on('data', onData);
+      req.on('end', onEnd);
+      req.on('error', onError);
+      this.signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  // ---- replies ------------------------------------------------------------------------------
+
+  /** A JSON reply (`?pretty` indents with 4 spaces and a trailing newline, as marshalJSON). */
+  json(value: unknown, status = 200): Reply {
+    const pretty = this.core.options.pretty || this.query.has('pretty');
+    const text = pretty ? `${stringifyJsonWithUint64(value, 4)}\n` : stringifyJsonWithUint64(value);
+    return this.reply(status, Buffer.from(text, 'utf8'), 'application/json');
+  }
+
+  /** A plain-text reply (Go's content sniffing labels such bodies text/plain; charset=utf-8). */
+  text(status: number, body: string): Reply {
+    return this.reply(status, Buffer.from(body, 'utf8'), body === '' ? undefined : 'text/plain; charset=utf-8');
+  }
+
+  /** An empty reply without Content-Type (agent write handlers returning nothing). */
+  empty(status = 200): Reply {
+    return this.reply(status, Buffer.alloc(0), undefined);
+  }
+
+  reply(status: number, body: Buffer, contentType: string | undefined, extra: Record<string, string> = {}): Reply {
+    const headers: Record<string, string> = { ...this.headers, ...extra };
+    if (contentType !== undefined) headers['Content-Type'] = contentType;
+    return { status, headers, body };
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * Routing and the error wrapper, after agent/http.go (`handler`, `wrap`, `Index`) and Go's
+ * ServeMux: a pattern ending in `/` matches its whole subtree (longest pattern wins) and a
+ * request for the subtree root without its slash is redirected to it; every route declares
+ * its methods (405 + `Allow: OPTIONS,<methods>` otherwise; OPTIONS answers 200 with `Allow`).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Core } from '../core.js';
+import { StateError } from '../state/types.js';
+import { RequestContext, type Reply } from './context.js';
+import { AclError, HttpError, MethodNotAllowedError, RequestAborted, RpcError } from './errors.js';
+import { DecodeError } from './json.js';
+import { goUnescape, parseQuery } from './query.js';
+
+export type Handler = (ctx: RequestContext) => Promise<Reply> | Reply;
+
+interface Route {
+  readonly pattern: string;
+  readonly methods: readonly string[];
+  readonly handler: Handler;
+}
+
+export class Router {
+  private readonly exact = new Map<string, Route>();
+  private readonly subtrees: Route[] = [];
+
+  add(pattern: string, methods: readonly string[], handler: Handler): this {
+    const route: Route = { pattern, methods, handler };
+    if (pattern.endsWith('/')) {
+      this.subtrees.push(route);
+      this.subtrees.sort((a, b) => b.pattern.length - a.pattern.length);
+    } else {
+      this.exact.set(pattern, route);
+    }
+    return this;
+  }
+
+  match(path: string): { route: Route } | { redirect: string } | undefined {
+    const exact = this.exact.get(path);
+    if (exact) return { route: exact };
+    for (const route of this.subtrees) if (path.startsWith(route.pattern)) return { route };
+    // ServeMux: "/v1/kv" redirects to the registered subtree "/v1/kv/".
+    if (this.subtrees.some((r) => r.pattern === `${path}/`)) return { redirect: `${path}/` };
+    return undefined;
+  }
+}
+
+export interface DispatchHooks {
+  /** Resolves when the server may answer (pause gate). */
+  gate(): Promise<void>;
+  /** Aborted when the server closes or restarts. */
+  readonly closing: AbortSignal;
+}
+
+/** Writes a reply (after the pause gate). */
+async function send(res: ServerResponse, reply: Reply, hooks: DispatchHooks): Promise<void> {
+  await hooks.gate();
+  if (res.writableEnded || res.destroyed) return;
+  const headers: Record<string, string | number> = { ...reply.headers, 'Content-Length': reply.body.length };
+  if (reply.closeConnection) headers.Connection = 'close';
+  res.writeHead(reply.status, headers);
+  res.end(reply.body);
+}
+
+function errorReply(ctx: RequestContext | undefined, err: unknown): Reply | undefined {
+  const text = (status: number, body: string, extra: Record<string, string> = {}): Reply => ({
+    status,
+    headers: { ...(ctx?.headers ?? {}), ...(body === '' ? {} : { 'Content-Type': 'text/plain; charset=utf-8' }), ...extra },
+    body: Buffer.from(body, 'utf8'),
+  });
+  if (err instanceof RequestAborted) return undefined;
+  if (err instanceof HttpError) return { ...text(err.status, err.message), closeConnection: err.closeConnection };
+  if (err instanceof MethodNotAllowedError) return text(405, err.message, { Allow: ['OPTIONS', ...err.allow].join(',') });
+  if (err instanceof AclError) return text(403, err.message);
+  if (err instanceof StateError || err instanceof RpcError || err instanceof DecodeError) return text(500, err.message);
+  // Any other error is a server bug, but Consul's rule still applies: 500 with the text.
+  return text(500, err instanceof Error ? err.message : String(err));
+}
+
+export async function dispatch(core: Core, router: Router, req: IncomingMessage, res: ServerResponse, hooks: DispatchHooks): Promise<void> {
+  const controller = new AbortController();
+  const abort = (): void => controller.abort();
+  // The client hung up before we answered, or the server is closing: stop any held work.
+  res.on('close', abort);
+  hooks.closing.addEventListener('abort', abort, { once: true });
+  let ctx: RequestContext | undefined;
+  try {
+    await hooks.gate();
+    const method = req.method ?? 'GET';
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const rawPath = q < 0 ? url : url.slice(0, q);
+    const rawQuery = q < 0 ? '' : url.slice(q + 1);
+    const path = goUnescape(rawPath, false);
+    // net/http rejects a request line whose path has a malformed escape.
+    if (path === undefined || !path.startsWith('/')) {
+      await send(res, { status: 400, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: Buffer.from('400 Bad Request'), closeConnection: true }, hooks);
+      return;
+    }
+    core.log('debug', 'http: request', { method, path });
+    const found = router.match(path);
+    if (!found) {
+      // agent/http.go Index
+      const reply =
+        path === '/'
+          ? { status: 200, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: Buffer.from('Consul Agent') }
+          : {
+              status: 404,
+              headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+              body: Buffer.from('Invalid URL path: not a recognized HTTP API endpoint\n'),
+            };
+      await send(res, reply, hooks);
+      return;
+    }
+    if ('redirect' in found) {
+      const location = found.redirect + (rawQuery === '' ? '' : `?${rawQuery}`);
+      await send(res, { status: 301, headers: { Location: location, 'Content-Type': 'text/html; charset=utf-8' }, body: Buffer.alloc(0) }, hooks);
+      return;
+    }
+    const { route } = found;
+    // http.go wrap: a query that does not decode is a 500 with no body.
+    const query = parseQuery(rawQuery);
+    if (query === undefined) {
+      await send(res, { status: 500, headers: {}, body: Buffer.alloc(0) }, hooks);
+      return;
+    }
+    const allow = ['OPTIONS', ...route.methods].join(',');
+    if (method === 'OPTIONS') {
+      await send(res, { status: 200, headers: { Allow: allow }, body: Buffer.alloc(0) }, hooks);
+      return;
+    }
+    ctx = new RequestContext(core, req, method, path, rawPath, query, controller.signal);
+    if (!route.methods.includes(method)) throw new MethodNotAllowedError(method, route.methods);
+    const reply = await route.handler(ctx);
+    await send(res, reply, hooks);
+  } catch (err) {
+    const reply = errorReply(ctx, err);
+    if (reply === undefined) {
+      if (!res.headersSent) res.destroy();
+      return;
+    }
+    if (!(err instanceof HttpError || err instanceof AclError || err instanceof MethodNotAllowedError)) {
+      core.log('debug', 'http: request error', { path: ctx?.path, error: err instanceof Error ? err.message : String(err) });
+    }
+    try {
+      await send(res, reply, hooks);
+    } catch {
+      // The socket is gone; nothing more to tell the client.
+      res.destroy();
+    }
+  } finally {
+    res.off('close', abort);
+    hooks.closing.removeEventListener('abort', abort);
+  }
+}

@@ -1,0 +1,10 @@
+export { startDevServer } from './server.js';
+export type {
+  DevServer,
+  DevServerCheck,
+  DevServerKvEntry,
+  DevServerSession,
+  DevServerState,
+  RestartOptions,
+} from './server.js';
+export type { DevServerLogger, DevServerOptions } from './options.js';

@@ -1,0 +1,333 @@
+/**
+ * The public dev server: an HTTP server on loopback speaking Consul's HTTP API over the
+ * in-memory {@link Core}, plus fault hooks for tests (leaderless, paused, restarted, forced
+ * check status, forced session invalidation) and a small read-only view of its state.
+ */
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { Core } from './core.js';
+import { type Router, dispatch } from './http/router.js';
+import { Router as RouterImpl } from './http/router.js';
+import { type DevServerOptions, resolveOptions, type ResolvedOptions } from './options.js';
+import { registerAgentRoutes } from './routes/agent.js';
+import { registerHealthRoutes } from './routes/health.js';
+import { registerKvRoutes } from './routes/kv.js';
+import { registerSessionRoutes } from './routes/session.js';
+import { registerStatusRoutes } from './routes/status.js';
+import { registerTxnRoutes } from './routes/txn.js';
+import { sessionCheckIds } from './state/sessions.js';
+import type { CheckStatus } from './state/types.js';
+
+/** A KV entry as seen by tests (a copy; changing it changes nothing). */
+export interface DevServerKvEntry {
+  readonly key: string;
+  /** null for an empty value. */
+  readonly value: Buffer | null;
+  readonly flags: bigint;
+  /** The holding session, if the key is locked. */
+  readonly session: string | undefined;
+  readonly lockIndex: number;
+  readonly createIndex: number;
+  readonly modifyIndex: number;
+}
+
+export interface DevServerSession {
+  readonly id: string;
+  readonly name: string;
+  readonly node: string;
+  readonly behavior: 'release' | 'delete';
+  readonly ttl: string;
+  readonly lockDelayMs: number;
+  /** Every check the session is bound to (legacy Checks, NodeChecks, ServiceChecks). */
+  readonly checks: readonly string[];
+  readonly createIndex: number;
+}
+
+export interface DevServerCheck {
+  readonly node: string;
+  readonly checkId: string;
+  readonly name: string;
+  readonly status: CheckStatus;
+  readonly output: string;
+  /** Where the row lives: the agent's local state, or only the catalog (serfHealth). */
+  readonly source: 'agent' | 'catalog';
+}
+
+/** Read-only introspection for tests. */
+export interface DevServerState {
+  /** The last Raft index handed out. */
+  readonly index: number;
+  readonly isLeader: boolean;
+  readonly isPaused: boolean;
+  listSessions(): DevServerSession[];
+  getKey(key: string): DevServerKvEntry | undefined;
+  /** Entries under a plain string prefix, in Consul's (byte) order. */
+  listKeys(prefix?: string): DevServerKvEntry[];
+  /** Remaining lock-delay on a key in ms (0 when none). */
+  lockDelayMs(key: string): number;
+  /** Catalog checks of this node (what sessions are bound to). */
+  listChecks(): DevServerCheck[];
+}
+
+export interface RestartOptions {
+  /**
+   * Keep the Raft state (KV, sessions, catalog, indexes) and the agent's checks, as a server
+   * restarting from its data directory. Lock-delays are lost either way (memory only), and
+   * every session TTL timer starts afresh. @default false (a fresh `-dev` agent)
+   */
+  keepState?: boolean;
+}
+
+export interface DevServer extends AsyncDisposable {
+  /** `http://host:port`. */
+  readonly url: string;
+  readonly port: number;
+  readonly host: string;
+  readonly nodeName: string;
+  readonly datacenter: string;
+  readonly state: DevServerState;
+  /** Stops listening, drops every connection (held blocking queries too), clears every timer. Idempotent. */
+  close(): Promise<void>;
+  /**
+   * No leader for `ms` (or until {@link restoreLeader}). Writes, default and `?consistent` reads
+   * and session renewals fail with 500 `No cluster leader` (after `rpcHoldTimeout`, 0 by
+   * default); `?stale` reads answer with `X-Consul-KnownLeader: false`. Session TTL timers stop;
+   * when leadership returns each TTL session gets a full TTL × 2 again (initializeSessionTimers).
+   */
+  leaderless(ms?: number): void;
+  restoreLeader(): void;
+  /** Invalidates a session as if its TTL expired; false if it does not exist. */
+  invalidateSession(id: string): boolean;
+  /** Forces a check's status (agent or catalog check); critical invalidates bound sessions. */
+  setCheckStatus(checkId: string, status: CheckStatus, output?: string): void;
+  /** Holds every request (accepted, unanswered) and every timer, like a stopped process. */
+  pause(): void;
+  resume(): void;
+  /** Drops every connection and listens again on the same port. */
+  restart(options?: RestartOptions): Promise<void>;
+}
+
+function buildRouter(): Router {
+  const router = new RouterImpl();
+  registerKvRoutes(router);
+  registerSessionRoutes(router);
+  registerTxnRoutes(router);
+  registerAgentRoutes(router);
+  registerHealthRoutes(router);
+  registerStatusRoutes(router);
+  return router;
+}
+
+class DevServerImpl implements DevServer {
+  private readonly core: Core;
+  private readonly router = buildRouter();
+  private http: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private closing = new AbortController();
+  private gateWaiters: (() => void)[] = [];
+  private paused = false;
+  private closed: Promise<void> | undefined;
+  private boundPort = 0;
+  readonly state: DevServerState;
+
+  constructor(private readonly options: ResolvedOptions) {
+    this.core = new Core(options);
+    this.state = this.makeState();
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get host(): string {
+    return this.options.host;
+  }
+
+  get url(): string {
+    const h = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
+    return `http://${h}:${this.boundPort}`;
+  }
+
+  get nodeName(): string {
+    return this.options.nodeName;
+  }
+
+  get datacenter(): string {
+    return this.options.datacenter;
+  }
+
+  async listen(port: number): Promise<void> {
+    const server = createServer({ requestTimeout: 0, keepAliveTimeout: 5_000 });
+    server.on('request', (req, res) => {
+      void dispatch(this.core, this.router, req, res, { gate: () => this.gate(), closing: this.closing.signal });
+    });
+    server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    server.on('clientError', (_err, socket: Socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port, host: this.options.host, exclusive: true }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.http = server;
+    this.boundPort = (server.address() as AddressInfo).port;
+    this.core.start();
+  }
+
+  close(): Promise<void> {
+    this.closed ??= this.stopListening().then(() => this.core.stop());
+    return this.closed;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  leaderless(ms?: number): void {
+    this.core.stepDown(ms);
+  }
+
+  restoreLeader(): void {
+    this.core.establishLeadership();
+  }
+
+  invalidateSession(id: string): boolean {
+    return this.core.destroySession(id);
+  }
+
+  setCheckStatus(checkId: string, status: CheckStatus, output?: string): void {
+    if (status !== 'passing' && status !== 'warning' && status !== 'critical') {
+      throw new TypeError(`status must be 'passing', 'warning' or 'critical', got ${String(status)}`);
+    }
+    this.core.setCheckStatus(checkId, status, output);
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.core.timers.pause();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const waiters = this.gateWaiters;
+    this.gateWaiters = [];
+    for (const wake of waiters) wake();
+    this.core.timers.resume();
+  }
+
+  async restart(options: RestartOptions = {}): Promise<void> {
+    if (this.closed) throw new Error('dev server is closed');
+    const port = this.boundPort;
+    await this.stopListening();
+    this.core.reset(options.keepState ?? false);
+    this.paused = false;
+    this.closing = new AbortController();
+    // The old socket may linger in the kernel for a moment; retry the same port briefly.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.listen(port);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 50) throw err;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  }
+
+  /** The pause gate every request passes before it is handled and before it is answered. */
+  private gate(): Promise<void> {
+    if (!this.paused || this.closing.signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => this.gateWaiters.push(resolve));
+  }
+
+  private async stopListening(): Promise<void> {
+    const server = this.http;
+    this.http = undefined;
+    this.closing.abort();
+    const waiters = this.gateWaiters;
+    this.gateWaiters = [];
+    for (const wake of waiters) wake();
+    this.core.stop();
+    if (!server) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+    await closed;
+  }
+
+  private makeState(): DevServerState {
+    const core = this.core;
+    const entry = (e: import('./state/types.js').DirEntry): DevServerKvEntry => ({
+      key: e.Key,
+      value: e.Value === null ? null : Buffer.from(e.Value),
+      flags: e.Flags,
+      session: e.Session === '' ? undefined : e.Session,
+      lockIndex: e.LockIndex,
+      createIndex: e.CreateIndex,
+      modifyIndex: e.ModifyIndex,
+    });
+    const server = this;
+    return {
+      get index(): number {
+        return core.store.index;
+      },
+      get isLeader(): boolean {
+        return core.isLeader;
+      },
+      get isPaused(): boolean {
+        return server.paused;
+      },
+      listSessions: () =>
+        core.store
+          .read()
+          .all('sessions')
+          .map((s) => ({
+            id: s.ID,
+            name: s.Name,
+            node: s.Node,
+            behavior: s.Behavior,
+            ttl: s.TTL,
+            lockDelayMs: s.LockDelay / 1e6,
+            checks: sessionCheckIds(s),
+            createIndex: s.CreateIndex,
+          })),
+      getKey: (key) => {
+        const e = core.store.read().get('kvs', key);
+        return e ? entry(e) : undefined;
+      },
+      listKeys: (prefix = '') => core.store.read().prefix('kvs', prefix).map(entry),
+      lockDelayMs: (key) => core.store.lockDelayRemaining(key),
+      listChecks: () =>
+        core.store
+          .read()
+          .all('checks')
+          .map((c) => ({
+            node: c.Node,
+            checkId: c.CheckID,
+            name: c.Name,
+            status: c.Status,
+            output: c.Output,
+            source: core.agent.get(c.CheckID) ? ('agent' as const) : ('catalog' as const),
+          })),
+    };
+  }
+}
+
+/**
+ * Starts an in-memory Consul dev server on loopback. Each call is an independent agent: its own
+ * node (registered with a passing `serfHealth` check), state and timers.
+ */
+export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
+  const resolved = resolveOptions(options);
+  const server = new DevServerImpl(resolved);
+  await server.listen(resolved.port);
+  return server;
+}

@@ -1,0 +1,135 @@
+/**
+ * Row types of the dev server's state store. They mirror Consul's `structs` types field for field
+ * (agent/structs/structs.go), so the HTTP layer can serialise them in Consul's JSON field order.
+ * Rows are immutable: every write stores a new object, so a reader holding a row never sees it
+ * change underneath it (memdb gives Consul the same guarantee).
+ */
+
+/** structs.DirEntry. `Flags` is a uint64 and kept exact as a bigint. */
+export interface DirEntry {
+  readonly LockIndex: number;
+  readonly Key: string;
+  readonly Flags: bigint;
+  /** null for an empty value (Consul stores nil bytes and writes JSON null). */
+  readonly Value: Buffer | null;
+  /** '' when unlocked (omitted from JSON). */
+  readonly Session: string;
+  readonly CreateIndex: number;
+  readonly ModifyIndex: number;
+}
+
+/** A KV write request before the store stamps indexes on it. */
+export interface DirEntryInput {
+  readonly Key: string;
+  readonly Flags: bigint;
+  readonly Value: Buffer | null;
+  readonly Session: string;
+  readonly LockIndex?: number;
+  /** CAS / check index (the request's ModifyIndex field in Consul). */
+  readonly ModifyIndex?: number;
+}
+
+/** st/graveyard.go Tombstone: a deleted key and the index of the write that deleted it. */
+export interface Tombstone {
+  readonly Key: string;
+  readonly Index: number;
+  /** Wall-clock ms after which the tombstone GC may reap it. */
+  readonly reapAt: number;
+}
+
+export type SessionBehavior = 'release' | 'delete';
+
+export interface ServiceCheckRef {
+  readonly ID: string;
+  readonly Namespace: string;
+}
+
+/** structs.Session. */
+export interface SessionRow {
+  readonly ID: string;
+  readonly Name: string;
+  readonly Node: string;
+  /** Nanoseconds, as Consul's time.Duration. */
+  readonly LockDelay: number;
+  readonly Behavior: SessionBehavior;
+  readonly TTL: string;
+  readonly NodeChecks: readonly string[] | null;
+  readonly ServiceChecks: readonly ServiceCheckRef[] | null;
+  /** Deprecated legacy field; omitted from JSON when empty. */
+  readonly Checks: readonly string[] | null;
+  readonly CreateIndex: number;
+  readonly ModifyIndex: number;
+}
+
+/** structs.Node (catalog). */
+export interface NodeRow {
+  readonly ID: string;
+  readonly Node: string;
+  readonly Address: string;
+  readonly Datacenter: string;
+  readonly TaggedAddresses: Readonly<Record<string, string>>;
+  readonly Meta: Readonly<Record<string, string>>;
+  readonly CreateIndex: number;
+  readonly ModifyIndex: number;
+}
+
+export type CheckStatus = 'passing' | 'warning' | 'critical';
+
+/** structs.HealthCheck (catalog row). */
+export interface CheckRow {
+  readonly Node: string;
+  readonly CheckID: string;
+  readonly Name: string;
+  readonly Status: CheckStatus;
+  readonly Notes: string;
+  readonly Output: string;
+  readonly ServiceID: string;
+  readonly ServiceName: string;
+  readonly ServiceTags: readonly string[];
+  readonly Type: string;
+  readonly Interval: string;
+  readonly Timeout: string;
+  readonly ExposedPort: number;
+  readonly Definition: Readonly<Record<string, unknown>>;
+  readonly CreateIndex: number;
+  readonly ModifyIndex: number;
+}
+
+export interface TableRows {
+  kvs: DirEntry;
+  tombstones: Tombstone;
+  sessions: SessionRow;
+  nodes: NodeRow;
+  checks: CheckRow;
+}
+
+export type TableName = keyof TableRows;
+
+export const TABLES: readonly TableName[] = ['kvs', 'tombstones', 'sessions', 'nodes', 'checks'];
+
+/** One changed row, as reported to blocking-query watchers after a commit. */
+export interface Change {
+  readonly table: TableName;
+  readonly key: string;
+}
+
+/**
+ * An error raised inside the state store (Consul's FSM / RPC layer). The HTTP layer answers it
+ * with 500 and the message as body, as agent/http.go does for every non-HTTP error.
+ */
+export class StateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StateError';
+  }
+}
+
+/** Go's %q for the plain strings we quote (keys, session IDs). */
+export function goQuote(text: string): string {
+  return JSON.stringify(text);
+}
+
+/** Composite key of the checks table: memdb indexes checks by (Node, CheckID). */
+export function checkKey(node: string, checkId: string): string {
+  return `${node}\u0000${checkId}`;
+}
