@@ -1,0 +1,205 @@
+/**
+ * Pure helpers of the ConfigWatcher: decoding values, building a snapshot from one recursive KV
+ * read, and diffing two snapshots. No I/O, tested without a server.
+ *
+ * A snapshot is all-or-nothing: it is built from exactly one response and only if every value in
+ * it decodes. When one value fails, the whole response is rejected (the caller keeps its previous
+ * snapshot), so every snapshot ever published is one the server actually held at some index —
+ * never a mix of a new response and an old value kept for the key that failed.
+ */
+import { TextDecoder } from 'node:util';
+import { ConfigError, DecodeError } from '../errors.js';
+import { describe } from '../internal/duration.js';
+import type { KVPair } from '../transport/kv.js';
+
+/** A custom decoder: raw bytes (empty Buffer for an empty value) and the key relative to the prefix. */
+export type Decoder<T> = (value: Buffer, key: string) => T;
+
+/** How values are decoded: JSON, UTF-8 text, raw bytes, or a function. */
+export type DecodeOption<T> = 'json' | 'string' | 'buffer' | Decoder<T>;
+
+/** What changed between two snapshots (keys relative to the prefix, sorted). */
+export interface ConfigChanges {
+  added: string[];
+  /** Keys whose raw bytes changed. A rewrite with identical bytes is not a change. */
+  modified: string[];
+  deleted: string[];
+}
+
+interface SnapshotEntry<T> {
+  value: T;
+  /** Raw bytes as stored (empty Buffer for an empty value): what change detection compares. */
+  raw: Buffer;
+  modifyIndex: number;
+}
+
+/**
+ * One consistent, fully decoded view of a prefix, built from a single response. Immutable. Keys
+ * are relative to the watched prefix.
+ */
+export class ConfigSnapshot<T = unknown> {
+  /** The response's `X-Consul-Index` (0n for the empty snapshot before any read). */
+  readonly index: bigint;
+  private readonly entries: ReadonlyMap<string, SnapshotEntry<T>>;
+
+  /** @internal Built by {@link buildSnapshot}; the empty one by {@link ConfigSnapshot.empty}. */
+  constructor(index: bigint, entries: ReadonlyMap<string, SnapshotEntry<T>>) {
+    this.index = index;
+    this.entries = entries;
+    Object.freeze(this);
+  }
+
+  static empty<T>(): ConfigSnapshot<T> {
+    return new ConfigSnapshot<T>(0n, new Map());
+  }
+
+  /** Number of keys. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The decoded value of `key` (relative to the prefix), or undefined. */
+  get(key: string): T | undefined {
+    return this.entries.get(key)?.value;
+  }
+
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+
+  /** Keys in sorted order. */
+  keys(): string[] {
+    return [...this.entries.keys()].sort();
+  }
+
+  /** The key's `ModifyIndex`, for callers that track versions. */
+  modifyIndex(key: string): number | undefined {
+    return this.entries.get(key)?.modifyIndex;
+  }
+
+  /** The raw bytes of `key` as stored (empty Buffer for an empty value). */
+  raw(key: string): Buffer | undefined {
+    const entry = this.entries.get(key);
+    return entry ? Buffer.from(entry.raw) : undefined;
+  }
+
+  /** A plain object `{ key: value }` (prototype-free, so keys like `__proto__` are safe). */
+  toObject(): Record<string, T> {
+    const out = Object.create(null) as Record<string, T>;
+    for (const key of this.keys()) out[key] = (this.entries.get(key) as SnapshotEntry<T>).value;
+    return out;
+  }
+
+  /** `[key, value]` pairs in sorted key order. */
+  *[Symbol.iterator](): IterableIterator<[string, T]> {
+    for (const key of this.keys()) yield [key, (this.entries.get(key) as SnapshotEntry<T>).value];
+  }
+
+  /** @internal */
+  entry(key: string): SnapshotEntry<T> | undefined {
+    return this.entries.get(key);
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Turns the `decode` option into a function, throwing {@link ConfigError} for anything else.
+ * - `'string'`: strict UTF-8 (invalid bytes fail rather than turn into U+FFFD); empty → `''`.
+ * - `'json'`: `JSON.parse` of the UTF-8 text; an empty value → `null`; results are deep-frozen,
+ *   because successive snapshots share unchanged values.
+ * - `'buffer'`: a copy of the bytes.
+ */
+export function resolveDecoder<T>(decode: DecodeOption<T> | undefined): Decoder<T> {
+  if (typeof decode === 'function') return decode;
+  const name: unknown = decode ?? 'string';
+  const builtin = typeof name === 'string' && Object.hasOwn(BUILTIN_DECODERS, name) ? BUILTIN_DECODERS[name] : undefined;
+  if (!builtin) {
+    throw new ConfigError(
+      `option "decode" must be 'json', 'string', 'buffer' or a function, got ${describe(decode)}`,
+      'decode',
+    );
+  }
+  // The type parameter is the caller's statement of what the named format yields.
+  return builtin as Decoder<T>;
+}
+
+const BUILTIN_DECODERS: Readonly<Record<string, Decoder<unknown>>> = Object.freeze({
+  string: (raw: Buffer) => utf8.decode(raw),
+  buffer: (raw: Buffer) => Buffer.from(raw),
+  json: (raw: Buffer) => (raw.length === 0 ? null : deepFreeze(JSON.parse(utf8.decode(raw)) as unknown)),
+});
+
+function deepFreeze<V>(value: V): V {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value as object)) deepFreeze(child);
+  }
+  return value;
+}
+
+/**
+ * Keys that are not configuration values: the prefix itself and "folder" keys ending in `/` (the
+ * UI creates them), as consul-template's `tree` skips them.
+ */
+export function relativeKey(prefix: string, key: string): string | undefined {
+  if (!key.startsWith(prefix)) return undefined;
+  const rel = key.slice(prefix.length);
+  if (rel === '' || rel.endsWith('/')) return undefined;
+  return rel;
+}
+
+export type BuildResult<T> =
+  | { ok: true; snapshot: ConfigSnapshot<T> }
+  | { ok: false; errors: DecodeError[] };
+
+/**
+ * Builds a snapshot from one recursive read. Values whose bytes equal those of `previous` are
+ * reused rather than decoded again. Any decode failure rejects the whole response.
+ */
+export function buildSnapshot<T>(input: {
+  prefix: string;
+  pairs: readonly KVPair[];
+  index: bigint;
+  decode: Decoder<T>;
+  previous?: ConfigSnapshot<T> | undefined;
+}): BuildResult<T> {
+  const entries = new Map<string, SnapshotEntry<T>>();
+  const errors: DecodeError[] = [];
+  for (const pair of input.pairs) {
+    const key = relativeKey(input.prefix, pair.key);
+    if (key === undefined) continue;
+    const raw = pair.value ?? Buffer.alloc(0);
+    const before = input.previous?.entry(key);
+    if (before && before.modifyIndex === pair.modifyIndex && before.raw.equals(raw)) {
+      entries.set(key, before);
+      continue;
+    }
+    try {
+      entries.set(key, { value: input.decode(Buffer.from(raw), key), raw, modifyIndex: pair.modifyIndex });
+    } catch (err) {
+      errors.push(new DecodeError(pair.key, err instanceof Error ? err.message : String(err), { cause: err }));
+    }
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  return { ok: true, snapshot: new ConfigSnapshot<T>(input.index, entries) };
+}
+
+/** Keys added, modified (raw bytes differ) and deleted from `before` to `after`. */
+export function diffSnapshots<T>(before: ConfigSnapshot<T>, after: ConfigSnapshot<T>): ConfigChanges {
+  const added: string[] = [];
+  const modified: string[] = [];
+  const deleted: string[] = [];
+  for (const key of after.keys()) {
+    const old = before.entry(key);
+    if (!old) added.push(key);
+    else if (!old.raw.equals((after.entry(key) as SnapshotEntry<T>).raw)) modified.push(key);
+  }
+  for (const key of before.keys()) if (!after.has(key)) deleted.push(key);
+  return { added, modified, deleted };
+}
+
+/** True when a diff found nothing. */
+export function isEmptyChange(changes: ConfigChanges): boolean {
+  return changes.added.length === 0 && changes.modified.length === 0 && changes.deleted.length === 0;
+}

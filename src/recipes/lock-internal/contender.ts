@@ -1,0 +1,512 @@
+/**
+ * The engine shared by Lock and Semaphore (as Curator's `LockInternals` is shared by its mutexes
+ * and semaphores). A recipe supplies a {@link HoldDriver} — how to wait for and take the key, how
+ * to tell from a snapshot that the hold is gone, how to give it back — and this class does the
+ * rest, once, for both:
+ *
+ * - the lifecycle (`idle → acquiring → held → releasing → idle`, `held → lost`, `→ closed`), with
+ *   every change made by one `transition()`;
+ * - the session: a caller's session is used as is and never destroyed; otherwise one session is
+ *   created per acquisition and destroyed when the hold ends, when an acquire times out or is
+ *   aborted, and on `close()`, so nothing is left on the server;
+ * - `timeout` / `signal` / `close()` on acquire, with cleanup awaited before the promise settles;
+ * - the monitor: the one blocking-query loop over the driver's consistent read, plus the
+ *   session's own signal. The holder's `signal` aborts, then `lost` fires.
+ *
+ * Ordering guarantee. The session counts itself lost at its local deadline (last successful
+ * renewal start + ttl), a full ttl before Consul could invalidate it (2×ttl) and lock-delay more
+ * before anybody else can take the key. This class never reports `held` for a session past that
+ * deadline: it checks `session.isAlive()` (a synchronous deadline check) right before `held`, and
+ * `state` / `handle.signal` check it again whenever they are read, so a process that was paused
+ * (GC, SIGSTOP) learns of the loss on its first look instead of when a late timer fires.
+ */
+import { EventEmitter } from 'eventemitter3';
+import type { Coordinator } from '../../coordinator.js';
+import {
+  ClosedError,
+  ConfigError,
+  ConsulError,
+  IllegalStateError,
+  LockLostError,
+  LockTimeoutError,
+  SessionLostError,
+  abortReason,
+} from '../../errors.js';
+import { linkSignals, sleep } from '../../internal/abort.js';
+import { describe, toMs } from '../../internal/duration.js';
+import { backoffDelay } from '../../loop/backoff.js';
+import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
+import { Session, type SessionOptions } from '../../session/session.js';
+import { isTransient } from '../../transport/client.js';
+import { canTransition, type HoldState } from './state.js';
+
+/** What the driver hands over once it holds: the fencing token and where to start monitoring. */
+export interface Grant {
+  /** ModifyIndex of the acquiring write (strictly increasing across successive holders). */
+  readonly fencingToken: number;
+  /** Index the monitor's first blocking read waits on. */
+  readonly index: bigint;
+}
+
+/** One acquisition attempt with one session. */
+export interface AcquireAttempt {
+  /** Waits until held; rejects with the signal's reason when aborted. */
+  acquire(signal: AbortSignal, onWaiting: () => void): Promise<Grant>;
+  /** One look that never waits for other holders: the grant, or null when busy. */
+  tryOnce(signal: AbortSignal): Promise<Grant | null>;
+  /** Undoes whatever this attempt may have left on the server (contender key, holder entry, a lock taken by a write whose answer was lost). */
+  abandon(): Promise<void>;
+}
+
+/** The algorithm-specific half of a recipe. `T` is what the monitor reads. */
+export interface HoldDriver<T> {
+  begin(session: Session): AcquireAttempt;
+  /** Consistent blocking read of what proves the hold. */
+  readonly monitorRead: BlockingRead<T>;
+  /** Why the hold is gone according to `value`, or undefined while it is ours. */
+  lossReason(value: T, sessionId: string): string | undefined;
+  /** Gives the hold back. Must not need a signal: it runs during close and after aborts. */
+  release(session: Session): Promise<void>;
+}
+
+export interface ContenderEvents<H> {
+  /** The lock (or permit) is held; the handle is also what `acquire()` resolves with. */
+  acquired: [handle: H];
+  /** A hold ended by `release()` (or `close()`); the key is free for the next contender. */
+  released: [];
+  /** The hold was lost. The handle's `signal` was aborted (with the same error) just before. */
+  lost: [error: LockLostError];
+  /** Debug aid: an acquire found the lock busy and is now waiting (once per acquire). */
+  waiting: [];
+  /** A background failure (cleanup after a loss, a release that had to fall back). */
+  error: [error: unknown];
+}
+
+/** Per-call options of `acquire()`. */
+export interface AcquireOptions {
+  /** Cancels the acquire; it rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Gives up after this long with `LockTimeoutError` (duration string or ms). @default no timeout */
+  timeout?: string | number;
+}
+
+export interface ResolvedAcquireOptions {
+  signal: AbortSignal | undefined;
+  timeoutMs: number | undefined;
+}
+
+/** Validates `acquire()` options synchronously; throws {@link ConfigError}. */
+export function resolveAcquireOptions(options: AcquireOptions | undefined): ResolvedAcquireOptions {
+  if (options === undefined) return { signal: undefined, timeoutMs: undefined };
+  if (options === null || typeof options !== 'object') {
+    throw new ConfigError(`acquire options must be an object, got ${describe(options)}`, 'options');
+  }
+  const { signal, timeout } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new ConfigError(`option "signal" must be an AbortSignal, got ${describe(signal)}`, 'signal');
+  }
+  return { signal, timeoutMs: timeout === undefined ? undefined : toMs('timeout', timeout) };
+}
+
+/** Everything the engine needs from a recipe, resolved and validated. */
+export interface ContenderConfig<T> {
+  /** 'lock' or 'semaphore', for messages and logs. */
+  readonly kind: string;
+  /** The lock key or the semaphore prefix (named in errors). */
+  readonly key: string;
+  readonly driver: HoldDriver<T>;
+  /** A caller-provided session: used as is, never destroyed. */
+  readonly session: Session | undefined;
+  /** Options for the sessions we create when `session` is not given. */
+  readonly sessionOptions: SessionOptions;
+  /** Consecutive failed monitor reads tolerated (each already retried by the transport). */
+  readonly monitorRetries: number;
+  /** Blocking wait of the monitor's reads. */
+  readonly waitMs: number;
+}
+
+/**
+ * When our own session dies while we only wait (a partition longer than ttl), we start over with
+ * a new one; the backoff keeps a server that kills sessions at once from being hammered.
+ */
+const SESSION_RETRY_BACKOFF = Object.freeze({ minMs: 200, maxMs: 5_000 });
+
+/** Consul's answers when a write names a session it no longer has. */
+const SESSION_GONE = /invalid session|missing session|session .* (not found|does not exist)/i;
+
+/** One hold, from `held` until released or lost. */
+class Holding {
+  /** Aborted when the hold ends (lost or released): the handle's `signal`. */
+  readonly controller = new AbortController();
+  /** Stops the monitor loop. */
+  readonly monitor = new AbortController();
+  monitorDone: Promise<void> = Promise.resolve();
+  /** Set once the hold ends: the release, or the cleanup after a loss. Never rejects after a loss. */
+  ended: Promise<void> | undefined;
+  /** Removes our listener from the session's signal. */
+  detach: () => void = () => {};
+
+  constructor(
+    readonly session: Session,
+    readonly owned: boolean,
+    readonly grant: Grant,
+  ) {}
+}
+
+export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEvents<H>> {
+  protected readonly coord: Coordinator;
+  private readonly config: ContenderConfig<T>;
+  private _state: HoldState = 'idle';
+  private holding: Holding | undefined;
+  private acquiring: Promise<unknown> | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly closed = new AbortController();
+  private readonly background = new Set<Promise<unknown>>();
+  private untrack: () => void;
+
+  protected constructor(coord: Coordinator, config: ContenderConfig<T>) {
+    super();
+    this.coord = coord;
+    this.config = config;
+    this.untrack = coord.track(this);
+  }
+
+  /** Builds the public handle for a hold. */
+  protected abstract wrap(holding: HoldingView): H;
+
+  /** Current state. Reading it checks the session's deadline first, so it never says `held` late. */
+  get state(): HoldState {
+    this.enforceDeadline();
+    return this._state;
+  }
+
+  /**
+   * Waits until held. Rejects with `LockTimeoutError` after `timeout`, with the signal's reason
+   * when `signal` aborts, with `ClosedError` when closed meanwhile, with `LockConflictError` when
+   * the key is used by something that is not this kind of lock, and with `IllegalStateError`
+   * when already acquiring or holding. Whatever the failure, nothing is left behind on the
+   * server: no session, no contender key.
+   */
+  acquire(options?: AcquireOptions): Promise<H> {
+    const { signal, timeoutMs } = resolveAcquireOptions(options);
+    return this.run(signal, timeoutMs, false) as Promise<H>;
+  }
+
+  /** One attempt that never waits for another holder: the handle, or null when busy or in lock-delay. */
+  tryAcquire(options?: Pick<AcquireOptions, 'signal'>): Promise<H | null> {
+    const { signal } = resolveAcquireOptions(options);
+    return this.run(signal, undefined, true);
+  }
+
+  /**
+   * Releases the current hold (same as `handle.release()`). After a loss it resolves once the
+   * cleanup is done. Rejects with `IllegalStateError` when nothing was acquired.
+   */
+  release(): Promise<void> {
+    const holding = this.holding;
+    if (holding && (this._state === 'held' || this._state === 'releasing' || this._state === 'lost')) {
+      return this.releaseHolding(holding);
+    }
+    return Promise.reject(new IllegalStateError(`${this.what} is not held`, this._state));
+  }
+
+  /**
+   * Stops everything: cancels a running acquire, releases a hold, awaits every loop and cleanup,
+   * and destroys the sessions this object created. Idempotent; never rejects.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed.abort(new ClosedError(this.what));
+      await this.acquiring?.catch(() => undefined);
+      const holding = this.holding;
+      if (holding && this._state === 'held') {
+        await this.releaseHolding(holding).catch((err: unknown) => this.emitSafe('error', err));
+      }
+      while (this.background.size > 0) await Promise.allSettled([...this.background]);
+      this.transition('closed');
+      this.untrack();
+    })();
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Acquire
+
+  private async run(signal: AbortSignal | undefined, timeoutMs: number | undefined, once: boolean): Promise<H | null> {
+    if (this.closing) throw new ClosedError(this.what);
+    signal?.throwIfAborted();
+    const state = this._state;
+    if (state === 'acquiring') throw new IllegalStateError(`${this.what}: an acquire is already in progress`, state);
+    if (state === 'held' || state === 'releasing') throw new IllegalStateError(`${this.what} is already held`, state);
+    this.transition('acquiring');
+    const attempt = this.acquireLoop(signal, timeoutMs, once);
+    this.acquiring = attempt;
+    try {
+      return await attempt;
+    } finally {
+      this.acquiring = undefined;
+      if (this._state === 'acquiring') this.transition('idle');
+    }
+  }
+
+  private async acquireLoop(signal: AbortSignal | undefined, timeoutMs: number | undefined, once: boolean): Promise<H | null> {
+    const { key, driver } = this.config;
+    const linked = linkSignals(
+      [signal, this.closed.signal],
+      timeoutMs === undefined ? undefined : { ms: timeoutMs, reason: () => new LockTimeoutError(key, timeoutMs) },
+    );
+    let sessionFailures = 0;
+    let waitingReported = false;
+    const onWaiting = (): void => {
+      if (waitingReported) return;
+      waitingReported = true;
+      this.emitSafe('waiting');
+    };
+    try {
+      for (;;) {
+        linked.signal.throwIfAborted();
+        const owned = this.config.session === undefined;
+        const session = this.config.session ?? (await Session.create(this.coord, { ...this.config.sessionOptions, signal: linked.signal }));
+        const attempt = driver.begin(session);
+        let grant: Grant | null;
+        const scoped = linkSignals([linked.signal, session.signal]);
+        try {
+          // The Coordinator closes resources newest first and our session was just tracked:
+          // move ourselves behind it so coord.close() releases the lock before the session dies
+          // (a destroyed session would set lock-delay on the key and report a loss).
+          if (owned) this.retrack();
+          grant = once ? await attempt.tryOnce(scoped.signal) : await attempt.acquire(scoped.signal, onWaiting);
+        } catch (err) {
+          await this.giveUp(attempt, session, owned);
+          if (linked.signal.aborted) throw abortReason(linked.signal);
+          if (!sessionGone(session, err)) throw err;
+          if (!owned) throw session.signal.reason ?? err;
+          // Our own session died while we only waited: nothing was held, so start over.
+          sessionFailures += 1;
+          this.coord.logger.debug({ key, err: String(err) }, `${this.config.kind} waiter lost its session; retrying with a new one`);
+          await sleep(backoffDelay(sessionFailures, SESSION_RETRY_BACKOFF), linked.signal);
+          continue;
+        } finally {
+          scoped.dispose();
+        }
+        if (grant === null) {
+          await this.giveUp(attempt, session, owned);
+          return null;
+        }
+        // Never report `held` past the session's deadline, nor after a timeout/abort/close that
+        // fired while the last request was in flight.
+        if (linked.signal.aborted || !session.isAlive()) {
+          await this.giveUp(attempt, session, owned);
+          if (linked.signal.aborted) throw abortReason(linked.signal);
+          if (!owned) throw session.signal.reason;
+          sessionFailures += 1;
+          await sleep(backoffDelay(sessionFailures, SESSION_RETRY_BACKOFF), linked.signal);
+          continue;
+        }
+        return this.hold(session, owned, grant);
+      }
+    } finally {
+      linked.dispose();
+    }
+  }
+
+  /** Cleanup after an attempt that did not end in `held`; awaited before acquire settles. */
+  private async giveUp(attempt: AcquireAttempt, session: Session, owned: boolean): Promise<void> {
+    try {
+      await attempt.abandon();
+    } catch (err) {
+      // The server is unreachable; with our own session, destroying it (below) or its TTL
+      // removes what we left. Report it rather than hide it.
+      this.coord.logger.debug({ key: this.config.key, err: String(err) }, `${this.config.kind}: cleanup after a failed acquire failed`);
+      this.emitSafe('error', err);
+    }
+    if (owned) await session.destroy();
+  }
+
+  private retrack(): void {
+    this.untrack();
+    this.untrack = this.coord.track(this);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Holding
+
+  private hold(session: Session, owned: boolean, grant: Grant): H {
+    const holding = new Holding(session, owned, grant);
+    const handle = this.wrap(this.viewOf(holding));
+    this.holding = holding;
+    const onSessionEnd = (): void => this.lose(holding, 'the session was lost', session.signal.reason);
+    const sessionSignal = session.signal;
+    sessionSignal.addEventListener('abort', onSessionEnd, { once: true });
+    holding.detach = () => sessionSignal.removeEventListener('abort', onSessionEnd);
+    this.transition('held', { handle });
+    holding.monitorDone = this.monitor(holding);
+    return handle;
+  }
+
+  /** Watches the key until the hold ends; a change that ends it, or too many failed reads, is a loss. */
+  private async monitor(holding: Holding): Promise<void> {
+    const { driver, monitorRetries, waitMs, kind, key } = this.config;
+    try {
+      const snapshots = blockingQuery(driver.monitorRead, {
+        signal: holding.monitor.signal,
+        initialIndex: holding.grant.index,
+        waitMs,
+        onError: (err, failures) => {
+          this.coord.logger.debug({ key, failures, err: String(err) }, `${kind} monitor read failed`);
+          // Like Go's MonitorRetries: ride out a short outage, but a permanent error (ACL
+          // revoked, …) or a long one means we can no longer prove we hold it.
+          if (!isTransient(err) || failures > monitorRetries) {
+            this.lose(holding, `cannot verify the ${kind} any more (${failures} failed reads)`, err);
+          }
+        },
+      });
+      for await (const { value } of snapshots) {
+        const reason = driver.lossReason(value, holding.session.id);
+        if (reason !== undefined) {
+          this.lose(holding, reason);
+          return;
+        }
+      }
+    } catch (err) {
+      this.lose(holding, `the ${kind} monitor failed`, err);
+    }
+  }
+
+  private lose(holding: Holding, reason: string, cause?: unknown): void {
+    if (this.holding !== holding || this._state !== 'held') return;
+    const error = new LockLostError(this.config.key, reason, cause === undefined ? undefined : { cause });
+    this.transition('lost', { error });
+    holding.ended = this.inBackground(this.afterLoss(holding));
+  }
+
+  /** Stops the monitor and gives back whatever Consul may still count as ours. Never rejects. */
+  private async afterLoss(holding: Holding): Promise<void> {
+    holding.detach();
+    holding.monitor.abort();
+    await holding.monitorDone;
+    if (holding.session.isAlive()) {
+      // The key changed or the monitor gave up while the session lives: release in case
+      // Consul still thinks we hold it (a no-op when the key was taken or deleted).
+      try {
+        await this.config.driver.release(holding.session);
+      } catch (err) {
+        this.emitSafe('error', err);
+      }
+    }
+    if (holding.owned) await holding.session.destroy();
+  }
+
+  private releaseHolding(holding: Holding): Promise<void> {
+    if (holding.ended) return holding.ended;
+    if (this.holding !== holding || this._state !== 'held') return Promise.resolve();
+    this.transition('releasing');
+    holding.ended = this.inBackground(this.giveBack(holding));
+    return holding.ended;
+  }
+
+  private async giveBack(holding: Holding): Promise<void> {
+    holding.detach();
+    holding.monitor.abort();
+    await holding.monitorDone;
+    let failure: unknown;
+    try {
+      await this.config.driver.release(holding.session);
+    } catch (err) {
+      failure = err;
+    }
+    if (holding.owned) await holding.session.destroy();
+    this.transition('idle');
+    if (failure !== undefined) {
+      // With our own session, destroying it released the key anyway (Consul applies
+      // lock-delay then); with the caller's session the key may still be held: say so.
+      if (holding.owned) this.emitSafe('error', failure);
+      else throw failure;
+    }
+  }
+
+  /** Runs a cleanup that close() must await; the returned promise is the cleanup itself. */
+  private inBackground(p: Promise<void>): Promise<void> {
+    this.background.add(p);
+    const done = (): void => void this.background.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  /** The synchronous deadline check behind `state` and `handle.signal`. */
+  private enforceDeadline(): void {
+    const holding = this.holding;
+    if (this._state === 'held' && holding && !holding.session.isAlive()) {
+      this.lose(holding, 'the session was lost', holding.session.signal.reason);
+    }
+  }
+
+  private viewOf(holding: Holding): HoldingView {
+    return {
+      session: holding.session,
+      fencingToken: holding.grant.fencingToken,
+      signal: () => {
+        if (this.holding === holding) this.enforceDeadline();
+        return holding.controller.signal;
+      },
+      release: () => this.releaseHolding(holding),
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The one way to change state
+
+  private transition(to: HoldState, detail: { handle?: H; error?: LockLostError } = {}): void {
+    const from = this._state;
+    if (!canTransition(from, to)) {
+      // A bug in this class, not a caller mistake: callers get their errors before this point.
+      throw new IllegalStateError(`${this.what}: no transition from ${from} to ${to}`, from);
+    }
+    this._state = to;
+    const holding = this.holding;
+    // Abort before emitting: no listener may see `lost`/`released` while the signal looks live.
+    if (to === 'lost' && holding) holding.controller.abort(detail.error);
+    if (to === 'releasing' && holding) holding.controller.abort(new DOMException(`${this.what} was released`, 'AbortError'));
+    this.coord.logger.debug({ key: this.config.key, from, to, reason: detail.error?.reason }, `${this.config.kind} state`);
+    if (to === 'held' && detail.handle !== undefined) this.emitSafe('acquired', detail.handle);
+    else if (to === 'lost' && detail.error) this.emitSafe('lost', detail.error);
+    else if (to === 'idle' && from === 'releasing') this.emitSafe('released');
+  }
+
+  /**
+   * Emits without letting a throwing listener break our bookkeeping: many emits run inside an
+   * AbortSignal dispatch or a loop, where a throw would become an uncaught exception.
+   */
+  private emitSafe<E extends keyof ContenderEvents<H>>(event: E, ...args: EventEmitter.EventArgs<ContenderEvents<H>, E>): void {
+    try {
+      this.emit(event, ...args);
+    } catch (err) {
+      this.coord.logger.warn({ key: this.config.key, event, err: String(err) }, `a ${this.config.kind} '${String(event)}' listener threw`);
+      if (event !== 'error') this.emitSafe('error', err);
+    }
+  }
+
+  private get what(): string {
+    return `${this.config.kind} "${this.config.key}"`;
+  }
+}
+
+/** What a recipe needs to build its public handle. */
+export interface HoldingView {
+  readonly session: Session;
+  readonly fencingToken: number;
+  /** The hold's signal, after a deadline check. */
+  signal(): AbortSignal;
+  release(): Promise<void>;
+}
+
+/** True when `err` means the session behind an attempt is gone. */
+function sessionGone(session: Session, err: unknown): boolean {
+  if (err instanceof SessionLostError) return true;
+  if (!session.isAlive()) return true;
+  return err instanceof ConsulError && SESSION_GONE.test(err.consulMessage);
+}

@@ -1,0 +1,148 @@
+/**
+ * The semaphore's coordination record and the decisions built on it, as pure functions.
+ *
+ * Layout (Consul `api/semaphore.go`): every contender locks `prefix/<session>` with its own
+ * session; `prefix/.lock` holds `{"Limit":N,"Holders":{"<session>":true,…}}` and is only ever
+ * changed with check-and-set. A holder whose session no longer locks any key under the prefix is
+ * dead and is pruned by whoever writes the record next (`pruneDeadHolders`).
+ */
+import type { KVPair } from '../../transport/kv.js';
+import { SEMAPHORE_FLAG_VALUE, contenderKey, semaphoreRecordKey } from './keys.js';
+
+export interface SemaphoreRecord {
+  /** The limit every contender must agree on. */
+  readonly limit: number;
+  /** Session IDs holding a slot. Go uses the map as a set: presence counts, not the value. */
+  readonly holders: ReadonlySet<string>;
+}
+
+export type DecodeResult = { readonly ok: true; readonly record: SemaphoreRecord } | { readonly ok: false; readonly error: string };
+
+/**
+ * Decodes the `.lock` value as Go's `decodeLock` + `json.Unmarshal` would: an empty value is a
+ * fresh record with our limit; field names match case-insensitively (Go prefers the exact name);
+ * unknown fields are ignored; `Holders: null` is an empty set.
+ */
+export function decodeSemaphoreRecord(value: Buffer | null, localLimit: number): DecodeResult {
+  if (value === null || value.length === 0) return { ok: true, record: { limit: localLimit, holders: new Set() } };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value.toString('utf8'));
+  } catch (err) {
+    return { ok: false, error: `the record is not JSON (${(err as Error).message})` };
+  }
+  if (parsed === null) return { ok: true, record: { limit: 0, holders: new Set() } };
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) return { ok: false, error: 'the record is not a JSON object' };
+  const obj = parsed as Record<string, unknown>;
+  const limit = goField(obj, 'Limit');
+  const holders = goField(obj, 'Holders');
+  if (limit !== undefined && limit !== null && !(typeof limit === 'number' && Number.isSafeInteger(limit))) {
+    return { ok: false, error: `"Limit" is not an integer: ${JSON.stringify(limit)}` };
+  }
+  if (holders !== undefined && holders !== null && (typeof holders !== 'object' || Array.isArray(holders))) {
+    return { ok: false, error: '"Holders" is not an object' };
+  }
+  const set = new Set<string>();
+  for (const [id, flag] of Object.entries((holders ?? {}) as Record<string, unknown>)) {
+    if (typeof flag !== 'boolean' && flag !== null) return { ok: false, error: `holder ${JSON.stringify(id)} is not a boolean` };
+    set.add(id);
+  }
+  return { ok: true, record: { limit: typeof limit === 'number' ? limit : 0, holders: set } };
+}
+
+/** encoding/json matches a struct field exactly first, then case-insensitively. */
+function goField(obj: Record<string, unknown>, name: string): unknown {
+  if (Object.hasOwn(obj, name)) return obj[name];
+  const lower = name.toLowerCase();
+  const key = Object.keys(obj).find((k) => k.toLowerCase() === lower);
+  return key === undefined ? undefined : obj[key];
+}
+
+/**
+ * Encodes the record byte for byte as Go's `json.Marshal(semaphoreLock)`: field order Limit,
+ * Holders; map keys sorted; every value `true`.
+ */
+export function encodeSemaphoreRecord(record: SemaphoreRecord): string {
+  const holders = [...record.holders].sort(compareBytes).map((id) => `${JSON.stringify(id)}:true`);
+  return `{"Limit":${record.limit},"Holders":{${holders.join(',')}}}`;
+}
+
+/** Go sorts map keys by their bytes. */
+function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/** Drops holders whose session locks no key in `pairs` (Go's `pruneDeadHolders`). */
+export function pruneDeadHolders(record: SemaphoreRecord, pairs: readonly KVPair[]): SemaphoreRecord {
+  const alive = new Set<string>();
+  for (const pair of pairs) if (pair.session !== undefined) alive.add(pair.session);
+  const holders = new Set([...record.holders].filter((id) => alive.has(id)));
+  return holders.size === record.holders.size ? record : { limit: record.limit, holders };
+}
+
+export function withHolder(record: SemaphoreRecord, sessionId: string): SemaphoreRecord {
+  return { limit: record.limit, holders: new Set([...record.holders, sessionId]) };
+}
+
+export function withoutHolder(record: SemaphoreRecord, sessionId: string): SemaphoreRecord {
+  const holders = new Set(record.holders);
+  holders.delete(sessionId);
+  return { limit: record.limit, holders };
+}
+
+export interface SemaphoreView {
+  /** Normalised prefix (no trailing slash). */
+  readonly prefix: string;
+  readonly sessionId: string;
+  readonly limit: number;
+}
+
+export type SemaphoreObservation =
+  /** Wrong flags, undecodable record or a different limit: `LockConflictError`. */
+  | { readonly kind: 'conflict'; readonly message: string }
+  /** Our contender key is missing or not locked by our session: (re)create it before competing. */
+  | { readonly kind: 'no-contender' }
+  /** We are listed as a live holder (our CAS landed, or a retry found it did). */
+  | { readonly kind: 'holding'; readonly record: SemaphoreRecord; readonly recordIndex: number }
+  /** Every slot is taken by a live holder: wait for the prefix to change. */
+  | { readonly kind: 'full'; readonly record: SemaphoreRecord }
+  /** A slot is free: CAS `record + us` against `recordIndex` (0: the record does not exist yet). */
+  | { readonly kind: 'free'; readonly record: SemaphoreRecord; readonly recordIndex: number };
+
+/** Classifies a listing of `prefix/` for one contender (Go's acquire loop, one pass). */
+export function observeSemaphore(pairs: readonly KVPair[], view: SemaphoreView): SemaphoreObservation {
+  const recordKey = semaphoreRecordKey(view.prefix);
+  const recordPair = pairs.find((p) => p.key === recordKey);
+  if (recordPair && recordPair.flags !== SEMAPHORE_FLAG_VALUE) {
+    return { kind: 'conflict', message: `${recordKey} has flags 0x${recordPair.flags.toString(16)}, not the semaphore flag` };
+  }
+  const decoded = decodeSemaphoreRecord(recordPair?.value ?? null, view.limit);
+  if (!decoded.ok) return { kind: 'conflict', message: `${recordKey}: ${decoded.error}` };
+  if (decoded.record.limit !== view.limit) {
+    return { kind: 'conflict', message: `semaphore limit conflict (record: ${decoded.record.limit}, local: ${view.limit})` };
+  }
+  const mine = pairs.find((p) => p.key === contenderKey(view.prefix, view.sessionId));
+  if (!mine || mine.session !== view.sessionId) return { kind: 'no-contender' };
+  const record = pruneDeadHolders(decoded.record, pairs);
+  const recordIndex = recordPair?.modifyIndex ?? 0;
+  if (record.holders.has(view.sessionId)) return { kind: 'holding', record, recordIndex };
+  if (record.holders.size >= record.limit) return { kind: 'full', record };
+  return { kind: 'free', record, recordIndex };
+}
+
+/**
+ * Why a held slot is gone, or undefined while it is still ours. As in Go's `monitorLock`, the
+ * slot is ours while the (pruned) record lists our session; we also name the usual causes.
+ */
+export function semaphoreLossReason(pairs: readonly KVPair[], view: SemaphoreView): string | undefined {
+  const recordKey = semaphoreRecordKey(view.prefix);
+  const recordPair = pairs.find((p) => p.key === recordKey);
+  if (!recordPair) return `the semaphore record ${recordKey} was deleted`;
+  const mine = pairs.find((p) => p.key === contenderKey(view.prefix, view.sessionId));
+  if (!mine) return 'our contender key was deleted';
+  if (mine.session !== view.sessionId) return 'our contender key is no longer locked by our session';
+  const decoded = decodeSemaphoreRecord(recordPair.value, view.limit);
+  if (!decoded.ok) return `the semaphore record can no longer be read: ${decoded.error}`;
+  if (!decoded.record.holders.has(view.sessionId)) return 'our session was removed from the semaphore holders';
+  return undefined;
+}

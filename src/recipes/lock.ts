@@ -1,0 +1,369 @@
+/**
+ * Lock: a mutex on one Consul KV key, interoperable with Consul's Go `api.Lock` and the
+ * `consul lock` command (same key, same flags `0x2ddccbc058a50c18`, same wait logic).
+ *
+ * Algorithm (hashicorp/consul `api/lock.go`, `Lock()` and `monitorLock()`):
+ * 1. Read the key. Other flags → `LockConflictError` (the key is not a lock). Held by another
+ *    session → block on the key (blocking query) until it changes.
+ * 2. Free → `PUT ?acquire=<session>` with the lock flags and our value. Refused while the key
+ *    looked free means lock-delay (Consul refuses acquires for `lockDelay` after a holder's
+ *    session was invalidated) — or a faster contender: read again; if held, block on it, if still
+ *    free, wait a growing delay (capped at `retryTime`) instead of hot-looping, then retry.
+ * 3. Acquired → a consistent read confirms the key carries our session; its ModifyIndex is the
+ *    fencing token (the index of our acquiring write, unless the key was updated since while still
+ *    ours), strictly increasing across successive holders.
+ * 4. Held → monitor the key with consistent blocking reads; it is lost when the key is deleted,
+ *    released or taken, or when the session is lost. The handle's `signal` aborts first, then
+ *    `lost` fires.
+ *
+ * Guarantee: with a session we created (or one with a TTL), the holder's signal aborts before
+ * anybody else can acquire after a TTL expiry or partition — the session's local deadline is a
+ * full ttl before Consul's 2×ttl invalidation, and lock-delay adds more. Hazard (as Go's doc
+ * says): it is NOT safe to assume the lock is held until `release()`. An operator can delete the
+ * key, `consul` can invalidate the session, a pause can outlive the deadline; work already under
+ * way cannot be recalled. Check `fencingToken` downstream when that matters.
+ */
+import type { Coordinator } from '../coordinator.js';
+import { ConfigError, LockConflictError, abortReason } from '../errors.js';
+import { sleep } from '../internal/abort.js';
+import { describe, toMs } from '../internal/duration.js';
+import { validateKey } from '../internal/keys.js';
+import { backoffDelay } from '../loop/backoff.js';
+import { blockingQuery, type BlockingRead } from '../loop/blocking-query.js';
+import { Session, resolveSessionOptions, type SessionOptions } from '../session/session.js';
+import { isTransient } from '../transport/client.js';
+import type { ConsulApi, KVPair } from '../transport/index.js';
+import {
+  Contender,
+  type AcquireAttempt,
+  type Grant,
+  type HoldDriver,
+  type HoldingView,
+} from './lock-internal/contender.js';
+import { LOCK_FLAG_VALUE, encodeLockValue, type LockValue } from './lock-internal/keys.js';
+import { lockLossReason, observeLockKey } from './lock-internal/lock-key.js';
+
+export { LOCK_FLAG_VALUE } from './lock-internal/keys.js';
+export type { AcquireOptions } from './lock-internal/contender.js';
+export type { HoldState as LockState } from './lock-internal/state.js';
+
+/** Defaults, each with its reason. */
+export const LOCK_DEFAULTS = Object.freeze({
+  /** Go's DefaultLockSessionTTL: rides out a leader election, fails over in seconds. */
+  ttlMs: 15_000,
+  /** Consul's default lock-delay: time for a holder that lost its session to notice. */
+  lockDelayMs: 15_000,
+  /**
+   * Failed monitor reads tolerated before declaring the lock lost, as `consul lock` does (3).
+   * Each read is already retried by the transport; the session deadline bounds the wait anyway.
+   */
+  monitorRetries: 3,
+  /** Go's DefaultLockWaitTime. Cancelling does not depend on it (requests are aborted). */
+  waitTimeMs: 15_000,
+  /** Go's DefaultLockRetryTime, as a cap: retries during lock-delay start at 100ms and grow to it. */
+  retryTimeMs: 5_000,
+  /** Session name (shown by `consul operator`/UI), like Go's "Consul API Lock". */
+  sessionName: 'consul-recipes lock',
+});
+
+/** First delay of the lock-delay retry backoff. */
+const RETRY_MIN_MS = 100;
+
+/** Options of `new Lock(coord, key, options)` / `coord.lock(key, options)`. */
+export interface LockOptions {
+  /** Value stored with the lock (Buffer/string as is, anything else as JSON). @default empty */
+  value?: LockValue;
+  /**
+   * A session to hold the lock with. It is used as is and never destroyed by the lock; its
+   * loss is a loss of the lock. When omitted, one session is created per acquisition (with
+   * `ttl`, `lockDelay`, `healthCheckTtl`) and destroyed when the hold ends. @default a new session
+   */
+  session?: Session;
+  /** TTL of the session we create. @default '15s' */
+  ttl?: string | number;
+  /** Lock-delay of the session we create; `0` really sends 0 (no delay after a loss). @default '15s' */
+  lockDelay?: string | number;
+  /** Binds the session we create to a heartbeated agent TTL check (fast crash detection). @default none */
+  healthCheckTtl?: string | number;
+  /** Name of the session we create. @default 'consul-recipes lock' */
+  sessionName?: string;
+  /** Consecutive failed monitor reads tolerated before the lock counts as lost. @default 3 */
+  monitorRetries?: number;
+  /** Blocking wait per read while waiting and monitoring. @default '15s' */
+  waitTime?: string | number;
+  /** Cap of the delay between acquires refused by lock-delay. @default '5s' */
+  retryTime?: string | number;
+}
+
+export interface ResolvedLockOptions {
+  key: string;
+  value: Buffer | null;
+  session: Session | undefined;
+  sessionOptions: SessionOptions;
+  monitorRetries: number;
+  waitTimeMs: number;
+  retryTimeMs: number;
+}
+
+/** Validates and converts lock options synchronously; throws {@link ConfigError}. */
+export function resolveLockOptions(key: unknown, options: LockOptions = {}): ResolvedLockOptions {
+  validateKey('key', key);
+  if (options === null || typeof options !== 'object') {
+    throw new ConfigError(`lock options must be an object, got ${describe(options)}`, 'options');
+  }
+  const common = resolveHolderOptions(options, { ...LOCK_DEFAULTS, behavior: 'release' });
+  return {
+    key: key as string,
+    value: encodeLockValue('value', options.value),
+    ...common,
+    retryTimeMs: options.retryTime === undefined ? LOCK_DEFAULTS.retryTimeMs : toMs('retryTime', options.retryTime, { min: 1 }),
+  };
+}
+
+/** Options shared by Lock and Semaphore: the session and the monitor. */
+export interface HolderOptions {
+  session?: Session;
+  ttl?: string | number;
+  lockDelay?: string | number;
+  healthCheckTtl?: string | number;
+  sessionName?: string;
+  monitorRetries?: number;
+  waitTime?: string | number;
+}
+
+/** @internal Resolves {@link HolderOptions} for Lock and Semaphore. */
+export function resolveHolderOptions(
+  options: HolderOptions,
+  defaults: { ttlMs: number; lockDelayMs: number; monitorRetries: number; waitTimeMs: number; sessionName: string; behavior: 'release' | 'delete' },
+): Pick<ResolvedLockOptions, 'session' | 'sessionOptions' | 'monitorRetries' | 'waitTimeMs'> {
+  const { session } = options;
+  if (session !== undefined) {
+    if (!(session instanceof Session)) {
+      throw new ConfigError(`option "session" must be a Session (from coord.session()), got ${describe(session)}`, 'session');
+    }
+    for (const name of ['ttl', 'lockDelay', 'healthCheckTtl', 'sessionName'] as const) {
+      if (options[name] !== undefined) {
+        throw new ConfigError(`option "${name}" configures the session the recipe creates; it cannot be combined with "session"`, name);
+      }
+    }
+  }
+  const sessionOptions: SessionOptions = {
+    name: options.sessionName ?? defaults.sessionName,
+    ttl: options.ttl ?? defaults.ttlMs,
+    lockDelay: options.lockDelay ?? defaults.lockDelayMs,
+    behavior: defaults.behavior,
+    ...(options.healthCheckTtl !== undefined ? { healthCheckTtl: options.healthCheckTtl } : {}),
+  };
+  // Same checks Session.create makes, now, so bad input throws at the call site.
+  resolveSessionOptions(sessionOptions);
+  const monitorRetries = options.monitorRetries ?? defaults.monitorRetries;
+  if (!Number.isSafeInteger(monitorRetries) || monitorRetries < 0) {
+    throw new ConfigError(`option "monitorRetries" must be a non-negative integer, got ${describe(monitorRetries)}`, 'monitorRetries');
+  }
+  return {
+    session,
+    sessionOptions,
+    monitorRetries,
+    waitTimeMs: options.waitTime === undefined ? defaults.waitTimeMs : toMs('waitTime', options.waitTime, { min: 1 }),
+  };
+}
+
+/** A held lock. */
+export interface LockHandle {
+  /** The lock key. */
+  readonly key: string;
+  /** The session holding the key (ours, or the one passed in options). */
+  readonly session: Session;
+  /** The key's ModifyIndex at our acquiring write: strictly increasing across successive holders. */
+  readonly fencingToken: number;
+  /**
+   * Aborted when the hold ends: with a `LockLostError` when lost (session lost, key taken,
+   * released by someone else or deleted), with an `AbortError` on `release()`. Reading it checks
+   * the session deadline first.
+   */
+  readonly signal: AbortSignal;
+  /** Releases the lock (`?release`) and destroys the session we created. Idempotent; resolves after a loss. */
+  release(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * A mutex on `key`. One Lock holds at most one hold at a time; create one per concurrent holder.
+ *
+ * Events: `acquired(handle)`, `released()`, `lost(LockLostError)`, `waiting()` (debug: the
+ * acquire found the key held and waits), `error(err)` (background cleanup failures).
+ */
+export class Lock extends Contender<LockHandle, KVPair | null> {
+  readonly key: string;
+
+  constructor(coord: Coordinator, key: string, options: LockOptions = {}) {
+    const o = resolveLockOptions(key, options);
+    super(coord, {
+      kind: 'lock',
+      key: o.key,
+      driver: new LockDriver(coord.api, o.key, o.value, { waitMs: o.waitTimeMs, retryTimeMs: o.retryTimeMs }),
+      session: o.session,
+      sessionOptions: o.sessionOptions,
+      monitorRetries: o.monitorRetries,
+      waitMs: o.waitTimeMs,
+    });
+    this.key = o.key;
+  }
+
+  protected wrap(view: HoldingView): LockHandle {
+    const key = this.key;
+    return Object.freeze({
+      key,
+      session: view.session,
+      fencingToken: view.fencingToken,
+      get signal() {
+        return view.signal();
+      },
+      release: view.release,
+      [Symbol.asyncDispose]: view.release,
+    });
+  }
+}
+
+// -----------------------------------------------------------------------------------------------
+// Driver: Consul's lock algorithm
+
+/** @internal The lock algorithm over one key (exported for tests). */
+export class LockDriver implements HoldDriver<KVPair | null> {
+  constructor(
+    readonly api: ConsulApi,
+    readonly key: string,
+    readonly value: Buffer | null,
+    readonly options: { waitMs: number; retryTimeMs: number },
+  ) {}
+
+  readonly monitorRead: BlockingRead<KVPair | null> = async ({ index, waitMs, signal }) => {
+    // Consistent, as Go's monitor: a stale follower must not tell us we still hold it.
+    const { pair, meta } = await this.api.kv.get(this.key, { index, waitMs, signal, consistent: true });
+    return { value: pair, meta };
+  };
+
+  lossReason(pair: KVPair | null, sessionId: string): string | undefined {
+    return lockLossReason(pair, sessionId);
+  }
+
+  begin(session: Session): AcquireAttempt {
+    return new LockAttempt(this, session.id);
+  }
+
+  async release(session: Session): Promise<void> {
+    // As Go's Unlock: the entry (value, flags) with ?release. No signal: it must complete.
+    await this.api.kv.put(this.key, this.value, { flags: LOCK_FLAG_VALUE, release: session.id });
+  }
+}
+
+/** What one acquiring write told us. */
+type WriteOutcome = { kind: 'held'; grant: Grant } | { kind: 'refused' } | { kind: 'unknown' };
+
+class LockAttempt implements AcquireAttempt {
+  /** An `?acquire` was sent: abandon() must check whether it landed. */
+  private wrote = false;
+
+  constructor(
+    private readonly d: LockDriver,
+    private readonly sessionId: string,
+  ) {}
+
+  async acquire(signal: AbortSignal, onWaiting: () => void): Promise<Grant> {
+    // Acquires refused while the key looked free: lock-delay. Reset when we see another holder.
+    let refusals = 0;
+    for (;;) {
+      const seen = await this.waitForChance(signal, () => {
+        refusals = 0;
+        onWaiting();
+      });
+      if (seen === 'ours') {
+        const grant = await this.confirm(signal);
+        if (grant) return grant;
+        continue;
+      }
+      if (refusals > 0) await sleep(backoffDelay(refusals, { minMs: RETRY_MIN_MS, maxMs: this.d.options.retryTimeMs }), signal);
+      const outcome = await this.write(signal);
+      if (outcome.kind === 'held') return outcome.grant;
+      // Go: "Determine why the lock failed" — the next read says held (block on it) or free
+      // (lock-delay: wait, then retry). An unknown outcome is settled by the same read.
+      if (outcome.kind === 'refused') refusals += 1;
+    }
+  }
+
+  async tryOnce(signal: AbortSignal): Promise<Grant | null> {
+    const { pair } = await this.d.api.kv.get(this.d.key, { signal });
+    const seen = this.classify(pair);
+    if (seen === 'held') return null;
+    if (seen === 'ours') return this.confirm(signal);
+    const outcome = await this.write(signal);
+    if (outcome.kind === 'held') return outcome.grant;
+    if (outcome.kind === 'refused') return null;
+    return this.confirm(signal);
+  }
+
+  async abandon(): Promise<void> {
+    if (!this.wrote) return;
+    // A write whose answer we never saw (or a grant we then refused) may have taken the key.
+    const { pair } = await this.d.api.kv.get(this.d.key, { consistent: true });
+    if (pair?.session === this.sessionId) {
+      await this.d.api.kv.put(this.d.key, this.d.value, { flags: LOCK_FLAG_VALUE, release: this.sessionId });
+    }
+  }
+
+  /** Blocks until the key is free (or ours); `onHeld` runs each time it is seen held by another. */
+  private async waitForChance(signal: AbortSignal, onHeld: () => void): Promise<'free' | 'ours'> {
+    const snapshots = blockingQuery<KVPair | null>(
+      async ({ index, waitMs, signal: s }) => {
+        const { pair, meta } = await this.d.api.kv.get(this.d.key, { index, waitMs, signal: s });
+        return { value: pair, meta };
+      },
+      // A permanent error (403, bad key) fails the acquire instead of retrying forever.
+      { signal, waitMs: this.d.options.waitMs, isFatal: (err) => !isTransient(err) },
+    );
+    for await (const { value } of snapshots) {
+      const seen = this.classify(value);
+      if (seen !== 'held') return seen;
+      onHeld();
+    }
+    throw abortReason(signal);
+  }
+
+  private classify(pair: KVPair | null): 'free' | 'ours' | 'held' {
+    const seen = observeLockKey(pair, this.sessionId);
+    if (seen.kind === 'conflict') {
+      throw new LockConflictError(this.d.key, `the key has flags 0x${seen.flags.toString(16)}, not the lock flag 0x${LOCK_FLAG_VALUE.toString(16)}; it is not a lock (a semaphore or plain data?)`);
+    }
+    return seen.kind;
+  }
+
+  private async write(signal: AbortSignal): Promise<WriteOutcome> {
+    this.wrote = true;
+    let acquired: boolean;
+    try {
+      acquired = await this.d.api.kv.put(this.d.key, this.d.value, { flags: LOCK_FLAG_VALUE, acquire: this.sessionId, signal });
+    } catch (err) {
+      if (signal.aborted || !isTransient(err)) throw err;
+      // The write may have landed (the transport retries acquires only when it provably did
+      // not): the next read tells.
+      return { kind: 'unknown' };
+    }
+    if (!acquired) return { kind: 'refused' };
+    const grant = await this.confirm(signal);
+    return grant ? { kind: 'held', grant } : { kind: 'unknown' };
+  }
+
+  /** A consistent read proving the key carries our session; its ModifyIndex is the fencing token. */
+  private async confirm(signal: AbortSignal): Promise<Grant | null> {
+    let read: Awaited<ReturnType<ConsulApi['kv']['get']>>;
+    try {
+      read = await this.d.api.kv.get(this.d.key, { consistent: true, signal });
+    } catch (err) {
+      if (signal.aborted || !isTransient(err)) throw err;
+      return null;
+    }
+    const { pair, meta } = read;
+    if (pair?.session !== this.sessionId) return null;
+    return { fencingToken: pair.modifyIndex, index: meta.index > 0n ? meta.index : BigInt(pair.modifyIndex) };
+  }
+}

@@ -1,0 +1,370 @@
+/**
+ * Semaphore: at most `limit` holders under one KV prefix, interoperable with Consul's Go
+ * `api.Semaphore` and `consul lock -n N` (same keys, flags `0xe0f69a2baa414de0`, same record).
+ *
+ * Layout (hashicorp/consul `api/semaphore.go`):
+ * - `prefix/<session>` — one contender key per contender, locked (`?acquire`) by its own session,
+ *   which uses `Behavior: delete`, so a dead contender's key disappears with its session;
+ * - `prefix/.lock` — `{"Limit":N,"Holders":{"<session>":true,…}}`, only changed by check-and-set.
+ *
+ * Algorithm: create our contender key; then, on every change of the prefix (blocking list):
+ * the record must carry the semaphore flag and decode with our limit (else `LockConflictError`);
+ * holders whose session no longer locks any key under the prefix are pruned; with fewer than
+ * `limit` holders left we CAS the record with ourselves added; a lost CAS race just reads again.
+ * Held → the prefix is monitored with consistent blocking reads; the permit is lost when our
+ * session leaves the (pruned) holders, the record or our contender key is deleted, or the
+ * session is lost.
+ *
+ * We CAS through `/v1/txn` (the same state-store operation as `PUT ?cas`) because its answer
+ * carries the ModifyIndex of our write: that exact index is the permit's fencing token.
+ *
+ * Hazard: as with any Consul lock, it is NOT safe to assume the permit is held until
+ * `release()`; watch `permit.signal`.
+ */
+import type { Coordinator } from '../coordinator.js';
+import { ConfigError, LockConflictError, abortReason } from '../errors.js';
+import { sleep } from '../internal/abort.js';
+import { describe } from '../internal/duration.js';
+import { validateKey } from '../internal/keys.js';
+import { backoffDelay } from '../loop/backoff.js';
+import { blockingQuery, type BlockingRead } from '../loop/blocking-query.js';
+import type { Session } from '../session/session.js';
+import { isTransient } from '../transport/client.js';
+import type { ConsulApi, KVPair } from '../transport/index.js';
+import { Contender, type AcquireAttempt, type Grant, type HoldDriver, type HoldingView } from './lock-internal/contender.js';
+import {
+  SEMAPHORE_FLAG_VALUE,
+  contenderKey,
+  encodeLockValue,
+  normalizePrefix,
+  semaphoreRecordKey,
+  type LockValue,
+} from './lock-internal/keys.js';
+import {
+  decodeSemaphoreRecord,
+  encodeSemaphoreRecord,
+  observeSemaphore,
+  semaphoreLossReason,
+  withHolder,
+  withoutHolder,
+  type SemaphoreObservation,
+  type SemaphoreRecord,
+  type SemaphoreView,
+} from './lock-internal/semaphore-record.js';
+import { resolveHolderOptions, type HolderOptions, type ResolvedLockOptions } from './lock.js';
+
+export { SEMAPHORE_FLAG_VALUE } from './lock-internal/keys.js';
+export type { HoldState as SemaphoreState } from './lock-internal/state.js';
+
+/** Defaults, each with its reason. */
+export const SEMAPHORE_DEFAULTS = Object.freeze({
+  /** Go's DefaultSemaphoreSessionTTL. */
+  ttlMs: 15_000,
+  /**
+   * Lock-delay only ever applies to our own contender key (named after our session), so it never
+   * delays anybody; Consul's default is kept.
+   */
+  lockDelayMs: 15_000,
+  /** As for Lock: `consul lock`'s 3 tolerated monitor failures. */
+  monitorRetries: 3,
+  /** Go's DefaultSemaphoreWaitTime. */
+  waitTimeMs: 15_000,
+  sessionName: 'consul-recipes semaphore',
+});
+
+/** Releasing retries its CAS this many times before leaving the record to be pruned. */
+const MAX_LEAVE_ATTEMPTS = 8;
+/** Spacing of retries after a write failed with a transient error. */
+const WRITE_RETRY_BACKOFF = Object.freeze({ minMs: 100, maxMs: 2_000 });
+
+/** Options of `new Semaphore(coord, prefix, options)` / `coord.semaphore(prefix, options)`. */
+export interface SemaphoreOptions extends HolderOptions {
+  /** How many holders at once. Every contender on the prefix must use the same limit. Required. */
+  limit: number;
+  /** Value stored in our contender key (Buffer/string as is, anything else as JSON). @default empty */
+  value?: LockValue;
+  /**
+   * A session to contend with; used as is, never destroyed. Give it `behavior: 'delete'`, as Go
+   * does, so its contender key goes away with it. @default a new session per acquisition
+   */
+  session?: Session;
+  /** TTL of the session we create. @default '15s' */
+  ttl?: string | number;
+  /** Lock-delay of the session we create (it only affects our own contender key). @default '15s' */
+  lockDelay?: string | number;
+  /** Binds the session we create to a heartbeated agent TTL check. @default none */
+  healthCheckTtl?: string | number;
+  /** Name of the session we create. @default 'consul-recipes semaphore' */
+  sessionName?: string;
+  /** Consecutive failed monitor reads tolerated before the permit counts as lost. @default 3 */
+  monitorRetries?: number;
+  /** Blocking wait per read while waiting and monitoring. @default '15s' */
+  waitTime?: string | number;
+}
+
+export interface ResolvedSemaphoreOptions extends Omit<ResolvedLockOptions, 'key' | 'retryTimeMs'> {
+  prefix: string;
+  limit: number;
+}
+
+/** Validates and converts semaphore options synchronously; throws {@link ConfigError}. */
+export function resolveSemaphoreOptions(prefix: unknown, options: SemaphoreOptions): ResolvedSemaphoreOptions {
+  validateKey('prefix', prefix);
+  if (options === null || typeof options !== 'object') {
+    throw new ConfigError(`semaphore options must be an object with a "limit", got ${describe(options)}`, 'options');
+  }
+  const { limit } = options;
+  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit <= 0) {
+    throw new ConfigError(`option "limit" must be a positive integer, got ${describe(limit)}`, 'limit');
+  }
+  const normalized = normalizePrefix(prefix as string);
+  if (normalized === '') throw new ConfigError(`prefix must name a folder, got ${describe(prefix)}`, 'prefix');
+  return {
+    prefix: normalized,
+    limit,
+    value: encodeLockValue('value', options.value),
+    // Contender sessions use Behavior delete, as Go's do: a dead contender's key disappears.
+    ...resolveHolderOptions(options, { ...SEMAPHORE_DEFAULTS, behavior: 'delete' }),
+  };
+}
+
+/** A held slot of a semaphore. */
+export interface Permit {
+  /** The semaphore prefix (normalised: no trailing slash). */
+  readonly prefix: string;
+  /** The session holding the slot. */
+  readonly session: Session;
+  /** ModifyIndex of the `.lock` write that added us: strictly increasing across acquisitions. */
+  readonly fencingToken: number;
+  /** Aborted when the permit ends: `LockLostError` when lost, `AbortError` on `release()`. */
+  readonly signal: AbortSignal;
+  /** Leaves the holders, deletes our contender key, destroys the session we created. Idempotent. */
+  release(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * A counting semaphore under `prefix`. One Semaphore holds at most one permit at a time;
+ * create one per concurrent holder.
+ *
+ * Events: `acquired(permit)`, `released()`, `lost(LockLostError)`, `waiting()` (debug: every
+ * slot was taken and the acquire waits), `error(err)` (background cleanup failures).
+ */
+export class Semaphore extends Contender<Permit, KVPair[]> {
+  readonly prefix: string;
+  readonly limit: number;
+
+  constructor(coord: Coordinator, prefix: string, options: SemaphoreOptions) {
+    const o = resolveSemaphoreOptions(prefix, options);
+    super(coord, {
+      kind: 'semaphore',
+      key: o.prefix,
+      driver: new SemaphoreDriver(coord.api, o.prefix, o.limit, o.value, { waitMs: o.waitTimeMs }),
+      session: o.session,
+      sessionOptions: o.sessionOptions,
+      monitorRetries: o.monitorRetries,
+      waitMs: o.waitTimeMs,
+    });
+    this.prefix = o.prefix;
+    this.limit = o.limit;
+  }
+
+  protected wrap(view: HoldingView): Permit {
+    const prefix = this.prefix;
+    return Object.freeze({
+      prefix,
+      session: view.session,
+      fencingToken: view.fencingToken,
+      get signal() {
+        return view.signal();
+      },
+      release: view.release,
+      [Symbol.asyncDispose]: view.release,
+    });
+  }
+}
+
+// -----------------------------------------------------------------------------------------------
+// Driver: Consul's semaphore algorithm
+
+/** @internal The semaphore algorithm over one prefix (exported for tests). */
+export class SemaphoreDriver implements HoldDriver<KVPair[]> {
+  readonly recordKey: string;
+
+  constructor(
+    readonly api: ConsulApi,
+    readonly prefix: string,
+    readonly limit: number,
+    readonly value: Buffer | null,
+    readonly options: { waitMs: number },
+  ) {
+    this.recordKey = semaphoreRecordKey(prefix);
+  }
+
+  /**
+   * Lists `prefix/` (Go lists the bare prefix, which also matches `prefix-other/…`; with the
+   * slash we see exactly this semaphore's keys and the answer is the same for them).
+   */
+  readonly list = (consistent: boolean): BlockingRead<KVPair[]> => async ({ index, waitMs, signal }) => {
+    const { pairs, meta } = await this.api.kv.list(`${this.prefix}/`, { index, waitMs, signal, consistent });
+    return { value: pairs, meta };
+  };
+
+  readonly monitorRead = this.list(true);
+
+  view(sessionId: string): SemaphoreView {
+    return { prefix: this.prefix, sessionId, limit: this.limit };
+  }
+
+  lossReason(pairs: KVPair[], sessionId: string): string | undefined {
+    return semaphoreLossReason(pairs, this.view(sessionId));
+  }
+
+  begin(session: Session): AcquireAttempt {
+    return new SemaphoreAttempt(this, session.id);
+  }
+
+  release(session: Session): Promise<void> {
+    return this.leave(session.id);
+  }
+
+  /**
+   * Removes `sessionId` from the holders and deletes its contender key, in one transaction so a
+   * concurrent reader never sees one without the other. Retries lost CAS races; if it keeps
+   * losing, deleting the contender key alone is enough (everyone prunes us then).
+   */
+  async leave(sessionId: string): Promise<void> {
+    const mine = contenderKey(this.prefix, sessionId);
+    for (let attempt = 1; attempt <= MAX_LEAVE_ATTEMPTS; attempt++) {
+      const { pair } = await this.api.kv.get(this.recordKey, { consistent: true });
+      const decoded = pair && pair.flags === SEMAPHORE_FLAG_VALUE ? decodeSemaphoreRecord(pair.value, this.limit) : undefined;
+      if (!pair || !decoded?.ok || !decoded.record.holders.has(sessionId)) break;
+      try {
+        const result = await this.api.txn([
+          { verb: 'cas', key: this.recordKey, value: encodeSemaphoreRecord(withoutHolder(decoded.record, sessionId)), flags: SEMAPHORE_FLAG_VALUE, index: pair.modifyIndex },
+          { verb: 'delete', key: mine },
+        ]);
+        if (result.ok) return;
+      } catch (err) {
+        // A lost answer may hide a success; the next read tells.
+        if (!isTransient(err)) throw err;
+      }
+    }
+    await this.api.kv.delete(mine);
+  }
+
+  /** CAS of the record with `record` (ourselves included); the grant carries our write's index. */
+  async claim(record: SemaphoreRecord, recordIndex: number, sessionId: string, signal: AbortSignal): Promise<Grant | 'lost-race' | 'unknown'> {
+    const next = withHolder(record, sessionId);
+    let result;
+    try {
+      result = await this.api.txn(
+        [{ verb: 'cas', key: this.recordKey, value: encodeSemaphoreRecord(next), flags: SEMAPHORE_FLAG_VALUE, index: recordIndex }],
+        signal,
+      );
+    } catch (err) {
+      if (signal.aborted || !isTransient(err)) throw err;
+      return 'unknown';
+    }
+    if (!result.ok) return 'lost-race';
+    const written = result.results.find((r) => r.key === this.recordKey);
+    if (!written) return 'unknown';
+    return { fencingToken: written.modifyIndex, index: BigInt(written.modifyIndex) };
+  }
+}
+
+class SemaphoreAttempt implements AcquireAttempt {
+  private writeFailures = 0;
+
+  constructor(
+    private readonly d: SemaphoreDriver,
+    private readonly sessionId: string,
+  ) {}
+
+  async acquire(signal: AbortSignal, onWaiting: () => void): Promise<Grant> {
+    for (;;) {
+      const seen = await this.waitForSlot(signal, onWaiting);
+      const grant = await this.act(seen, signal);
+      if (grant) return grant;
+    }
+  }
+
+  async tryOnce(signal: AbortSignal): Promise<Grant | null> {
+    // A few passes: creating the contender key and losing a CAS race to a contender that then
+    // left a free slot are not "busy"; a full semaphore is.
+    for (let pass = 0; pass < 3; pass++) {
+      const { pairs } = await this.d.api.kv.list(`${this.d.prefix}/`, { signal });
+      const seen = this.classify(pairs);
+      if (seen.kind === 'full') return null;
+      const grant = await this.act(seen, signal);
+      if (grant) return grant;
+    }
+    return null;
+  }
+
+  abandon(): Promise<void> {
+    return this.d.leave(this.sessionId);
+  }
+
+  /** One step on a non-full observation; null means "look again". */
+  private async act(seen: Exclude<SemaphoreObservation, { kind: 'conflict' }>, signal: AbortSignal): Promise<Grant | null> {
+    switch (seen.kind) {
+      case 'no-contender':
+        await this.enter(signal);
+        return null;
+      case 'full':
+        return null;
+      case 'holding':
+      case 'free': {
+        // 'holding': an earlier CAS whose answer was lost did land. Re-writing the record (it
+        // already lists us) gives an exact index for the fencing token.
+        const outcome = await this.d.claim(seen.record, seen.recordIndex, this.sessionId, signal);
+        if (typeof outcome === 'object') return outcome;
+        if (outcome === 'unknown') await this.pauseAfterFailure(signal);
+        return null;
+      }
+    }
+  }
+
+  /** Creates (or re-creates) our contender key, locked by our session (Go's contenderEntry). */
+  private async enter(signal: AbortSignal): Promise<void> {
+    const key = contenderKey(this.d.prefix, this.sessionId);
+    let made: boolean;
+    try {
+      made = await this.d.api.kv.put(key, this.d.value, { flags: SEMAPHORE_FLAG_VALUE, acquire: this.sessionId, signal });
+    } catch (err) {
+      if (signal.aborted || !isTransient(err)) throw err;
+      await this.pauseAfterFailure(signal);
+      return;
+    }
+    if (!made) {
+      throw new LockConflictError(key, 'Consul refused to lock our contender key (it is locked by another session or in lock-delay)');
+    }
+    this.writeFailures = 0;
+  }
+
+  private async waitForSlot(signal: AbortSignal, onFull: () => void): Promise<Exclude<SemaphoreObservation, { kind: 'conflict' | 'full' }>> {
+    const snapshots = blockingQuery(this.d.list(false), {
+      signal,
+      waitMs: this.d.options.waitMs,
+      isFatal: (err) => !isTransient(err),
+    });
+    for await (const { value } of snapshots) {
+      const seen = this.classify(value);
+      if (seen.kind !== 'full') return seen;
+      onFull();
+    }
+    throw abortReason(signal);
+  }
+
+  private classify(pairs: readonly KVPair[]): Exclude<SemaphoreObservation, { kind: 'conflict' }> {
+    const seen = observeSemaphore(pairs, this.d.view(this.sessionId));
+    if (seen.kind === 'conflict') throw new LockConflictError(this.d.prefix, seen.message);
+    return seen;
+  }
+
+  private async pauseAfterFailure(signal: AbortSignal): Promise<void> {
+    this.writeFailures += 1;
+    await sleep(backoffDelay(this.writeFailures, WRITE_RETRY_BACKOFF), signal);
+  }
+}

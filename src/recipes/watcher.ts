@@ -1,0 +1,300 @@
+/**
+ * The shared engine of every watcher recipe (ConfigWatcher, ServiceWatcher, EventWatcher), as
+ * Curator's recipes share one engine: the engine owns the lifecycle — state machine, the one
+ * blocking-query loop, `ready()`, iteration queues, `close()` — and each recipe is a driver that
+ * reads one endpoint and decides what a new result means (`handle`).
+ *
+ * Lifecycle: `starting` (no value yet) → `ready` (a value is published) → `closed`. Read failures
+ * never change the state: the loop backs off and retries (src/loop/blocking-query.ts), the last
+ * published value stays, and each failure is emitted as `error`. A failure that retrying cannot
+ * cure (a 4xx such as 403 ACL denied) while still `starting` also rejects pending `ready()` calls,
+ * so a misconfigured watcher does not hang its caller; the loop keeps retrying in case the
+ * operator fixes the policy.
+ */
+import { EventEmitter } from 'eventemitter3';
+import type { Coordinator } from '../coordinator.js';
+import { ClosedError, ConsulError, LockTimeoutError, abortReason } from '../errors.js';
+import { linkSignals } from '../internal/abort.js';
+import { toMs } from '../internal/duration.js';
+import { blockingQuery, type BlockingReadArgs, type BlockingResult } from '../loop/blocking-query.js';
+import type { QueryMeta } from '../transport/client.js';
+import { AsyncQueue, type QueueMode } from './async-queue.js';
+
+export type WatcherState = 'starting' | 'ready' | 'closed';
+
+/** Events every watcher emits. Recipes add their own. */
+export interface WatcherEvents {
+  /**
+   * A read failed (Consul unreachable, no leader, ACL denied…) or a result was rejected (a value
+   * that does not decode). The watcher keeps its last good value and retries with backoff.
+   */
+  error: [error: unknown];
+  /** `close()` ran: the loop is stopped and iterations have finished. */
+  closed: [];
+}
+
+/** Options of `ready()`. */
+export interface ReadyOptions {
+  /** Stops waiting (rejects with the signal's reason); the watcher keeps running. */
+  signal?: AbortSignal;
+  /** Gives up after this long (duration string or ms) with a timeout error. @default no limit */
+  timeout?: string | number;
+}
+
+/** Options every watcher accepts. */
+export interface WatcherOptions {
+  /**
+   * Blocking wait per request (Consul caps it at 10 min). It bounds nothing the caller sees:
+   * `close()` cancels the request in flight at once. @default '5m'
+   */
+  wait?: string | number;
+  /** Closes the watcher when aborted. */
+  signal?: AbortSignal;
+}
+
+/** Blocking wait limits: Consul rejects nothing below 1 ms and caps waits at 10 minutes. */
+export const MAX_WAIT_MS = 10 * 60_000;
+
+/** Converts the shared watcher options (synchronously, throwing ConfigError). */
+export function resolveWaitMs(wait: unknown, fallbackMs: number): number {
+  return wait === undefined ? fallbackMs : toMs('wait', wait, { min: 1, max: MAX_WAIT_MS });
+}
+
+/** A failure retrying cannot cure: a 4xx other than 429 (bad request, ACL denied). */
+export function isPermanentFailure(err: unknown): boolean {
+  return err instanceof ConsulError && err.statusCode >= 400 && err.statusCode < 500 && err.statusCode !== 429;
+}
+
+const ALLOWED: Record<WatcherState, readonly WatcherState[]> = {
+  starting: ['ready', 'closed'],
+  ready: ['closed'],
+  closed: [],
+};
+
+/**
+ * Base of the watcher recipes. `R` is what one read returns, `V` what `ready()` resolves with, `E`
+ * the recipe's typed events (including {@link WatcherEvents}).
+ */
+export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitter<E> {
+  protected readonly coord: Coordinator;
+  /** Names the watcher in messages and timeout errors (`config "app/"`, `service "web"`). */
+  protected readonly what: string;
+  private readonly waitMs: number;
+  private readonly equals: ((a: R, b: R) => boolean) | undefined;
+  private _state: WatcherState = 'starting';
+  private published: { value: V } | undefined;
+  /** A permanent failure seen while starting; rejects `ready()` until a value arrives. */
+  private startupError: unknown;
+  private readonly controller = new AbortController();
+  private readonly stateListeners = new Set<() => void>();
+  private readonly queues = new Set<AsyncQueue<unknown>>();
+  private loop: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+  private untrack: () => void = () => {};
+  private detachSignal: () => void = () => {};
+
+  protected constructor(
+    coord: Coordinator,
+    what: string,
+    options: { waitMs: number; signal?: AbortSignal | undefined; equals?: (a: R, b: R) => boolean },
+  ) {
+    super();
+    coord.assertOpen();
+    this.coord = coord;
+    this.what = what;
+    this.waitMs = options.waitMs;
+    this.equals = options.equals;
+    const signal = options.signal;
+    if (signal) {
+      const onAbort = (): void => void this.close();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.detachSignal = () => signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** `'starting' | 'ready' | 'closed'`. */
+  get state(): WatcherState {
+    return this._state;
+  }
+
+  /**
+   * Resolves once the first value is available (at once if it already is). Rejects with
+   * {@link ClosedError} when the watcher closes first, with a permanent Consul failure (403, 400)
+   * seen before the first value, with the signal's reason, or with a timeout error after `timeout`.
+   */
+  ready(options: ReadyOptions = {}): Promise<V> {
+    const timeoutMs = options.timeout === undefined ? undefined : toMs('timeout', options.timeout);
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    const settledNow = this.readyOutcome();
+    if (settledNow) return settledNow.ok ? Promise.resolve(settledNow.value) : Promise.reject(settledNow.error);
+    const linked = linkSignals(
+      [signal],
+      timeoutMs === undefined ? undefined : { ms: timeoutMs, reason: () => new LockTimeoutError(this.what, timeoutMs) },
+    );
+    return new Promise<V>((resolve, reject) => {
+      const cleanup = (): void => {
+        this.stateListeners.delete(check);
+        linked.signal.removeEventListener('abort', onAbort);
+        linked.dispose();
+      };
+      const onAbort = (): void => {
+        cleanup();
+        reject(abortReason(linked.signal));
+      };
+      const check = (): void => {
+        const outcome = this.readyOutcome();
+        if (!outcome) return;
+        cleanup();
+        if (outcome.ok) resolve(outcome.value);
+        else reject(outcome.error);
+      };
+      this.stateListeners.add(check);
+      linked.signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /**
+   * Stops the loop (cancelling the request in flight), finishes every iteration, rejects pending
+   * `ready()` calls with {@link ClosedError} and detaches from the Coordinator. Idempotent; the
+   * returned promise settles once the loop has really stopped.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.controller.abort(new ClosedError(this.what));
+      await this.loop;
+      for (const queue of this.queues) queue.end();
+      this.queues.clear();
+      this.detachSignal();
+      this.untrack();
+      this.transition('closed');
+    })();
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // For recipes
+
+  /** Starts the loop. Called by the recipe's constructor once its own fields are set. */
+  protected start(): void {
+    this.untrack = this.coord.track(this);
+    this.loop = this.run();
+  }
+
+  /** One read of the watched endpoint; `index`/`waitMs` make it a blocking read. */
+  protected abstract read(args: BlockingReadArgs): Promise<{ value: R; meta: QueryMeta }>;
+
+  /** Decides what a new result means: publish a value, emit recipe events. */
+  protected abstract handle(result: BlockingResult<R>): void;
+
+  /** Records the current value; the first one moves the watcher to `ready`. */
+  protected publish(value: V): void {
+    if (this._state === 'closed') return;
+    this.published = { value };
+    if (this._state === 'starting') this.transition('ready');
+  }
+
+  /** The last published value, if any. */
+  protected get current(): V | undefined {
+    return this.published?.value;
+  }
+
+  /** A new iteration queue, ended on close. `onReturn` runs when the consumer leaves its loop. */
+  protected openQueue<T>(mode: QueueMode, onReturn?: () => void): AsyncQueue<T> {
+    const queue: AsyncQueue<T> = new AsyncQueue<T>(mode, () => {
+      this.queues.delete(queue as AsyncQueue<unknown>);
+      onReturn?.();
+    });
+    if (this._state === 'closed') queue.end();
+    else this.queues.add(queue as AsyncQueue<unknown>);
+    return queue;
+  }
+
+  /** Pushes a value to every open iteration. */
+  protected pushToQueues(value: unknown): void {
+    for (const queue of this.queues) queue.push(value);
+  }
+
+  /** Emits a recipe event; a throwing listener is reported as `error`, never breaks the loop. */
+  protected safeEmit(emit: () => void): void {
+    try {
+      emit();
+    } catch (err) {
+      this.reportError(err);
+    }
+  }
+
+  /** Emits `error`, guarding against a listener that throws in turn. */
+  protected reportError(err: unknown): void {
+    try {
+      (this as unknown as EventEmitter<WatcherEvents>).emit('error', err);
+    } catch (listenerErr) {
+      this.coord.logger.error({ what: this.what, err: String(listenerErr) }, 'an error listener threw');
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private readyOutcome(): { ok: true; value: V } | { ok: false; error: unknown } | undefined {
+    if (this.published) return { ok: true, value: this.published.value };
+    if (this._state === 'closed') return { ok: false, error: new ClosedError(this.what) };
+    if (this.startupError !== undefined) return { ok: false, error: this.startupError };
+    return undefined;
+  }
+
+  private transition(to: WatcherState): void {
+    if (!ALLOWED[this._state].includes(to)) return;
+    const from = this._state;
+    this._state = to;
+    if (to === 'ready') this.startupError = undefined;
+    this.coord.logger.debug({ what: this.what, from, to }, 'watcher state');
+    this.notifyState();
+    const self = this as unknown as EventEmitter<WatcherEvents & { ready: [V] }>;
+    if (to === 'ready') this.safeEmit(() => self.emit('ready', (this.published as { value: V }).value));
+    if (to === 'closed') this.safeEmit(() => self.emit('closed'));
+  }
+
+  private notifyState(): void {
+    for (const listener of [...this.stateListeners]) listener();
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.controller.signal;
+    try {
+      const results = blockingQuery<R>((args) => this.read(args), {
+        signal,
+        waitMs: this.waitMs,
+        ...(this.equals ? { equals: this.equals } : {}),
+        onError: (err, failures) => this.onReadError(err, failures),
+      });
+      for await (const result of results) {
+        if (signal.aborted) return;
+        try {
+          this.handle(result);
+        } catch (err) {
+          this.reportError(err);
+        }
+      }
+    } catch (err) {
+      // blockingQuery only throws for errors marked fatal, and we mark none; log rather than
+      // leave a rejection nobody awaits.
+      if (!signal.aborted) this.reportError(err);
+    }
+  }
+
+  private onReadError(err: unknown, failures: number): void {
+    this.coord.logger.debug(
+      { what: this.what, failures, err: err instanceof Error ? err.message : String(err) },
+      'watch read failed; backing off',
+    );
+    if (this._state === 'starting' && isPermanentFailure(err)) {
+      this.startupError = err;
+      this.notifyState();
+    }
+    this.reportError(err);
+  }
+}
