@@ -7,16 +7,18 @@
  * - `'latest'` keeps only the newest unpulled value (state: a slow consumer skips intermediate
  *   snapshots but every value it sees was a real one).
  *
- * `end()` lets the consumer drain what is queued, then finishes. `return()` (a `break` out of the
- * loop) drops the queue, finishes at once and calls `onReturn` so the owner can detach it.
+ * `end()` lets the consumer drain what is queued, then finishes. `fail(err)` drops what is queued
+ * and makes the next pull reject with `err` (an abort), then finishes. `return()` (a `break` out
+ * of the loop) drops the queue, finishes at once and calls `onReturn` so the owner can detach it.
  */
 
 export type QueueMode = 'all' | 'latest';
 
 export class AsyncQueue<T> implements AsyncIterableIterator<T> {
   private items: T[] = [];
-  private readonly waiters: Array<(result: IteratorResult<T>) => void> = [];
+  private readonly waiters: Array<{ resolve: (result: IteratorResult<T>) => void; reject: (err: unknown) => void }> = [];
   private ended = false;
+  private failure: { error: unknown } | undefined;
 
   constructor(
     private readonly mode: QueueMode,
@@ -37,7 +39,7 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     if (this.ended) return;
     const waiter = this.waiters.shift();
     if (waiter) {
-      waiter({ value, done: false });
+      waiter.resolve({ value, done: false });
       return;
     }
     if (this.mode === 'latest') this.items = [value];
@@ -48,18 +50,34 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
   end(): void {
     if (this.ended) return;
     this.ended = true;
-    for (const waiter of this.waiters.splice(0)) waiter({ value: undefined, done: true });
+    for (const waiter of this.waiters.splice(0)) waiter.resolve({ value: undefined, done: true });
+  }
+
+  /** Ends with an error: queued values are dropped and the next pull rejects with `error`. */
+  fail(error: unknown): void {
+    if (this.ended) return;
+    this.items = [];
+    const waiter = this.waiters.shift();
+    if (waiter) waiter.reject(error);
+    else this.failure = { error };
+    this.end();
   }
 
   next(): Promise<IteratorResult<T>> {
     if (this.items.length > 0) return Promise.resolve({ value: this.items.shift() as T, done: false });
+    if (this.failure) {
+      const { error } = this.failure;
+      this.failure = undefined;
+      return Promise.reject(error);
+    }
     if (this.ended) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
   return(): Promise<IteratorResult<T>> {
     const wasEnded = this.ended;
     this.items = [];
+    this.failure = undefined;
     this.end();
     if (!wasEnded) this.onReturn?.();
     return Promise.resolve({ value: undefined, done: true });

@@ -48,7 +48,10 @@ export interface WatcherOptions {
    * `close()` cancels the request in flight at once. @default '5m'
    */
   wait?: string | number;
-  /** Closes the watcher when aborted. */
+  /**
+   * Closes the watcher when aborted; running iterations then reject with the signal's reason
+   * (after `close()` they simply finish).
+   */
   signal?: AbortSignal;
 }
 
@@ -92,6 +95,8 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitte
   private closing: Promise<void> | undefined;
   private untrack: () => void = () => {};
   private detachSignal: () => void = () => {};
+  /** Set when the caller's signal closed the watcher: iterations then reject with its reason. */
+  private abortedBy: { reason: unknown } | undefined;
 
   protected constructor(
     coord: Coordinator,
@@ -105,8 +110,12 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitte
     this.waitMs = options.waitMs;
     this.equals = options.equals;
     const signal = options.signal;
+    signal?.throwIfAborted();
     if (signal) {
-      const onAbort = (): void => void this.close();
+      const onAbort = (): void => {
+        this.abortedBy = { reason: abortReason(signal) };
+        void this.close();
+      };
       signal.addEventListener('abort', onAbort, { once: true });
       this.detachSignal = () => signal.removeEventListener('abort', onAbort);
     }
@@ -163,7 +172,10 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitte
     this.closing ??= (async () => {
       this.controller.abort(new ClosedError(this.what));
       await this.loop;
-      for (const queue of this.queues) queue.end();
+      for (const queue of this.queues) {
+        if (this.abortedBy) queue.fail(this.abortedBy.reason);
+        else queue.end();
+      }
       this.queues.clear();
       this.detachSignal();
       this.untrack();
@@ -209,8 +221,10 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitte
       this.queues.delete(queue as AsyncQueue<unknown>);
       onReturn?.();
     });
-    if (this._state === 'closed') queue.end();
-    else this.queues.add(queue as AsyncQueue<unknown>);
+    if (this._state === 'closed') {
+      if (this.abortedBy) queue.fail(this.abortedBy.reason);
+      else queue.end();
+    } else this.queues.add(queue as AsyncQueue<unknown>);
     return queue;
   }
 
