@@ -1,0 +1,51 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+
+let child: ChildProcess | undefined;
+
+afterEach(() => {
+  if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  child = undefined;
+});
+
+function run(args: string[]): { proc: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child = proc;
+  let out = '';
+  proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  return { proc, output: () => out, exited };
+}
+
+async function untilOutput(output: () => string, pattern: RegExp, timeout = 20_000): Promise<RegExpMatchArray> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const m = output().match(pattern);
+    if (m) return m;
+    if (Date.now() > deadline) throw new Error(`no match for ${pattern} in: ${output()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('consul-recipes dev', () => {
+  it('prints its address, serves the API and exits cleanly on SIGTERM', async () => {
+    const { proc, output, exited } = run(['dev', '--port', '0', '--node-name', 'cli-node', '--acl-token', 'secret-xyz']);
+    const [, url] = await untilOutput(output, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    const self = await fetch(`${url}/v1/agent/self`, { headers: { 'X-Consul-Token': 'secret-xyz' } });
+    expect(((await self.json()) as { Config: { NodeName: string } }).Config.NodeName).toBe('cli-node');
+    proc.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(output()).not.toContain('secret-xyz');
+  });
+
+  it('shows help and rejects unknown commands and options', async () => {
+    const help = run(['--help']);
+    expect(await help.exited).toBe(0);
+    expect(help.output()).toContain('dev');
+    const bad = run(['nope']);
+    expect(await bad.exited).toBe(2);
+    const badOpt = run(['dev', '--bogus']);
+    expect(await badOpt.exited).toBe(2);
+  });
+});
