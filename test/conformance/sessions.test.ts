@@ -156,7 +156,8 @@ describeConformance('Sessions', (ctx) => {
     expect(renewed[0]).toMatchObject({ ID: id, TTL: '30s', ModifyIndex: before!.ModifyIndex });
     const after = await info(ctx, id);
     expect(after?.ModifyIndex).toBe(before!.ModifyIndex);
-    expect(consulIndex(await ctx.req('GET', '/v1/session/list'))).toBe(listBefore);
+    // Only the dev server is sure to have no other session writer between the two reads.
+    if (ctx.isDev) expect(consulIndex(await ctx.req('GET', '/v1/session/list'))).toBe(listBefore);
   });
 
   it('#38 renewing a session without TTL answers 200 with the session', async () => {

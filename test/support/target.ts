@@ -12,42 +12,16 @@
 import http from 'node:http';
 import https from 'node:https';
 import { randomUUID } from 'node:crypto';
+import { startDevServer, type DevServer, type DevServerOptions } from '../../src/testing/index.js';
 import { waitFor } from './wait.js';
 
 export { waitFor, pause } from './wait.js';
 
 export type TargetKind = 'dev' | 'agent' | 'container';
 
-/** Options of `startDevServer` (design/API.md, consul-recipes/testing). */
-export interface DevServerOptions {
-  port?: number;
-  host?: string;
-  sessionTtlMin?: string | number;
-  aclToken?: string;
-  nodeName?: string;
-  nodeId?: string;
-  datacenter?: string;
-  [option: string]: unknown;
-}
-
-/**
- * The dev server surface the tests use: API.md plus the fault hooks. Declared here so this
- * helper does not depend on the server's internal type names.
- */
-export interface DevServerHandle {
-  readonly url: string;
-  readonly port: number;
-  close(): Promise<void>;
-  /** Answers writes and consistent reads with 500 "No cluster leader" (for `ms`, or until restored). */
-  leaderless(ms?: number): void;
-  restoreLeader(): void;
-  /** Invalidates a session as a TTL expiry would (locks released or deleted, lock-delay set). */
-  invalidateSession(id: string): unknown;
-  setCheckStatus(checkId: string, status: 'passing' | 'warning' | 'critical', output?: string): unknown;
-  pause(): void;
-  resume(): void;
-  restart(options?: { keepState?: boolean }): Promise<void>;
-}
+/** The dev server type, re-exported under the name older helpers used. */
+export type DevServerHandle = DevServer;
+export type { DevServer, DevServerOptions };
 
 export interface Target {
   readonly kind: TargetKind;
@@ -90,17 +64,12 @@ export async function startTarget(options: StartTargetOptions = {}): Promise<Tar
 }
 
 async function startDevTarget(options: DevServerOptions): Promise<Target> {
-  const mod = (await import('../../src/testing/index.js')) as Record<string, unknown>;
-  const start = mod.startDevServer as ((o: DevServerOptions) => Promise<DevServerHandle>) | undefined;
-  if (typeof start !== 'function') {
-    throw new Error('startDevServer is not exported from src/testing/index.ts (the dev server has not landed yet)');
-  }
-  const dev = await start({ port: 0, host: '127.0.0.1', ...options });
+  const dev = await startDevServer({ port: 0, host: '127.0.0.1', ...options });
   return {
     kind: 'dev',
     url: dev.url,
     ...(options.aclToken !== undefined ? { token: options.aclToken } : {}),
-    nodeName: options.nodeName ?? 'dev',
+    nodeName: dev.nodeName,
     dev,
     close: () => dev.close(),
   };
@@ -281,11 +250,15 @@ export function consulFetch(
       req.destroy();
       finish(new Error(`${method} ${path}: no response within ${timeout} ms`));
     }, timeout);
+    let responded = false;
     req.on('response', (res) => {
+      responded = true;
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', (err) => finish(err));
       res.on('end', () => {
+        // A server that answered before reading a large body (413) may still be owed bytes.
+        if (!req.writableFinished) req.destroy();
         const raw = Buffer.concat(chunks);
         const text = raw.toString('utf8');
         finish(undefined, {
@@ -309,11 +282,43 @@ export function consulFetch(
       });
     });
     // A server may answer (413) and close before a large body is fully written; the response
-    // still counts, so an error after it arrived is ignored by `finish`.
-    req.on('error', (err) => finish(err));
-    if (body !== undefined) req.end(body);
-    else req.end();
+    // still counts, so an error once it has started arriving is left to the response stream.
+    req.on('error', (err) => {
+      if (!responded) finish(err);
+    });
+    if (body === undefined) req.end();
+    else if (body.length <= LARGE_BODY_BYTES) req.end(body);
+    else void writeLargeBody(req, body, () => responded);
   });
+}
+
+/** Bodies above this size are streamed in slices so an early answer stops the upload. */
+const LARGE_BODY_BYTES = 256 * 1024;
+
+/**
+ * Writes `body` in 64 KiB slices, honouring backpressure, and stops as soon as the server has
+ * answered: Go's server answers 413 without reading the body, and a client that keeps pushing
+ * megabytes only provokes a reset that can hide the answer.
+ */
+async function writeLargeBody(req: http.ClientRequest, body: Buffer, responded: () => boolean): Promise<void> {
+  const slice = 64 * 1024;
+  for (let offset = 0; offset < body.length; offset += slice) {
+    if (responded() || req.destroyed) return;
+    if (!req.write(body.subarray(offset, offset + slice))) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          req.off('drain', done);
+          req.off('response', done);
+          req.off('close', done);
+          resolve();
+        };
+        req.on('drain', done);
+        req.on('response', done);
+        req.on('close', done);
+      });
+    }
+  }
+  if (!responded() && !req.destroyed) req.end();
 }
 
 function hasHeader(headers: Record<string, string>, name: string): boolean {
