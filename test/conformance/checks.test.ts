@@ -160,7 +160,7 @@ describeConformance('Agent checks', (ctx) => {
     expectError(res, 500, `CheckID "${id}" does not have associated TTL`);
   });
 
-  it('#A3 deregistering an unknown check answers 404; a known one 200 with an empty body', async () => {
+  it('#A14 deregistering an unknown check answers 404; a known one 200 with an empty body', async () => {
     expectError(await ctx.req('PUT', '/v1/agent/check/deregister/nope'), 404, 'Unknown check ID "nope"');
     const name = checks.name();
     await ctx.req('PUT', '/v1/agent/check/register', { body: { Name: name, TTL: '30s' } });

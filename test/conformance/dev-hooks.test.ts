@@ -103,6 +103,22 @@ describeConformance(
       });
     });
 
+    it('#52 a 120 s LockDelay is applied capped at 60 s (read through the state view)', async () => {
+      const released = ctx.key('released');
+      const deleted = ctx.key('deleted');
+      const s1 = await ctx.session({ LockDelay: '120s' });
+      const s2 = await ctx.session({ LockDelay: '2m', Behavior: 'delete' });
+      await ctx.putKey(released, 'x', `acquire=${s1}`);
+      await ctx.putKey(deleted, 'x', `acquire=${s2}`);
+      await ctx.req('PUT', `/v1/session/destroy/${s1}`);
+      await dev().invalidateSession(s2);
+      for (const key of [released, deleted]) {
+        const remaining = dev().state.lockDelayMs(key);
+        expect(remaining, key).toBeGreaterThan(55_000);
+        expect(remaining, key).toBeLessThanOrEqual(60_000);
+      }
+    });
+
     it('#53 invalidateSession on a delete-behaviour session deletes its keys', async () => {
       const key = ctx.key();
       const s1 = await ctx.session({ Behavior: 'delete', LockDelay: '0s' });

@@ -6,8 +6,8 @@
  *
  * Shortcut for #52: proving that a 120 s LockDelay is capped at 60 s would take a full minute.
  * This file shows the half that fits: the delay is still in force after the 15 s default has
- * passed (it was not clamped to something short). The dev server's cap test, if the server
- * offers a shorter cap, lives in dev-hooks.test.ts.
+ * passed (it was not clamped to something short). On the dev server the cap itself is checked
+ * through its state view (remaining lock-delay ≤ 60 s) in dev-hooks.test.ts.
  */
 import { expect, it } from 'vitest';
 import { b64, describeConformance, expectBool, type ConformanceContext } from '../support/conformance.js';
