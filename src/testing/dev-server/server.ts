@@ -157,7 +157,9 @@ class DevServerImpl implements DevServer {
   }
 
   async listen(port: number): Promise<void> {
-    const server = createServer({ requestTimeout: 0, keepAliveTimeout: 5_000 });
+    // Go's http.Server (Consul sets no timeouts) never closes idle keep-alive connections, and a
+    // blocking query may legitimately take 10 min: no server-side timeouts here either.
+    const server = createServer({ requestTimeout: 0, keepAliveTimeout: 0 });
     server.on('request', (req, res) => {
       void dispatch(this.core, this.router, req, res, { gate: () => this.gate(), closing: this.closing.signal });
     });

@@ -123,6 +123,18 @@ describe('fault hooks', () => {
   });
 });
 
+describe('tombstone reaping', () => {
+  it('drops tombstones after tombstoneTtl, so a prefix index can go back down', async () => {
+    const s = await start({ tombstoneTtl: '100ms' });
+    await raw(s, 'PUT', '/v1/kv/t/a', { body: '1' });
+    const a = s.state.getKey('t/a')!.modifyIndex;
+    await raw(s, 'PUT', '/v1/kv/t/b', { body: '1' });
+    await raw(s, 'DELETE', '/v1/kv/t/b');
+    expect(index(await raw(s, 'GET', '/v1/kv/t/?recurse'))).toBeGreaterThan(a);
+    await until(async () => index(await raw(s, 'GET', '/v1/kv/t/?recurse')) === a, 3_000, 20);
+  });
+});
+
 describe('with ACLs enabled', () => {
   it('denies anonymous requests, rejects unknown tokens, accepts the management token three ways', async () => {
     const s = await start({ aclToken: 'root-secret' });

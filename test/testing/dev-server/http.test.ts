@@ -36,6 +36,15 @@ describe('HTTP layer', () => {
     const res = await raw(server, 'GET', '/v1/nonsense');
     expect([res.status, res.text]).toEqual([404, 'Invalid URL path: not a recognized HTTP API endpoint\n']);
     expect((await raw(server, 'GET', '/v1/kv')).status).toBe(301);
+    const other = await raw(server, 'GET', '/nonsense');
+    expect(other.text).toBe("Invalid URL path: if attempting to use the HTTP API, ensure the path starts with '/v1/'\n");
+  });
+
+  it('answers non-printable path characters with a bare 400', async () => {
+    for (const path of ['/v1/kv/a%00b', '/v1/kv/a%0A']) {
+      const res = await raw(server, 'PUT', path, { body: 'x' });
+      expect([res.status, res.text]).toEqual([400, '']);
+    }
   });
 
   it('survives malformed encodings and requests', async () => {

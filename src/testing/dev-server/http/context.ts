@@ -167,8 +167,9 @@ export class RequestContext {
         total += chunk.length;
         if (total > limit) {
           cleanup();
-          req.pause();
-          reject(new HttpError(413, tooLarge, true));
+          // Keep nothing more: the rest of the body is discarded as it arrives (Node dumps an
+          // unread request body once the reply is sent), so the client still reads our 413.
+          reject(new HttpError(413, tooLarge));
           return;
         }
         chunks.push(chunk);

@@ -77,6 +77,21 @@ function errorReply(ctx: RequestContext | undefined, err: unknown): Reply | unde
   return text(500, err instanceof Error ? err.message : String(err));
 }
 
+/** Characters outside Go's unicode.IsPrint (letters, marks, numbers, punctuation, symbols, ' '). */
+const NON_PRINTABLE = /[^\p{L}\p{M}\p{N}\p{P}\p{S} ]/u;
+
+/** agent/http.go Index: the root, or a 404 that says whether the path looked like the API. */
+function indexReply(path: string): Reply {
+  const text = (status: number, body: string): Reply => ({
+    status,
+    headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+    body: Buffer.from(body),
+  });
+  if (path === '/') return text(200, 'Consul Agent');
+  if (path.startsWith('/v1/')) return text(404, 'Invalid URL path: not a recognized HTTP API endpoint\n');
+  return text(404, "Invalid URL path: if attempting to use the HTTP API, ensure the path starts with '/v1/'\n");
+}
+
 export async function dispatch(core: Core, router: Router, req: IncomingMessage, res: ServerResponse, hooks: DispatchHooks): Promise<void> {
   const controller = new AbortController();
   const abort = (): void => controller.abort();
@@ -97,19 +112,16 @@ export async function dispatch(core: Core, router: Router, req: IncomingMessage,
       await send(res, { status: 400, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: Buffer.from('400 Bad Request'), closeConnection: true }, hooks);
       return;
     }
+    // go-cleanhttp PrintablePathCheckHandler wraps Consul's mux: a path with a character Go's
+    // unicode.IsPrint refuses gets a bare 400.
+    if (NON_PRINTABLE.test(path)) {
+      await send(res, { status: 400, headers: {}, body: Buffer.alloc(0) }, hooks);
+      return;
+    }
     core.log('debug', 'http: request', { method, path });
     const found = router.match(path);
     if (!found) {
-      // agent/http.go Index
-      const reply =
-        path === '/'
-          ? { status: 200, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: Buffer.from('Consul Agent') }
-          : {
-              status: 404,
-              headers: { 'Content-Type': 'text/plain; charset=utf-8' },
-              body: Buffer.from('Invalid URL path: not a recognized HTTP API endpoint\n'),
-            };
-      await send(res, reply, hooks);
+      await send(res, indexReply(path), hooks);
       return;
     }
     if ('redirect' in found) {

@@ -184,7 +184,7 @@ async function put(ctx: RequestContext, key: string): Promise<Reply> {
   const declared = ctx.contentLength();
   const tooLarge = (n: number | string): string =>
     `Request body(${n} bytes) too large, max size: ${max} bytes. See https://developer.hashicorp.com/docs/agent/config/config-files#kv_max_value_size.`;
-  if (declared > max) throw new HttpError(413, tooLarge(declared), true);
+  if (declared > max) throw new HttpError(413, tooLarge(declared));
   // Real Consul size-checks only a declared Content-Length; a chunked body is still capped here
   // so the dev server never buffers an unbounded body.
   const value = await ctx.readBody(max, tooLarge(`>${max}`));

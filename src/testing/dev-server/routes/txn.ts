@@ -52,7 +52,7 @@ async function convertOps(ctx: RequestContext): Promise<ParsedOps> {
   // KVMaxValueSize is the request limit too when it is the larger of the two.
   const maxLen = Math.max(txnMaxReqLen, kvMaxValueSize);
   const tooLarge = `Request body too large, max size: ${maxLen} bytes`;
-  if (ctx.contentLength() > maxLen) throw new HttpError(413, tooLarge, true);
+  if (ctx.contentLength() > maxLen) throw new HttpError(413, tooLarge);
   const body = await ctx.readBody(maxLen, tooLarge);
   let rawOps: unknown[];
   const decoded: { kv: Record<string, unknown> | undefined; other: string | undefined }[] = [];
