@@ -287,6 +287,8 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitte
       });
       for await (const result of results) {
         if (signal.aborted) return;
+        // A read succeeded: an earlier permanent failure is no longer the latest news.
+        this.startupError = undefined;
         try {
           this.handle(result);
         } catch (err) {
