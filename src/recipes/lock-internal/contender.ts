@@ -281,9 +281,11 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
           if (owned) this.retrack();
           grant = once ? await attempt.tryOnce(scoped.signal) : await attempt.acquire(scoped.signal, onWaiting);
         } catch (err) {
+          // Judge before cleaning up: destroying our session below makes any session look gone.
+          const gone = !linked.signal.aborted && sessionGone(session, err);
           await this.giveUp(attempt, session, owned);
           if (linked.signal.aborted) throw abortReason(linked.signal);
-          if (!sessionGone(session, err)) throw err;
+          if (!gone) throw err;
           if (!owned) throw session.signal.reason ?? err;
           // Our own session died while we only waited: nothing was held, so start over.
           sessionFailures += 1;
