@@ -281,7 +281,6 @@ export class Core {
   }
 
   private newAgent(): AgentChecks {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the getter below needs the live core
     const core = this;
     return new AgentChecks({
       nodeName: this.options.nodeName,

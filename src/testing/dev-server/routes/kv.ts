@@ -89,9 +89,10 @@ async function get(ctx: RequestContext, key: string, opts: QueryOptions): Promis
     ctx.setMeta(snap.index);
     entries = snap.value;
   } else {
+    // KVS.Get checks key:read whether or not the key exists.
+    authz.require('key', 'read', key);
     const snap = await blockingQuery(ctx, opts, () => {
       const { index, entry } = kvsGet(ctx.core.store.read(), key);
-      if (entry && authz.enforcing) authz.require('key', 'read', key);
       return { index: entry ? entry.ModifyIndex : index, value: entry, watch: (c) => c.table === 'kvs' && c.key === key };
     });
     ctx.setMeta(snap.index);
