@@ -281,6 +281,7 @@ export class Core {
   }
 
   private newAgent(): AgentChecks {
+    // The host's isLeader must read the live value, so the getter closes over the core.
     const core = this;
     return new AgentChecks({
       nodeName: this.options.nodeName,

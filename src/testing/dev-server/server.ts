@@ -96,9 +96,17 @@ export interface DevServer extends AsyncDisposable {
    */
   leaderless(ms?: number): void;
   restoreLeader(): void;
-  /** Invalidates a session as if its TTL expired; false if it does not exist. */
+  /**
+   * Invalidates a session as if its TTL expired: one write that releases or deletes its keys per
+   * Behavior and sets their lock-delay. Acts even while leaderless. False if it does not exist.
+   */
   invalidateSession(id: string): boolean;
-  /** Forces a check's status (agent or catalog check); critical invalidates bound sessions. */
+  /**
+   * Forces a check's status: an agent check (its TTL timer is reset, as a TTL update would) or a
+   * catalog-only check such as `serfHealth` (default output `Agent not live or unreachable` when
+   * critical). Critical invalidates every session bound to the check. While leaderless the change
+   * reaches the catalog when the leader returns. Throws for an unknown check.
+   */
   setCheckStatus(checkId: string, status: CheckStatus, output?: string): void;
   /** Holds every request (accepted, unanswered) and every timer, like a stopped process. */
   pause(): void;

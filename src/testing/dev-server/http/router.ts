@@ -102,7 +102,8 @@ export async function dispatch(core: Core, router: Router, req: IncomingMessage,
   try {
     await hooks.gate();
     const method = req.method ?? 'GET';
-    const url = req.url ?? '/';
+    // An absolute-form request target (`http://host/path`) addresses the same path.
+    const url = (req.url ?? '/').replace(/^https?:\/\/[^/?]*/i, '') || '/';
     const q = url.indexOf('?');
     const rawPath = q < 0 ? url : url.slice(0, q);
     const rawQuery = q < 0 ? '' : url.slice(q + 1);
