@@ -1,1 +1,2 @@
 export * from './dev-server/index.js';
+export * from './fault-proxy.js';
