@@ -27,7 +27,7 @@ import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'eventemitter3';
 import type { Coordinator } from '../coordinator.js';
 import { ConfigError, SessionLostError, abortReason } from '../errors.js';
-import { sleep } from '../internal/abort.js';
+import { linkSignals, sleep } from '../internal/abort.js';
 import { describe, formatDurationMs, toMs } from '../internal/duration.js';
 import { backoffDelay } from '../loop/backoff.js';
 
@@ -45,6 +45,8 @@ export const SESSION_DEFAULTS = Object.freeze({
   retryMinMs: 100,
   /** Share of healthCheckTtl kept as margin: Consul expires the check exactly at its TTL. */
   healthCheckMargin: 0.1,
+  /** destroy() gives up after max(this, ttl): past that Consul expires the session anyway. */
+  destroyBudgetMinMs: 2_000,
 });
 
 /** Consul accepts session TTLs up to 24h. */
@@ -407,19 +409,23 @@ export class Session extends EventEmitter<SessionEvents> {
     this.stopTimers();
     await Promise.allSettled([this.renewing, this.heartbeating]);
     const api = this.coord.api;
+    // Bounded: if Consul cannot be reached, it expires the session by itself (TTL or check), so a
+    // close() during a partition must not hang for the whole retry budget.
+    const budget = linkSignals([], { ms: Math.max(SESSION_DEFAULTS.destroyBudgetMinMs, this.ttlMs), reason: () => new Error('destroy budget exhausted') });
     try {
-      await api.sessions.destroy(this.id);
+      await api.sessions.destroy(this.id, budget.signal);
     } catch (err) {
       // Unreachable Consul: the server will expire the session by its TTL (or check); say so.
       this.coord.logger.warn({ session: this.id, err: err instanceof Error ? err.message : String(err) }, 'session destroy failed; Consul will expire it');
     }
     if (this.healthCheckId) {
       try {
-        await api.agent.deregisterCheck(this.healthCheckId);
+        await api.agent.deregisterCheck(this.healthCheckId, budget.signal);
       } catch (err) {
         this.coord.logger.warn({ check: this.healthCheckId, err: err instanceof Error ? err.message : String(err) }, 'health check deregistration failed');
       }
     }
+    budget.dispose();
     this.untrack();
     this.emit('destroyed');
   }
