@@ -6,6 +6,7 @@
  * After each malformed request the server must keep serving: every test ends with a write and
  * a read round trip.
  */
+import { execFile } from 'node:child_process';
 import { expect, it } from 'vitest';
 import { b64, describeConformance, expectBool, expectError, type ConformanceContext } from '../support/conformance.js';
 import { kvPath } from '../support/target.js';
@@ -137,6 +138,33 @@ describeConformance('Malformed input', (ctx) => {
     const res = await ctx.req('PUT', kvPath(key), { body: Buffer.alloc(10 * 1024 * 1024, 0x62) });
     expectError(res, 413, `Request body(${10 * 1024 * 1024} bytes) too large, max size: 524288 bytes.`);
     expect((await ctx.getKey(key)).entry).toBeUndefined();
+    await expectServing(ctx);
+  });
+
+  it('#17 a plain HTTP client in another process reads the 413 for a 10 MB upload', async () => {
+    // Go's server half-closes and lingers after answering without reading the body
+    // (closeWriteAndWait), so the answer is not lost to a TCP reset while the client is still
+    // uploading. A server that closes at once loses it about half the time; four tries show it.
+    const script = `
+      const http = require('node:http');
+      const u = new URL(process.argv[1]);
+      const body = Buffer.alloc(10 * 1024 * 1024, 97);
+      const req = http.request({ host: u.hostname, port: u.port, method: 'PUT', path: process.argv[2],
+        headers: { 'Content-Length': body.length }, agent: false });
+      req.on('response', (r) => { r.resume(); r.on('end', () => { console.log('STATUS ' + r.statusCode); process.exit(0); }); });
+      req.on('error', (e) => { console.log('ERROR ' + e.code); process.exit(0); });
+      req.end(body);`;
+    const outcomes: string[] = [];
+    for (let i = 0; i < 4; i += 1) {
+      outcomes.push(
+        await new Promise<string>((resolve) =>
+          execFile(process.execPath, ['-e', script, ctx.target.url, kvPath(ctx.key(`big${i}`))], { timeout: 20_000 }, (_err, stdout) =>
+            resolve(String(stdout).trim()),
+          ),
+        ),
+      );
+    }
+    expect(outcomes).toEqual(['STATUS 413', 'STATUS 413', 'STATUS 413', 'STATUS 413']);
     await expectServing(ctx);
   });
 
