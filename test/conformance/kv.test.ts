@@ -295,8 +295,12 @@ describeConformance('KV endpoint', (ctx) => {
     for (const k of [`${p}a`, `${p}b/c`]) await ctx.putKey(k, 'v');
     const other = ctx.key('pz');
     await ctx.putKey(other, 'v');
+    const before = consulIndex(await ctx.req('GET', kvPath(p, 'recurse')));
     expectBool(await ctx.req('DELETE', kvPath(p, 'recurse')), true);
-    expect((await ctx.req('GET', kvPath(p, 'recurse'))).status).toBe(404);
+    const after = await ctx.req('GET', kvPath(p, 'recurse'));
+    expect(after.status).toBe(404);
+    // The prefix's tombstone carries the deletion's index.
+    expect(consulIndex(after)).toBeGreaterThan(before);
     expect((await ctx.getKey(other)).entry).toBeDefined();
   });
 

@@ -102,12 +102,24 @@ describeConformance('Sessions', (ctx) => {
     expect(check.text).toContain("Missing check 'nope' registration");
   });
 
+  it('#32 an explicitly empty Node is refused with 500 Must provide Node', async () => {
+    const res = await ctx.req('PUT', '/v1/session/create', { body: { Node: '' } });
+    expect(res.status).toBe(500);
+    expect(res.text).toContain('Must provide Node');
+  });
+
   it('#33 "Checks": [] creates a session bound to no check at all', async () => {
     const id = await ctx.session({ Checks: [] });
     const s = await info(ctx, id);
     expect(s?.NodeChecks ?? []).toEqual([]);
     expect(s?.ServiceChecks ?? []).toEqual([]);
     expect(s?.Checks ?? []).toEqual([]);
+  });
+
+  it('#33 non-default Checks together with "NodeChecks": [] bind no check', async () => {
+    const id = await ctx.session({ Checks: ['some-check'], NodeChecks: [] });
+    const s = await info(ctx, id);
+    expect([...(s?.NodeChecks ?? []), ...(s?.Checks ?? [])]).toEqual([]);
   });
 
   it('#33 "NodeChecks": [] with the default Checks also binds no check', async () => {
@@ -130,6 +142,13 @@ describeConformance('Sessions', (ctx) => {
 
   it('#36 destroying an unknown session answers 200 true', async () => {
     expectBool(await ctx.req('PUT', `/v1/session/destroy/${unknownUuid()}`), true);
+  });
+
+  it('#36 an empty session id or node name answers 400', async () => {
+    expectError(await ctx.req('PUT', '/v1/session/destroy/'), 400, 'Missing session');
+    expectError(await ctx.req('PUT', '/v1/session/renew/'), 400);
+    expectError(await ctx.req('GET', '/v1/session/info/'), 400, 'Missing session');
+    expectError(await ctx.req('GET', '/v1/session/node/'), 400, 'Missing node name');
   });
 
   it('#36 destroying a known session answers 200 true and removes it', async () => {
