@@ -155,8 +155,8 @@ export class ConfigWatcher<T = unknown> extends Watcher<KVPair[], ConfigSnapshot
     // Nothing changed: keep the snapshot object callers already hold.
     if (previous && !changed) return;
     this.publish(built.snapshot);
-    if (!changed) return;
+    // The first snapshot reaches iterations even when empty: they yield the current one first.
     this.pushToQueues(built.snapshot);
-    this.safeEmit(() => this.emit('change', built.snapshot, changes));
+    if (changed) this.safeEmit(() => this.emit('change', built.snapshot, changes));
   }
 }

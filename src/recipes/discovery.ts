@@ -145,12 +145,14 @@ export class ServiceWatcher extends Watcher<ServiceInstance[], readonly ServiceI
   }
 
   protected handle({ value }: BlockingResult<ServiceInstance[]>): void {
-    const previous = this.current ?? [];
+    const previous = this.current;
+    const changed = !sameInstances(previous ?? [], value);
+    if (previous && !changed) return;
     const list = Object.freeze(value);
     this.publish(list);
-    if (sameInstances(previous, list)) return;
+    // The first list reaches iterations even when empty: they yield the current one first.
     this.pushToQueues(list);
-    this.safeEmit(() => this.emit('change', list));
+    if (changed) this.safeEmit(() => this.emit('change', list));
   }
 }
 

@@ -137,7 +137,7 @@ export interface ServiceRegistrationEvents {
    * before `registerService()` resolves, so it is not announced).
    */
   registered: [info: { id: string; reregistered: boolean }];
-  /** A TTL heartbeat succeeded: Consul's TTL timer restarted. */
+  /** A TTL update (a heartbeat or `setHealth()`) succeeded: Consul's TTL timer restarted. */
   renewed: [];
   /** `deregister()` (or `close()`) finished; the agent no longer lists the instance. */
   deregistered: [];

@@ -114,6 +114,7 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitte
     if (signal) {
       const onAbort = (): void => {
         this.abortedBy = { reason: abortReason(signal) };
+        this.notifyState();
         void this.close();
       };
       signal.addEventListener('abort', onAbort, { once: true });
@@ -128,7 +129,8 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitte
 
   /**
    * Resolves once the first value is available (at once if it already is). Rejects with
-   * {@link ClosedError} when the watcher closes first, with a permanent Consul failure (403, 400)
+   * {@link ClosedError} when the watcher closes first (with the reason of the watcher's own
+   * `signal` when that closed it), with a permanent Consul failure (403, 400)
    * seen before the first value, with the signal's reason, or with a timeout error after `timeout`.
    */
   ready(options: ReadyOptions = {}): Promise<V> {
@@ -255,7 +257,9 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitte
 
   private readyOutcome(): { ok: true; value: V } | { ok: false; error: unknown } | undefined {
     if (this.published) return { ok: true, value: this.published.value };
-    if (this._state === 'closed') return { ok: false, error: new ClosedError(this.what) };
+    if (this._state === 'closed' || this.abortedBy) {
+      return { ok: false, error: this.abortedBy ? this.abortedBy.reason : new ClosedError(this.what) };
+    }
     if (this.startupError !== undefined) return { ok: false, error: this.startupError };
     return undefined;
   }

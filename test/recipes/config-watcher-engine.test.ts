@@ -265,6 +265,29 @@ describe('ConfigWatcher (scripted endpoint)', () => {
       expect(seen).toEqual([0, 1, 2]);
     });
 
+    it('yields the first snapshot even when the prefix is empty, to a loop started before ready', async () => {
+      const { coord } = setup();
+      const config = new ConfigWatcher(coord, 'empty/');
+      const iterator = config[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      expect(first.done).toBe(false);
+      expect((first.value as ConfigSnapshot<unknown>).size).toBe(0);
+      await config.close();
+      expect((await iterator.next()).done).toBe(true);
+    });
+
+    it('rejects pending ready() calls with the reason when the watcher signal aborts', async () => {
+      const { coord, kv } = setup();
+      kv.fail(new ConsulError(500, 'GET /v1/kv/app/', 'No cluster leader'));
+      const ac = new AbortController();
+      const config = new ConfigWatcher(coord, 'app/', { signal: ac.signal });
+      const pending = config.ready();
+      const reason = new Error('shutting down');
+      ac.abort(reason);
+      await expect(pending).rejects.toBe(reason);
+      await waitFor(() => config.state === 'closed');
+    });
+
     it('rejects a running iteration with the reason when the watcher signal aborts', async () => {
       const { coord } = setup();
       const ac = new AbortController();

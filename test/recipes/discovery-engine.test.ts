@@ -160,6 +160,15 @@ describe('ServiceWatcher (scripted catalog)', () => {
     expect(catalog.inflight).toBe(0);
   });
 
+  it('yields an empty first list to a loop started before ready', async () => {
+    const { coord } = setup();
+    const watcher = new ServiceWatcher(coord, 'nobody');
+    const iterator = watcher[Symbol.asyncIterator]();
+    expect(await iterator.next()).toEqual({ value: [], done: false });
+    await watcher.close();
+    expect((await iterator.next()).done).toBe(true);
+  });
+
   it('validates its arguments synchronously', () => {
     const { coord } = setup();
     expect(() => new ServiceWatcher(coord, '')).toThrow(ConfigError);
