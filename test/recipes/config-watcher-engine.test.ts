@@ -9,6 +9,7 @@ import { ConfigWatcher, type ConfigChanges, type ConfigSnapshot } from '../../sr
 import type { QueryMeta } from '../../src/transport/client.js';
 import type { KVPair, ReadOptions } from '../../src/transport/kv.js';
 import { waitFor } from '../support/wait.js';
+import { park } from './watch-fixture.js';
 
 /** A KV store that answers recursive reads the way Consul does, blocking while the index is unchanged. */
 class FakeKV {
@@ -61,19 +62,7 @@ class FakeKV {
     try {
       opts.signal?.throwIfAborted();
       if (opts.index !== undefined && opts.index > 0n && opts.index === this.index && this.failure === undefined) {
-        await new Promise<void>((resolve, reject) => {
-          const done = (): void => {
-            this.wake.delete(done);
-            opts.signal?.removeEventListener('abort', onAbort);
-            resolve();
-          };
-          const onAbort = (): void => {
-            this.wake.delete(done);
-            reject(opts.signal?.reason);
-          };
-          this.wake.add(done);
-          opts.signal?.addEventListener('abort', onAbort, { once: true });
-        });
+        await park(this.wake, opts.signal);
       }
       if (this.failure !== undefined) throw this.failure;
       const pairs = [...this.data.values()].filter((p) => p.key.startsWith(prefix)).sort((a, b) => (a.key < b.key ? -1 : 1));

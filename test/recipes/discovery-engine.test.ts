@@ -6,6 +6,7 @@ import { resolve, ServiceWatcher, type ServiceInstance } from '../../src/recipes
 import type { QueryMeta } from '../../src/transport/client.js';
 import type { HealthServiceEntry, HealthServiceOptions } from '../../src/transport/health.js';
 import { waitFor } from '../support/wait.js';
+import { park } from './watch-fixture.js';
 
 class FakeCatalog {
   index = 5n;
@@ -35,19 +36,7 @@ class FakeCatalog {
     this.inflight += 1;
     try {
       if (opts.index !== undefined && opts.index > 0n && opts.index === this.index) {
-        await new Promise<void>((resolve, reject) => {
-          const done = (): void => {
-            this.wake.delete(done);
-            opts.signal?.removeEventListener('abort', onAbort);
-            resolve();
-          };
-          const onAbort = (): void => {
-            this.wake.delete(done);
-            reject(opts.signal?.reason);
-          };
-          this.wake.add(done);
-          opts.signal?.addEventListener('abort', onAbort, { once: true });
-        });
+        await park(this.wake, opts.signal);
       }
       const entries: HealthServiceEntry[] = [];
       for (const [id, i] of this.instances) {

@@ -12,6 +12,7 @@ import type { QueryMeta } from '../../src/transport/client.js';
 import { eventIdToIndex } from '../../src/transport/events.js';
 import type { ReadOptions } from '../../src/transport/kv.js';
 import { waitFor } from '../support/wait.js';
+import { park } from './watch-fixture.js';
 
 class FakeEventAgent {
   buffer: UserEvent[] = [];
@@ -55,19 +56,7 @@ class FakeEventAgent {
     try {
       if (this.failure !== undefined) throw this.failure;
       while (opts.index !== undefined && opts.index > 0n && this.view(opts.name).index === opts.index) {
-        await new Promise<void>((resolve, reject) => {
-          const done = (): void => {
-            this.wake.delete(done);
-            opts.signal?.removeEventListener('abort', onAbort);
-            resolve();
-          };
-          const onAbort = (): void => {
-            this.wake.delete(done);
-            reject(opts.signal?.reason);
-          };
-          this.wake.add(done);
-          opts.signal?.addEventListener('abort', onAbort, { once: true });
-        });
+        await park(this.wake, opts.signal);
       }
       const { events, index } = this.view(opts.name);
       return { events, meta: { index, knownLeader: true, lastContactMs: 0 } };

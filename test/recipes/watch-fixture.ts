@@ -131,3 +131,27 @@ export async function settle(condition: () => boolean, { timeout = 5_000, messag
     await new Promise((resolve) => setImmediate(resolve));
   }
 }
+
+/**
+ * For scripted endpoints: parks a blocking read until something calls one of `wake`'s functions
+ * (a write) or `signal` aborts (rejecting with its reason), as Consul parks a blocking query.
+ */
+export function park(wake: Set<() => void>, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = (): void => {
+      wake.delete(done);
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    };
+    const onAbort = (): void => {
+      wake.delete(done);
+      reject(signal?.reason);
+    };
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    wake.add(done);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
