@@ -10,6 +10,10 @@ import { silentLogger, type Logger } from './internal/logger.js';
 import { ConsulApi } from './transport/index.js';
 import type { RetryPolicy } from './transport/client.js';
 import { Session, type SessionOptions } from './session/session.js';
+import { ConfigWatcher, type ConfigWatcherOptions } from './recipes/config-watcher.js';
+import { registerService, type RegisterServiceOptions, type ServiceRegistration } from './recipes/service.js';
+import { ServiceWatcher, resolve, type ResolveOptions, type ServiceInstance, type ServiceWatcherOptions } from './recipes/discovery.js';
+import { Events } from './recipes/events.js';
 
 /** Connection defaults, each with its reason. */
 export const COORDINATOR_DEFAULTS = Object.freeze({
@@ -88,6 +92,8 @@ export class Coordinator {
   /** Typed Consul HTTP API (advanced use; recipes are built on it). */
   readonly api: ConsulApi;
   readonly logger: Logger;
+  /** User events: `fire(name, payload, filters)` and `watch(name)`. */
+  readonly events: Events;
   private readonly resources = new Set<Closeable>();
   private closing: Promise<void> | undefined;
 
@@ -118,6 +124,7 @@ export class Coordinator {
         maxTimeoutMs: retry.maxTimeout === undefined ? COORDINATOR_DEFAULTS.retry.maxTimeoutMs : toMs('retry.maxTimeout', retry.maxTimeout),
       },
     });
+    this.events = new Events(this);
   }
 
   /** A Coordinator configured from CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_CACERT, CONSUL_HTTP_SSL. */
@@ -140,6 +147,26 @@ export class Coordinator {
    */
   session(options: SessionOptions = {}): Promise<Session> {
     return Session.create(this, options);
+  }
+
+  /** Watches every key under `prefix` with one blocking query; see {@link ConfigWatcher}. */
+  configWatcher<T = unknown>(prefix: string, options?: ConfigWatcherOptions<T>): ConfigWatcher<T> {
+    return new ConfigWatcher<T>(this, prefix, options);
+  }
+
+  /** Registers a service on the agent, heartbeating its TTL check; see {@link ServiceRegistration}. */
+  registerService(options: RegisterServiceOptions): Promise<ServiceRegistration> {
+    return registerService(this, options);
+  }
+
+  /** Follows the instances of a service (healthy ones with `passingOnly`); see {@link ServiceWatcher}. */
+  serviceWatcher(name: string, options?: ServiceWatcherOptions): ServiceWatcher {
+    return new ServiceWatcher(this, name, options);
+  }
+
+  /** One-shot name lookup: the healthy instances of `name`. */
+  resolve(name: string, options?: ResolveOptions): Promise<ServiceInstance[]> {
+    return resolve(this, name, options);
   }
 
   /** Registers a resource to be closed with the Coordinator. Returns an unregister function. */

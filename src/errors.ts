@@ -9,6 +9,7 @@
 export const ErrorCodes = Object.freeze({
   CONFIG: 'ERR_CONFIG',
   CONSUL: 'ERR_CONSUL',
+  TIMEOUT: 'ERR_TIMEOUT',
   LOCK_TIMEOUT: 'ERR_LOCK_TIMEOUT',
   LOCK_LOST: 'ERR_LOCK_LOST',
   LOCK_CONFLICT: 'ERR_LOCK_CONFLICT',
@@ -77,6 +78,21 @@ export class ConsulError extends RecipeError {
   /** True for failures that may pass by themselves: no response, 5xx, 429. */
   get transient(): boolean {
     return this.statusCode === 0 || this.statusCode >= 500 || this.statusCode === 429;
+  }
+}
+
+/**
+ * A wait with a `timeout` ran out (`ready({ timeout })`, `resolve({ timeout })`, …). Nothing was
+ * left half-done; call again with a longer timeout, or find out why Consul is slow.
+ */
+export class TimeoutError extends RecipeError {
+  /** What was being waited for. */
+  readonly what: string;
+  readonly timeoutMs: number;
+  constructor(what: string, timeoutMs: number) {
+    super(ErrorCodes.TIMEOUT, `timed out after ${timeoutMs}ms waiting for ${what}`);
+    this.what = what;
+    this.timeoutMs = timeoutMs;
   }
 }
 

@@ -18,3 +18,43 @@ export type { Logger } from './internal/logger.js';
 export { parseGoDurationNs, formatDurationMs } from './internal/duration.js';
 export { blockingQuery, type BlockingQueryOptions, type BlockingResult, type BlockingRead } from './loop/blocking-query.js';
 export type { ConsulApi, KVPair, QueryMeta, SessionEntry } from './transport/index.js';
+export {
+  ConfigWatcher,
+  ConfigSnapshot,
+  CONFIG_WATCHER_DEFAULTS,
+  type ConfigWatcherOptions,
+  type ConfigWatcherEvents,
+  type ConfigChanges,
+  type DecodeOption,
+  type Decoder,
+} from './recipes/config-watcher.js';
+export {
+  ServiceRegistration,
+  SERVICE_DEFAULTS,
+  registerService,
+  type RegisterServiceOptions,
+  type ServiceCheckOptions,
+  type RegistrationState,
+  type ServiceRegistrationEvents,
+} from './recipes/service.js';
+export {
+  ServiceWatcher,
+  DISCOVERY_DEFAULTS,
+  resolve,
+  type ServiceWatcherOptions,
+  type ResolveOptions,
+  type ServiceInstance,
+  type HealthStatus,
+  type ServiceWatcherEvents,
+} from './recipes/discovery.js';
+export {
+  Events,
+  EventWatcher,
+  EVENTS_DEFAULTS,
+  type UserEvent,
+  type EventPayload,
+  type FireEventOptions,
+  type EventWatchOptions,
+  type EventWatcherEvents,
+} from './recipes/events.js';
+export type { WatcherState, WatcherEvents, WatcherOptions, ReadyOptions } from './recipes/watcher.js';

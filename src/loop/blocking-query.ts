@@ -11,6 +11,8 @@
  *   index to 0, so the next read is a fresh non-blocking one; an index of 0 is treated as 1;
  * - never spin: unchanged results that come back early are spaced out with growing delays;
  * - errors back off exponentially with jitter, capped, and the loop carries on until aborted;
+ *   the first read after an error is non-blocking, so a server that came back with a lower index
+ *   is noticed at once instead of after a whole wait;
  * - aborting the signal cancels the in-flight request at once (it is passed down to HTTP).
  */
 import { sleep } from '../internal/abort.js';
@@ -71,7 +73,10 @@ export async function* blockingQuery<T>(
   const errorBackoff = options.errorBackoff ?? DEFAULT_ERROR_BACKOFF;
   const minRoundMs = options.minRoundMs ?? DEFAULT_MIN_ROUND_MS;
   const now = options.now ?? Date.now;
+  /** Last index seen: what "changed" is judged against. */
   let index = options.initialIndex ?? 0n;
+  /** Index the next read blocks on; 0n after a failure (see below). */
+  let request = index;
   let last: { value: T } | undefined;
   let failures = 0;
   let spins = 0;
@@ -80,24 +85,30 @@ export async function* blockingQuery<T>(
     const started = now();
     let result: { value: T; meta: QueryMeta };
     try {
-      result = await read({ index, waitMs, signal });
+      result = await read({ index: request, waitMs, signal });
     } catch (err) {
       if (signal.aborted) return;
       if (options.isFatal?.(err)) throw err;
       failures += 1;
       options.onError?.(err, failures);
+      // After a failure, probe with a non-blocking read: the server may have restarted with a
+      // lower index, and blocking on our (now too high) index would stall for the whole wait.
+      request = 0n;
       if (!(await pause(backoffDelay(failures, errorBackoff, options.random), signal))) return;
       continue;
     }
+    const probe = request === 0n && index !== 0n;
     failures = 0;
     const previous = index;
     // Consul docs: the index must be > 0; treat 0 as 1 so the next read still blocks.
     const next = result.meta.index > 0n ? result.meta.index : 1n;
 
     if (previous !== 0n && next === previous) {
-      // Nothing changed (timeout or spurious wake-up). Guard against a server that answers
-      // at once with the same index: space such rounds out, growing while it persists.
-      if (now() - started < minRoundMs) {
+      // Nothing changed (timeout, spurious wake-up, or a probe after an error). Guard against a
+      // server that answers at once with the same index: space such rounds out, growing while
+      // it persists.
+      request = previous;
+      if (!probe && now() - started < minRoundMs) {
         spins += 1;
         if (!(await pause(backoffDelay(spins, { minMs: minRoundMs, maxMs: errorBackoff.maxMs }, options.random), signal))) return;
       } else {
@@ -108,6 +119,7 @@ export async function* blockingQuery<T>(
     spins = 0;
     // Index went backwards: reset so the next read is a fresh, non-blocking one (blocking.mdx).
     index = next < previous ? 0n : next;
+    request = index;
     if (last && options.equals?.(last.value, result.value)) continue;
     last = { value: result.value };
     yield { value: result.value, index: next, meta: result.meta };

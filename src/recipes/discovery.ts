@@ -16,7 +16,7 @@
  * Callers must still handle a connection to a picked instance failing.
  */
 import type { Coordinator } from '../coordinator.js';
-import { ConfigError, LockTimeoutError } from '../errors.js';
+import { ConfigError, TimeoutError } from '../errors.js';
 import { linkSignals } from '../internal/abort.js';
 import { describe, toMs } from '../internal/duration.js';
 import { DEFAULT_WAIT_MS, type BlockingReadArgs, type BlockingResult } from '../loop/blocking-query.js';
@@ -173,7 +173,7 @@ async function lookup(coord: Coordinator, query: ResolvedQuery, signal: AbortSig
   signal?.throwIfAborted();
   const linked = linkSignals(
     [signal],
-    timeoutMs === undefined ? undefined : { ms: timeoutMs, reason: () => new LockTimeoutError(`service "${query.name}"`, timeoutMs) },
+    timeoutMs === undefined ? undefined : { ms: timeoutMs, reason: () => new TimeoutError(`service "${query.name}"`, timeoutMs) },
   );
   try {
     const { entries } = await coord.api.health.service(query.name, {

@@ -13,7 +13,7 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import type { Coordinator } from '../coordinator.js';
-import { ClosedError, ConsulError, LockTimeoutError, abortReason } from '../errors.js';
+import { ClosedError, ConsulError, TimeoutError, abortReason } from '../errors.js';
 import { linkSignals } from '../internal/abort.js';
 import { toMs } from '../internal/duration.js';
 import { blockingQuery, type BlockingReadArgs, type BlockingResult } from '../loop/blocking-query.js';
@@ -141,7 +141,7 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitte
     if (settledNow) return settledNow.ok ? Promise.resolve(settledNow.value) : Promise.reject(settledNow.error);
     const linked = linkSignals(
       [signal],
-      timeoutMs === undefined ? undefined : { ms: timeoutMs, reason: () => new LockTimeoutError(this.what, timeoutMs) },
+      timeoutMs === undefined ? undefined : { ms: timeoutMs, reason: () => new TimeoutError(this.what, timeoutMs) },
     );
     return new Promise<V>((resolve, reject) => {
       const cleanup = (): void => {

@@ -140,7 +140,14 @@ export class ConsulTransport {
     spec.signal?.throwIfAborted();
     if (spec.idempotent === false || this.retry.retries <= 0) return this.once(spec);
     const retryable = spec.idempotent === true ? isTransient : isNotApplied;
-    return pRetry(() => this.once(spec), {
+    // A retried blocking read drops index/wait: the failure may have been a restart that
+    // lowered the server's index, and blocking on our stale, higher index would stall for the
+    // whole wait. The caller's loop compares indexes, so a non-blocking answer is always safe.
+    const retrySpec: RequestSpec =
+      spec.method === 'GET' && spec.query?.index !== undefined
+        ? { ...spec, query: { ...spec.query, index: undefined, wait: undefined }, timeoutMs: undefined }
+        : spec;
+    return pRetry((attempt) => this.once(attempt === 1 ? spec : retrySpec), {
       retries: this.retry.retries,
       minTimeout: this.retry.minTimeoutMs,
       maxTimeout: this.retry.maxTimeoutMs,

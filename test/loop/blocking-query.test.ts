@@ -117,6 +117,29 @@ describe('blockingQuery', () => {
     ac.abort();
   });
 
+  it('probes without blocking after an error, and skips an unchanged result', async () => {
+    const { read, asked } = scripted([
+      { index: 5n, value: 'a' },
+      new Error('connection refused'),
+      { index: 5n, value: 'a' },
+      { index: 9n, value: 'b' },
+    ]);
+    const ac = new AbortController();
+    const got = await collect(blockingQuery(read, { signal: ac.signal, errorBackoff: { minMs: 1, maxMs: 2 } }), 2);
+    expect(got.map((r) => r.value)).toEqual(['a', 'b']);
+    expect(asked).toEqual([0n, 5n, 0n, 5n]);
+    ac.abort();
+  });
+
+  it('notices a server that came back with a lower index right after an error', async () => {
+    const { read, asked } = scripted([{ index: 50n, value: 'a' }, new Error('restarting'), { index: 3n, value: 'fresh' }]);
+    const ac = new AbortController();
+    const got = await collect(blockingQuery(read, { signal: ac.signal, errorBackoff: { minMs: 1, maxMs: 2 } }), 2);
+    expect(got.map((r) => r.value)).toEqual(['a', 'fresh']);
+    expect(asked).toEqual([0n, 50n, 0n]);
+    ac.abort();
+  });
+
   it('throws fatal errors instead of retrying them', async () => {
     const { read } = scripted([new Error('forbidden')]);
     const ac = new AbortController();

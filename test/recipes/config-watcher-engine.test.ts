@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Coordinator } from '../../src/coordinator.js';
-import { ClosedError, ConsulError, DecodeError, LockTimeoutError } from '../../src/errors.js';
+import { ClosedError, ConsulError, DecodeError, TimeoutError } from '../../src/errors.js';
 import { ConfigWatcher, type ConfigChanges, type ConfigSnapshot } from '../../src/recipes/config-watcher.js';
 import type { QueryMeta } from '../../src/transport/client.js';
 import type { KVPair, ReadOptions } from '../../src/transport/kv.js';
@@ -173,7 +173,7 @@ describe('ConfigWatcher (scripted endpoint)', () => {
       await waitFor(() => errors.length > 0);
       expect(config.state).toBe('starting');
       expect(config.snapshot().size).toBe(0);
-      await expect(config.ready({ timeout: 20 })).rejects.toBeInstanceOf(LockTimeoutError);
+      await expect(config.ready({ timeout: 20 })).rejects.toBeInstanceOf(TimeoutError);
       kv.put('app/bad', '{}');
       await expect(config.ready()).resolves.toBeDefined();
     });

@@ -110,6 +110,18 @@ describe('transport', () => {
     expect(s.seen).toHaveLength(3);
   });
 
+  it('retries a failed blocking read as a non-blocking one', async () => {
+    const s = await scriptedServer([json(500, 'No cluster leader'), json(200, [], { 'X-Consul-Index': '3' })]);
+    cleanups.push(s.close);
+    await api(s.url).kv.list('p/', { index: 40n, waitMs: 60_000 });
+    expect(s.seen).toHaveLength(2);
+    expect(new URL(s.seen[0]!.url, s.url).searchParams.get('index')).toBe('40');
+    const retried = new URL(s.seen[1]!.url, s.url).searchParams;
+    expect(retried.has('index')).toBe(false);
+    expect(retried.has('wait')).toBe(false);
+    expect(retried.has('recurse')).toBe(true);
+  });
+
   it('does not retry permanent 500s', async () => {
     const s = await scriptedServer([json(500, 'invalid session "x"'), json(200, 'true')]);
     cleanups.push(s.close);
