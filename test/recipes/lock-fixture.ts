@@ -89,7 +89,9 @@ export function useLockFixture(): LockFixture {
   };
 
   beforeAll(async () => {
-    target = await startTarget({ dev: { sessionTtlMin: '1s' } });
+    // Short-lived tombstones: every semaphore round deletes a contender key, and the dev server's
+    // prefix reads slow down with the number of tombstones under the prefix.
+    target = await startTarget({ dev: { sessionTtlMin: '1s', tombstoneTtl: '2s' } });
   });
 
   beforeEach(() => {
