@@ -462,7 +462,15 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
   // ---------------------------------------------------------------------------------------------
   // The one way to change state
 
-  private transition(to: HoldState, detail: { handle?: H; error?: LockLostError } = {}): void {
+  /**
+   * Called by `transition()` after the state changed and the hold's signal was aborted, before
+   * the engine emits its own event. A recipe that presents its own lifecycle over this engine
+   * (LeaderElection: `campaigning`, `leader`, `resigning`) keeps it in step here, synchronously,
+   * so its events keep the engine's order: signal aborted first, then the event. Must not throw.
+   */
+  protected onTransition(_from: HoldState, _to: HoldState, _detail: TransitionDetail<H>): void {}
+
+  private transition(to: HoldState, detail: TransitionDetail<H> = {}): void {
     const from = this._state;
     if (!canTransition(from, to)) {
       // A bug in this class, not a caller mistake: callers get their errors before this point.
@@ -474,6 +482,7 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
     if (to === 'lost' && holding) holding.controller.abort(detail.error);
     if (to === 'releasing' && holding) holding.controller.abort(new DOMException(`${this.what} was released`, 'AbortError'));
     this.coord.logger.debug({ key: this.config.key, from, to, reason: detail.error?.reason }, `${this.config.kind} state`);
+    this.onTransition(from, to, detail);
     if (to === 'held' && detail.handle !== undefined) this.emitSafe('acquired', detail.handle);
     else if (to === 'lost' && detail.error) this.emitSafe('lost', detail.error);
     else if (to === 'idle' && from === 'releasing') this.emitSafe('released');
@@ -495,6 +504,12 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
   private get what(): string {
     return `${this.config.kind} "${this.config.key}"`;
   }
+}
+
+/** What accompanies a state change: the new handle on `held`, the error on `lost`. */
+export interface TransitionDetail<H> {
+  handle?: H;
+  error?: LockLostError;
 }
 
 /** What a recipe needs to build its public handle. */
