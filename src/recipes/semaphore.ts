@@ -23,7 +23,7 @@
  */
 import type { Coordinator } from '../coordinator.js';
 import { ConfigError, LockConflictError, abortReason } from '../errors.js';
-import { sleep } from '../internal/abort.js';
+import { linkSignals, sleep } from '../internal/abort.js';
 import { describe } from '../internal/duration.js';
 import { validateKey } from '../internal/keys.js';
 import { backoffDelay } from '../loop/backoff.js';
@@ -74,6 +74,12 @@ export const SEMAPHORE_DEFAULTS = Object.freeze({
 
 /** Releasing retries its CAS this many times before leaving the record to be pruned. */
 const MAX_LEAVE_ATTEMPTS = 8;
+/**
+ * Waiters further back than the next in line re-read the prefix at most this often. Each change
+ * of the prefix (a contender entering, a slot taken or freed) otherwise costs one read per
+ * waiter, O(waiters²) per round under contention; the next in line still reads at once.
+ */
+const QUEUE_READ_SPACING_MS = 50;
 /** Spacing of retries after a write failed with a transient error. */
 const WRITE_RETRY_BACKOFF = Object.freeze({ minMs: 100, maxMs: 2_000 });
 
@@ -273,6 +279,9 @@ export class SemaphoreDriver implements HoldDriver<KVPair[]> {
   }
 }
 
+/** What the wait hands to `act()`: an observation to act on, or "wait again". */
+type Actionable = Exclude<SemaphoreObservation, { kind: 'conflict' | 'full' | 'queued' }> | { kind: 'wait' };
+
 class SemaphoreAttempt implements AcquireAttempt {
   private writeFailures = 0;
 
@@ -294,7 +303,8 @@ class SemaphoreAttempt implements AcquireAttempt {
     // left a free slot are not "busy"; a full semaphore is.
     for (let pass = 0; pass < 3; pass++) {
       const { pairs } = await this.d.api.kv.list(`${this.d.prefix}/`, { signal });
-      const seen = this.classify(pairs);
+      // A try never waits, so it does not queue either.
+      const seen = this.classify(pairs, false);
       if (seen.kind === 'full') return null;
       const grant = await this.act(seen, signal);
       if (grant) return grant;
@@ -306,13 +316,15 @@ class SemaphoreAttempt implements AcquireAttempt {
     return this.d.leave(this.sessionId);
   }
 
-  /** One step on a non-full observation; null means "look again". */
-  private async act(seen: Exclude<SemaphoreObservation, { kind: 'conflict' }>, signal: AbortSignal): Promise<Grant | null> {
+  /** One step on an observation; null means "look again". */
+  private async act(seen: Actionable | Exclude<SemaphoreObservation, { kind: 'conflict' }>, signal: AbortSignal): Promise<Grant | null> {
     switch (seen.kind) {
       case 'no-contender':
         await this.enter(signal);
         return null;
       case 'full':
+      case 'queued':
+      case 'wait':
         return null;
       case 'holding':
       case 'free': {
@@ -343,22 +355,41 @@ class SemaphoreAttempt implements AcquireAttempt {
     this.writeFailures = 0;
   }
 
-  private async waitForSlot(signal: AbortSignal, onFull: () => void): Promise<Exclude<SemaphoreObservation, { kind: 'conflict' | 'full' }>> {
-    const snapshots = blockingQuery(this.d.list(false), {
-      signal,
-      waitMs: this.d.options.waitMs,
-      isFatal: (err) => !isTransient(err),
-    });
-    for await (const { value } of snapshots) {
-      const seen = this.classify(value);
-      if (seen.kind !== 'full') return seen;
-      onFull();
+  /**
+   * Blocks on the prefix until there is something to do: a free slot that is ours to take, no
+   * contender key, or a hold to re-affirm. While queued behind earlier contenders we defer to
+   * them for at most `waitTime`: one that never takes its slot (a Go acquire aborted with its
+   * own session leaves its key) must not stall us, so past that we compete regardless.
+   */
+  private async waitForSlot(signal: AbortSignal, onWaiting: () => void): Promise<Actionable> {
+    const patience = linkSignals([signal], { ms: this.d.options.waitMs, reason: () => new DOMException('patience', 'TimeoutError') });
+    try {
+      const snapshots = blockingQuery(this.d.list(false), {
+        signal: patience.signal,
+        waitMs: this.d.options.waitMs,
+        isFatal: (err) => !isTransient(err),
+      });
+      for await (const { value } of snapshots) {
+        const seen = this.classify(value, true);
+        if (seen.kind !== 'full' && seen.kind !== 'queued') return seen;
+        onWaiting();
+        // Not next in line: no single change can make this contender act, so it reads again
+        // after a short pause (the generator issues the next read only when asked), letting
+        // changes pile up into one read instead of one read per change per waiter.
+        if (seen.ahead > seen.record.limit - seen.record.holders.size) await sleep(QUEUE_READ_SPACING_MS, patience.signal).catch(() => undefined);
+      }
+    } finally {
+      patience.dispose();
     }
-    throw abortReason(signal);
+    signal.throwIfAborted();
+    // Out of patience: one fresh look, taking a free slot even if others arrived first.
+    const { pairs } = await this.d.api.kv.list(`${this.d.prefix}/`, { signal });
+    const seen = this.classify(pairs, false);
+    return seen.kind === 'full' || seen.kind === 'queued' ? { kind: 'wait' } : seen;
   }
 
-  private classify(pairs: readonly KVPair[]): Exclude<SemaphoreObservation, { kind: 'conflict' }> {
-    const seen = observeSemaphore(pairs, this.d.view(this.sessionId));
+  private classify(pairs: readonly KVPair[], queue: boolean): Exclude<SemaphoreObservation, { kind: 'conflict' }> {
+    const seen = observeSemaphore(pairs, this.d.view(this.sessionId), { queue });
     if (seen.kind === 'conflict') throw new LockConflictError(this.d.prefix, seen.message);
     return seen;
   }

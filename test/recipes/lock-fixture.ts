@@ -5,7 +5,6 @@
  * issue asks for: no sessions and no contender keys left on the server.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
-import { EventEmitter } from 'eventemitter3';
 import { Coordinator, type CoordinatorOptions } from '../../src/coordinator.js';
 import { startFaultProxy, type FaultProxy } from '../../src/testing/fault-proxy.js';
 import type { DevServer } from '../../src/testing/index.js';
@@ -134,12 +133,20 @@ export function useLockFixture(): LockFixture {
   return fx;
 }
 
+/** Any emitter with `once`/`off`, whatever its typed event map. */
+interface AnyEmitter {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  once(event: any, fn: (...args: any[]) => void): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  off(event: any, fn: (...args: any[]) => void): unknown;
+}
+
 /**
  * Resolves with the arguments of the next `event` (listener removed whatever happens); rejects
  * when `signal` aborts or after `timeout` ms with a message naming the event.
  */
 export function nextEvent<A extends unknown[]>(
-  emitter: Pick<EventEmitter, 'once' | 'off'>,
+  emitter: AnyEmitter,
   event: string,
   { timeout = 10_000 }: { timeout?: number } = {},
 ): Promise<A> {

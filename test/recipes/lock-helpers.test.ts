@@ -17,6 +17,7 @@ import {
   observeSemaphore,
   pruneDeadHolders,
   semaphoreLossReason,
+  waitingContenders,
   withHolder,
   withoutHolder,
 } from '../../src/recipes/lock-internal/semaphore-record.js';
@@ -165,6 +166,29 @@ describe('observeSemaphore', () => {
     const seen = observeSemaphore([record([OTHER, THIRD]), contender(ME), contender(OTHER)], view);
     expect(seen).toMatchObject({ kind: 'free', recordIndex: 7 });
     if (seen.kind === 'free') expect([...seen.record.holders]).toEqual([OTHER]);
+  });
+
+  it('with queueing, leaves free slots to contenders that arrived earlier', () => {
+    const early = (id: string, createIndex: number): KVPair => ({ ...contender(id), createIndex });
+    const waiters = [early(OTHER, 3), early(THIRD, 4), early(ME, 5)];
+    // Limit 1, one free slot: OTHER (created first) takes it; two contenders are ahead of us.
+    expect(observeSemaphore([record([], 1), ...waiters], { ...view, limit: 1 }, { queue: true })).toMatchObject({ kind: 'queued', ahead: 2 });
+    // Without queueing (tryAcquire, or out of patience) a free slot is free for anyone.
+    expect(observeSemaphore([record([], 1), ...waiters], { ...view, limit: 1 }).kind).toBe('free');
+    // Three free slots for three waiters: we are within reach.
+    expect(observeSemaphore([record([], 3), ...waiters], { ...view, limit: 3 }, { queue: true }).kind).toBe('free');
+  });
+
+  it('counts only live, waiting contenders as ahead (not holders, not keys without a session)', () => {
+    const rec = record([OTHER], 3);
+    const pairs: KVPair[] = [
+      rec,
+      { ...contender(OTHER), createIndex: 2 },
+      { ...pair(`p/${THIRD}`, { flags: SEMAPHORE_FLAG_VALUE }), createIndex: 3 },
+      { ...contender(ME), createIndex: 4 },
+    ];
+    expect(waitingContenders(pairs, 'p', { limit: 3, holders: new Set([OTHER]) })).toEqual([ME]);
+    expect(observeSemaphore(pairs, { ...view, limit: 3 }, { queue: true }).kind).toBe('free');
   });
 
   it('recognises that we already hold a slot', () => {

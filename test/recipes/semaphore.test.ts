@@ -87,6 +87,22 @@ describe('acquiring and releasing a permit', () => {
     await permitB.release();
   });
 
+  it('does not wait forever behind an earlier contender that never takes its slot', async () => {
+    const coord = fx.coord();
+    const prefix = fx.key('db');
+    // A contender that entered first and then stopped trying (as a Go acquire aborted with its
+    // own session leaves its key): it is ahead in line for the only slot.
+    const stale = await Session.create(coord, { ttl: fx.ttl, behavior: 'delete' });
+    await coord.api.kv.put(`${prefix}/${stale.id}`, null, { flags: SEMAPHORE_FLAG_VALUE, acquire: stale.id });
+    const sem = new Semaphore(coord, prefix, { limit: 1, ttl: fx.ttl, waitTime: '300ms' });
+    const waiting = nextEvent(sem, 'waiting');
+    const pending = sem.acquire({ timeout: '10s' });
+    await waiting;
+    const permit = await pending;
+    await permit.release();
+    await stale.destroy();
+  });
+
   it('rejects illegal calls with IllegalStateError and everything after close() with ClosedError', async () => {
     const sem = new Semaphore(fx.coord(), fx.key('db'), { limit: 1, ttl: fx.ttl });
     await expect(sem.release()).rejects.toThrow(IllegalStateError);

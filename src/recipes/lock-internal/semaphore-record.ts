@@ -104,13 +104,26 @@ export type SemaphoreObservation =
   | { readonly kind: 'no-contender' }
   /** We are listed as a live holder (our CAS landed, or a retry found it did). */
   | { readonly kind: 'holding'; readonly record: SemaphoreRecord; readonly recordIndex: number }
-  /** Every slot is taken by a live holder: wait for the prefix to change. */
-  | { readonly kind: 'full'; readonly record: SemaphoreRecord }
+  /**
+   * Every slot is taken by a live holder: wait for the prefix to change. `ahead`: waiting
+   * contenders that arrived before us (computed only with `queue`, else 0).
+   */
+  | { readonly kind: 'full'; readonly record: SemaphoreRecord; readonly ahead: number }
+  /** Slots are free but contenders that arrived earlier take them first: wait for the prefix to change. */
+  | { readonly kind: 'queued'; readonly record: SemaphoreRecord; readonly ahead: number }
   /** A slot is free: CAS `record + us` against `recordIndex` (0: the record does not exist yet). */
   | { readonly kind: 'free'; readonly record: SemaphoreRecord; readonly recordIndex: number };
 
-/** Classifies a listing of `prefix/` for one contender (Go's acquire loop, one pass). */
-export function observeSemaphore(pairs: readonly KVPair[], view: SemaphoreView): SemaphoreObservation {
+/**
+ * Classifies a listing of `prefix/` for one contender (Go's acquire loop, one pass).
+ *
+ * One addition to Go's rules: when `queue` is on, free slots go to the waiting contenders in
+ * arrival order (their contender keys' CreateIndex), so only the first `limit - holders` of them
+ * try the CAS. Go's contenders try whenever a slot is free, so every waiter wakes and all but one
+ * lose the CAS race — O(waiters) writes per freed slot. Go contenders are unaffected (they still
+ * compete and may overtake); the caller bounds how long it defers (see SemaphoreAttempt).
+ */
+export function observeSemaphore(pairs: readonly KVPair[], view: SemaphoreView, { queue = false } = {}): SemaphoreObservation {
   const recordKey = semaphoreRecordKey(view.prefix);
   const recordPair = pairs.find((p) => p.key === recordKey);
   if (recordPair && recordPair.flags !== SEMAPHORE_FLAG_VALUE) {
@@ -126,8 +139,21 @@ export function observeSemaphore(pairs: readonly KVPair[], view: SemaphoreView):
   const record = pruneDeadHolders(decoded.record, pairs);
   const recordIndex = recordPair?.modifyIndex ?? 0;
   if (record.holders.has(view.sessionId)) return { kind: 'holding', record, recordIndex };
-  if (record.holders.size >= record.limit) return { kind: 'full', record };
+  const ahead = queue ? waitingContenders(pairs, view.prefix, record).indexOf(view.sessionId) : 0;
+  if (record.holders.size >= record.limit) return { kind: 'full', record, ahead };
+  if (queue && ahead >= record.limit - record.holders.size) return { kind: 'queued', record, ahead };
   return { kind: 'free', record, recordIndex };
+}
+
+/**
+ * Sessions of contenders waiting for a slot, in arrival order: contender keys (named after and
+ * locked by their session) of sessions not among the holders, by CreateIndex.
+ */
+export function waitingContenders(pairs: readonly KVPair[], prefix: string, record: SemaphoreRecord): string[] {
+  return pairs
+    .filter((p) => p.session !== undefined && p.key === contenderKey(prefix, p.session) && !record.holders.has(p.session))
+    .sort((a, b) => a.createIndex - b.createIndex || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .map((p) => p.session as string);
 }
 
 /**
