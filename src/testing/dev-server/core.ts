@@ -3,11 +3,12 @@
  * leader's session TTL timers (agent/consul/session_ttl.go), the tombstone GC, and the agent's
  * local checks. Routes call into it; the public DevServer drives its lifecycle and fault hooks.
  */
-import { AgentChecks } from './agent/checks.js';
+import { UserEvents } from './agent/events.js';
+import { Agent } from './agent/state.js';
 import { Timers, type TimerHandle } from './clock.js';
 import { NO_LEADER, RequestAborted, RpcError } from './http/errors.js';
 import type { ResolvedOptions } from './options.js';
-import { deleteCheck, ensureCheck, ensureNode } from './state/catalog.js';
+import { deleteCheck, deleteService, ensureCheck, ensureNode, ensureService } from './state/catalog.js';
 import { reapTombstones } from './state/kv.js';
 import { sessionDestroy, sessionGet } from './state/sessions.js';
 import { Store, type WriteResult, type WriteTx } from './state/store.js';
@@ -33,7 +34,9 @@ const INTERNAL_BOOTSTRAP_WRITES = 10;
 export class Core {
   readonly timers = new Timers();
   store: Store;
-  agent: AgentChecks;
+  agent: Agent;
+  /** The agent's user-event buffer (memory only: lost on every restart). */
+  events: UserEvents;
   private leader = true;
   private leaderlessSince = 0;
   private leaderTimer: TimerHandle | undefined;
@@ -46,6 +49,7 @@ export class Core {
   constructor(readonly options: ResolvedOptions) {
     this.store = this.bootstrap();
     this.agent = this.newAgent();
+    this.events = this.newEvents();
   }
 
   // ---- leadership -------------------------------------------------------------------------
@@ -231,6 +235,8 @@ export class Core {
       this.store = this.bootstrap();
       this.agent = this.newAgent();
     }
+    // Events are not persisted (agent.go keeps them in memory only).
+    this.events = this.newEvents();
     this.leader = true;
     this.leaderlessSince = 0;
   }
@@ -276,24 +282,68 @@ export class Core {
         },
         this.options.tombstoneTtlMs,
       );
+      // leader.go handleAliveMember: a server node also gets the catalog-only `consul` service.
+      ensureService(tx, {
+        Node: nodeName,
+        ServiceKind: '',
+        ServiceID: CONSUL_SERVICE_ID,
+        ServiceName: CONSUL_SERVICE_ID,
+        ServiceTags: [],
+        ServiceAddress: '',
+        ServiceTaggedAddresses: {},
+        ServiceWeights: { Passing: 1, Warning: 1 },
+        ServiceMeta: {
+          non_voter: 'false',
+          raft_version: '3',
+          read_replica: 'false',
+          serf_protocol_current: '2',
+          serf_protocol_max: '5',
+          serf_protocol_min: '1',
+          version: DEV_SERVER_CONSUL_VERSION,
+        },
+        ServicePort: 8300,
+        ServiceEnableTagOverride: false,
+      });
     });
     return store;
   }
 
-  private newAgent(): AgentChecks {
+  private newAgent(): Agent {
     // The host's isLeader must read the live value, so the getter closes over the core.
     const core = this;
-    return new AgentChecks({
-      nodeName: this.options.nodeName,
+    const ttl = this.options.tombstoneTtlMs;
+    const node = this.options.nodeName;
+    // A failed sync is only logged; the agent write it follows still succeeded (syncChanges).
+    const attempt = (what: string, fn: (tx: WriteTx) => void): void => {
+      try {
+        this.write(fn);
+      } catch (err) {
+        this.log('warn', 'failed to sync changes', { what, error: err instanceof Error ? err.message : String(err) });
+      }
+    };
+    return new Agent({
+      nodeName: node,
       get isLeader(): boolean {
         return core.isLeader;
       },
+      reapIntervalMs: this.options.checkReapIntervalMs,
       after: (ms, fn) => this.timers.after(ms, fn),
-      syncCheck: (checkId, row) => {
-        const ttl = this.options.tombstoneTtlMs;
-        this.write((tx) => (row ? ensureCheck(tx, row, ttl) : deleteCheck(tx, this.options.nodeName, checkId, ttl)));
-      },
+      syncService: (service, checks) =>
+        attempt(`service ${service.ServiceID}`, (tx) => {
+          ensureService(tx, service);
+          for (const check of checks) ensureCheck(tx, check, ttl);
+        }),
+      deleteService: (serviceId) => attempt(`service ${serviceId}`, (tx) => void deleteService(tx, node, serviceId, ttl)),
+      syncCheck: (checkId, row) =>
+        attempt(`check ${checkId}`, (tx) => (row ? ensureCheck(tx, row, ttl) : deleteCheck(tx, node, checkId, ttl))),
       log: (level, message, fields) => this.log(level, message, fields),
+    });
+  }
+
+  private newEvents(): UserEvents {
+    return new UserEvents({
+      nodeName: this.options.nodeName,
+      localServices: () => this.agent.listServices().map((s) => ({ id: s.ID, tags: s.Tags })),
     });
   }
 
@@ -319,6 +369,9 @@ export class Core {
     });
   }
 }
+
+/** structs.ConsulServiceID / ConsulServiceName. */
+export const CONSUL_SERVICE_ID = 'consul';
 
 /** Reported by /v1/agent/self and node meta. */
 export const DEV_SERVER_CONSUL_VERSION = '1.20.0';

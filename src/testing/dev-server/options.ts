@@ -58,6 +58,18 @@ export interface DevServerOptions {
   strictKeys?: boolean;
   /** Indent every JSON reply, as `consul agent -dev` does. @default false */
   pretty?: boolean;
+  /**
+   * The smallest `DeregisterCriticalServiceAfter` a check may use; smaller values are raised to it
+   * (Consul's `check_deregister_interval_min`, fixed at 1 min there). Lower it to test the reaper
+   * quickly. @default '1m'
+   */
+  checkDeregisterIntervalMin?: string | number;
+  /**
+   * How often the agent looks for services whose check has been critical for longer than its
+   * `DeregisterCriticalServiceAfter` (Consul's `check_reap_interval`, 30 s). A service is therefore
+   * removed between that limit and limit + this interval after turning critical. @default '30s'
+   */
+  checkReapInterval?: string | number;
 }
 
 export interface ResolvedOptions {
@@ -84,6 +96,10 @@ export interface ResolvedOptions {
   readonly maxQueryTimeMs: number;
   /** Largest body accepted by endpoints without a Consul-defined limit (session create, checks). */
   readonly maxOtherBodyBytes: number;
+  /** check_deregister_interval_min. */
+  readonly checkDeregisterIntervalMinMs: number;
+  /** check_reap_interval. */
+  readonly checkReapIntervalMs: number;
 }
 
 /** structs.SessionTTLMax. */
@@ -127,6 +143,8 @@ export function resolveOptions(options: DevServerOptions = {}): ResolvedOptions 
     defaultQueryTimeMs: 300_000,
     maxQueryTimeMs: 600_000,
     maxOtherBodyBytes: 1 << 20,
+    checkDeregisterIntervalMinMs: toMs('checkDeregisterIntervalMin', options.checkDeregisterIntervalMin ?? '1m', { min: 1 }),
+    checkReapIntervalMs: toMs('checkReapInterval', options.checkReapInterval ?? '30s', { min: 1 }),
   };
 }
 

@@ -10,6 +10,9 @@ import { type Router, dispatch } from './http/router.js';
 import { Router as RouterImpl } from './http/router.js';
 import { type DevServerOptions, resolveOptions, type ResolvedOptions } from './options.js';
 import { registerAgentRoutes } from './routes/agent.js';
+import { registerAgentServiceRoutes } from './routes/agent-services.js';
+import { registerCatalogRoutes } from './routes/catalog.js';
+import { registerEventRoutes } from './routes/event.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerKvRoutes } from './routes/kv.js';
 import { registerSessionRoutes } from './routes/session.js';
@@ -121,7 +124,10 @@ function buildRouter(): Router {
   registerSessionRoutes(router);
   registerTxnRoutes(router);
   registerAgentRoutes(router);
+  registerAgentServiceRoutes(router);
+  registerCatalogRoutes(router);
   registerHealthRoutes(router);
+  registerEventRoutes(router);
   registerStatusRoutes(router);
   return router;
 }

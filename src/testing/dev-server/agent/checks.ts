@@ -1,20 +1,53 @@
 /**
- * Agent-local health checks and the TTL check runtime (agent/agent.go, agent/checks/check.go,
- * agent/local/state.go).
- *
- * The agent keeps its own copy of each check; `/v1/agent/checks` reads it. Changes reach the
- * catalog (and so bound sessions) through {@link AgentChecks.sync}, the dev server's
- * anti-entropy: it runs right after every change, as `syncChanges` does before an agent write
- * handler replies and as a status change triggers an immediate sync. Output-only changes are
- * also pushed at once (real Consul defers them by `check_update_interval`, 5 min; the spec lets
- * the dev server flush immediately). Without a leader the sync waits until one is back.
+ * Agent-local health check definitions and the check runtime (agent/checks/check.go):
+ * TTL expiry, HTTP and TCP probes, and the StatusHandler thresholds. The agent state
+ * (agent/state.ts) owns the checks and their timers; this module only knows how to probe.
  */
-import type { TimerHandle } from '../clock.js';
-import type { CheckRow, CheckStatus } from '../state/types.js';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import type { CheckStatus } from '../state/types.js';
 
 /** checks.DefaultBufSize: the default cap on a check's Output. */
 export const DEFAULT_OUTPUT_MAX_SIZE = 4096;
 
+/** checks.MinInterval: interval checks never run more often than this. */
+export const MIN_INTERVAL_MS = 1_000;
+
+/** Default HTTP client and TCP dial timeout of interval checks. */
+export const DEFAULT_CHECK_TIMEOUT_MS = 10_000;
+
+/** checks.UserAgent. */
+export const CHECK_USER_AGENT = 'Consul Health Check';
+
+/** What runs a check: a TTL timer, a periodic probe, or nothing (maintenance, unsupported types). */
+export type CheckRuntime =
+  | { readonly kind: 'ttl'; readonly ttlMs: number }
+  | {
+      readonly kind: 'http';
+      readonly url: string;
+      readonly method: string;
+      readonly header: Readonly<Record<string, readonly string[]>>;
+      readonly body: string;
+      readonly intervalMs: number;
+      readonly timeoutMs: number;
+      readonly tlsSkipVerify: boolean;
+      readonly tlsServerName: string;
+      readonly disableRedirects: boolean;
+    }
+  | { readonly kind: 'tcp'; readonly address: string; readonly intervalMs: number; readonly timeoutMs: number }
+  | { readonly kind: 'none' };
+
+/** StatusHandler thresholds (0 = apply at once). */
+export interface Thresholds {
+  readonly successBeforePassing: number;
+  readonly failuresBeforeWarning: number;
+  readonly failuresBeforeCritical: number;
+}
+
+export const NO_THRESHOLDS: Thresholds = { successBeforePassing: 0, failuresBeforeWarning: 0, failuresBeforeCritical: 0 };
+
+/** An agent-local check: the HealthCheck fields plus how it runs. */
 export interface LocalCheck {
   CheckID: string;
   Name: string;
@@ -28,26 +61,11 @@ export interface LocalCheck {
   Interval: string;
   Timeout: string;
   Definition: Record<string, unknown>;
-  /** TTL in ms for `ttl` checks. */
-  ttlMs: number | undefined;
+  runtime: CheckRuntime;
   outputMaxSize: number;
-}
-
-interface RuntimeState {
-  check: LocalCheck;
-  /** CheckTTL.lastOutput: kept so an expiry can quote it. */
-  lastOutput: string;
-  timer: TimerHandle | undefined;
-}
-
-/** What the agent needs from the server core. */
-export interface AgentHost {
-  readonly nodeName: string;
-  readonly isLeader: boolean;
-  after(ms: number, fn: () => void): TimerHandle;
-  /** Writes the check to the catalog (one Raft write), or deletes it when `check` is undefined. */
-  syncCheck(checkId: string, check: CheckRow | undefined): void;
-  log(level: 'debug' | 'warn', message: string, fields?: Record<string, unknown>): void;
+  thresholds: Thresholds;
+  /** DeregisterCriticalServiceAfter with the minimum applied, in ms; 0 = never reap. */
+  reapAfterMs: number;
 }
 
 /** CheckTTL.SetStatus: cap the output at the limit and say how much was captured. */
@@ -57,138 +75,225 @@ export function truncateOutput(output: string, max: number): string {
   return `${bytes.subarray(0, max).toString('utf8')} ... (captured ${max} of ${bytes.length} bytes)`;
 }
 
-export class AgentChecks {
-  private readonly checks = new Map<string, RuntimeState>();
-  private readonly outOfSync = new Set<string>();
+/** CheckTTL.getExpiredOutput. */
+export function ttlExpiredOutput(lastOutput: string): string {
+  return lastOutput === '' ? 'TTL expired' : `TTL expired (last output before timeout follows): ${lastOutput}`;
+}
 
-  constructor(private readonly host: AgentHost) {}
+/**
+ * checks.StatusHandler: counters start at the thresholds, so the first result applies at once;
+ * afterwards a switch needs that many consecutive results. A warning counts as a success; a
+ * failure below the critical threshold but at the warning one reports warning.
+ */
+export class StatusHandler {
+  private successCounter: number;
+  private failuresCounter: number;
 
-  list(): LocalCheck[] {
-    return [...this.checks.keys()].sort().map((id) => this.checks.get(id)!.check);
+  constructor(private readonly t: Thresholds) {
+    this.successCounter = t.successBeforePassing;
+    this.failuresCounter = t.failuresBeforeCritical;
   }
 
-  get(id: string): LocalCheck | undefined {
-    return this.checks.get(id)?.check;
-  }
-
-  /**
-   * addCheckLocked: re-registering an existing ID keeps its current status and output (a
-   * snapshot is restored after the add, "to avoid potential flapping"); the TTL timer restarts.
-   */
-  add(check: LocalCheck): void {
-    const existing = this.checks.get(check.CheckID);
-    if (existing) {
-      existing.timer?.cancel();
-      check.Status = existing.check.Status;
-      check.Output = existing.check.Output;
+  /** The status to report for a probe result, or undefined when a threshold holds it back. */
+  next(status: CheckStatus): CheckStatus | undefined {
+    if (status === 'passing' || status === 'warning') {
+      this.successCounter += 1;
+      this.failuresCounter = 0;
+      return this.successCounter >= this.t.successBeforePassing ? status : undefined;
     }
-    const state: RuntimeState = { check, lastOutput: existing?.lastOutput ?? '', timer: undefined };
-    this.checks.set(check.CheckID, state);
-    this.armTtl(state);
-    this.markChanged(check.CheckID);
+    this.failuresCounter += 1;
+    this.successCounter = 0;
+    if (this.failuresCounter >= this.t.failuresBeforeCritical) return 'critical';
+    if (this.failuresCounter >= this.t.failuresBeforeWarning) return 'warning';
+    return undefined;
   }
+}
 
-  remove(id: string): boolean {
-    const state = this.checks.get(id);
-    if (!state) return false;
-    state.timer?.cancel();
-    this.checks.delete(id);
-    this.markChanged(id);
-    return true;
+export interface ProbeResult {
+  readonly status: CheckStatus;
+  readonly output: string;
+}
+
+/** Go's net error texts for the failures a loopback probe meets. */
+function netErrorText(err: NodeJS.ErrnoException, op: string, address: string): string {
+  switch (err.code) {
+    case 'ECONNREFUSED':
+      return `dial tcp ${address}: connect: connection refused`;
+    case 'EHOSTUNREACH':
+      return `dial tcp ${address}: connect: no route to host`;
+    case 'ENETUNREACH':
+      return `dial tcp ${address}: connect: network is unreachable`;
+    case 'ECONNRESET':
+      return `read tcp ${address}: read: connection reset by peer`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `dial tcp: lookup ${address.replace(/:\d+$/, '')}: no such host`;
+    case 'ETIMEDOUT':
+      return `dial tcp ${address}: i/o timeout`;
+    default:
+      return `${op} ${address}: ${err.message}`;
   }
+}
 
-  /**
-   * CheckTTL.SetStatus via agent.updateTTLCheck: status and (capped) output, TTL timer reset.
-   * Returns false for a known check that is not a TTL check.
-   */
-  setTtlStatus(id: string, status: CheckStatus, output: string): boolean {
-    const state = this.checks.get(id);
-    if (!state || state.check.ttlMs === undefined) return false;
-    const capped = truncateOutput(output, state.check.outputMaxSize);
-    this.update(state, status, capped);
-    state.lastOutput = capped;
-    this.armTtl(state);
-    return true;
-  }
+/** "host:port" of a URL, with the scheme's default port, as Go's dialer names it. */
+function urlAddress(url: URL): string {
+  const port = url.port !== '' ? url.port : url.protocol === 'https:' ? '443' : '80';
+  return `${url.hostname}:${port}`;
+}
 
-  /** Test hook: force any local check's status (TTL checks also get their timer reset). */
-  force(id: string, status: CheckStatus, output: string): boolean {
-    const state = this.checks.get(id);
-    if (!state) return false;
-    if (state.check.ttlMs !== undefined) return this.setTtlStatus(id, status, output);
-    this.update(state, status, output);
-    return true;
-  }
+/** Go's http.Client error op: "Get", "Post", … */
+function goMethodOp(method: string): string {
+  return method.charAt(0).toUpperCase() + method.slice(1).toLowerCase();
+}
 
-  /** Restarts every TTL timer (agent start, or restart with kept state). */
-  startTimers(): void {
-    for (const state of this.checks.values()) this.armTtl(state);
-  }
-
-  stopTimers(): void {
-    for (const state of this.checks.values()) {
-      state.timer?.cancel();
-      state.timer = undefined;
+/** Keeps the last `max` bytes written, as circbuf.Buffer does. */
+class TailBuffer {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  constructor(private readonly max: number) {}
+  write(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    while (this.size - (this.chunks[0]?.length ?? 0) >= this.max && this.chunks.length > 1) {
+      this.size -= this.chunks.shift()!.length;
     }
   }
+  toString(): string {
+    const all = Buffer.concat(this.chunks);
+    return all.subarray(Math.max(0, all.length - this.max)).toString('utf8');
+  }
+}
 
-  /** Anti-entropy: push every out-of-sync check to the catalog, if there is a leader. */
-  sync(): void {
-    if (!this.host.isLeader) return;
-    for (const id of [...this.outOfSync]) {
-      this.outOfSync.delete(id);
-      const state = this.checks.get(id);
-      this.host.syncCheck(id, state ? this.toRow(state.check) : undefined);
+const REDIRECT_CODES = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 10;
+
+/**
+ * CheckHTTP.check: one request without keep-alive; 2xx passing, 429 warning, anything else
+ * critical, with the output `HTTP <METHOD> <url>: <status line> Output: <body tail>`. A transport
+ * failure is critical with Go's error text. Redirects are followed (up to 10) unless disabled.
+ */
+export async function probeHttp(spec: Extract<CheckRuntime, { kind: 'http' }>, outputMax: number, signal: AbortSignal): Promise<ProbeResult> {
+  const method = spec.method === '' ? 'GET' : spec.method;
+  const deadline = Date.now() + spec.timeoutMs;
+  const failure = (text: string): ProbeResult => ({ status: 'critical', output: `${goMethodOp(method)} ${JSON.stringify(spec.url)}: ${text}` });
+  let target: URL;
+  try {
+    target = new URL(spec.url);
+  } catch {
+    return { status: 'critical', output: `parse ${JSON.stringify(spec.url)}: invalid URI for request` };
+  }
+  if (target.protocol !== 'http:' && target.protocol !== 'https:') {
+    return failure(`unsupported protocol scheme ${JSON.stringify(target.protocol.replace(/:$/, ''))}`);
+  }
+  let currentMethod = method;
+  let body: string | undefined = spec.body;
+  for (let hop = 0; ; hop++) {
+    const res = await oneRequest(target, currentMethod, spec, body, deadline, signal).catch((err: unknown) => err as Error);
+    if (res instanceof Error) {
+      if ((res as { timeout?: boolean }).timeout) return failure('context deadline exceeded (Client.Timeout exceeded while awaiting headers)');
+      return failure(netErrorText(res as NodeJS.ErrnoException, 'dial tcp', urlAddress(target)));
     }
-  }
-
-  /** The catalog/agent JSON row of a local check (agent-local rows carry zero indexes). */
-  toRow(check: LocalCheck): CheckRow {
-    return {
-      Node: this.host.nodeName,
-      CheckID: check.CheckID,
-      Name: check.Name,
-      Status: check.Status,
-      Notes: check.Notes,
-      Output: check.Output,
-      ServiceID: check.ServiceID,
-      ServiceName: check.ServiceName,
-      ServiceTags: check.ServiceTags,
-      Type: check.Type,
-      Interval: check.Interval,
-      Timeout: check.Timeout,
-      ExposedPort: 0,
-      Definition: check.Definition,
-      CreateIndex: 0,
-      ModifyIndex: 0,
-    };
-  }
-
-  private update(state: RuntimeState, status: CheckStatus, output: string): void {
-    if (state.check.Status === status && state.check.Output === output) return;
-    state.check.Status = status;
-    state.check.Output = output;
-    this.markChanged(state.check.CheckID);
-  }
-
-  private markChanged(id: string): void {
-    this.outOfSync.add(id);
-    this.sync();
-  }
-
-  /** CheckTTL.run: one timer per TTL; expiry marks the check critical once. */
-  private armTtl(state: RuntimeState): void {
-    state.timer?.cancel();
-    state.timer = undefined;
-    const ttl = state.check.ttlMs;
-    if (ttl === undefined) return;
-    state.timer = this.host.after(ttl, () => {
-      state.timer = undefined;
-      this.host.log('warn', 'Check missed TTL, is now critical', { check: state.check.CheckID });
-      // getExpiredOutput
-      const output =
-        state.lastOutput === '' ? 'TTL expired' : `TTL expired (last output before timeout follows): ${state.lastOutput}`;
-      this.update(state, 'critical', output);
+    const location = res.headers.location;
+    if (!spec.disableRedirects && REDIRECT_CODES.has(res.statusCode ?? 0) && location) {
+      res.resume();
+      if (hop + 1 >= MAX_REDIRECTS) return failure('stopped after 10 redirects');
+      target = new URL(location, target);
+      if (res.statusCode === 303 || ((res.statusCode === 301 || res.statusCode === 302) && currentMethod !== 'GET' && currentMethod !== 'HEAD')) {
+        currentMethod = 'GET';
+        body = undefined;
+      }
+      continue;
+    }
+    const out = new TailBuffer(outputMax);
+    const completed = await new Promise<boolean>((resolve) => {
+      res.on('data', (c: Buffer) => out.write(c));
+      res.on('end', () => resolve(true));
+      res.on('error', () => resolve(false));
+      res.on('close', () => resolve(false));
     });
+    if (!completed && Date.now() >= deadline) {
+      return failure('context deadline exceeded (Client.Timeout exceeded while reading body)');
+    }
+    const code = res.statusCode ?? 0;
+    const statusLine = `${code} ${res.statusMessage ?? ''}`.trimEnd();
+    const output = `HTTP ${method} ${spec.url}: ${statusLine} Output: ${out.toString()}`;
+    if (code >= 200 && code <= 299) return { status: 'passing', output };
+    if (code === 429) return { status: 'warning', output };
+    return { status: 'critical', output };
   }
+}
+
+function oneRequest(
+  url: URL,
+  method: string,
+  spec: Extract<CheckRuntime, { kind: 'http' }>,
+  body: string | undefined,
+  deadline: number,
+  signal: AbortSignal,
+): Promise<http.IncomingMessage> {
+  const headers: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(spec.header)) headers[k] = [...v];
+  const has = (name: string): boolean => Object.keys(headers).some((k) => k.toLowerCase() === name);
+  if (!has('user-agent')) headers['User-Agent'] = CHECK_USER_AGENT;
+  if (!has('accept')) headers.Accept = 'text/plain, text/*, */*';
+  headers.Connection = 'close';
+  const payload = body !== undefined && body !== '' ? Buffer.from(body, 'utf8') : undefined;
+  if (payload) headers['Content-Length'] = String(payload.length);
+  const transport = url.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      req.destroy(Object.assign(new Error('timeout'), { timeout: true }));
+    }, Math.max(0, deadline - Date.now()));
+    timer.unref();
+    const req = transport.request(
+      {
+        protocol: url.protocol,
+        hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: url.port,
+        path: `${url.pathname}${url.search}`,
+        method,
+        headers,
+        agent: false,
+        signal,
+        ...(url.protocol === 'https:' ? { rejectUnauthorized: !spec.tlsSkipVerify, ...(spec.tlsServerName ? { servername: spec.tlsServerName } : {}) } : {}),
+      },
+      (res) => {
+        res.once('close', () => clearTimeout(timer));
+        resolve(res);
+      },
+    );
+    req.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    req.end(payload);
+  });
+}
+
+/** CheckTCP.check: a plain connect; `TCP connect <addr>: Success`, or the dial error as critical. */
+export function probeTcp(spec: Extract<CheckRuntime, { kind: 'tcp' }>, signal: AbortSignal): Promise<ProbeResult> {
+  const colon = spec.address.lastIndexOf(':');
+  const host = colon < 0 ? spec.address : spec.address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  const port = colon < 0 ? NaN : Number(spec.address.slice(colon + 1));
+  if (colon < 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
+    return Promise.resolve({ status: 'critical', output: `dial tcp ${spec.address}: address ${spec.address}: missing port in address` });
+  }
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    let done = false;
+    const finish = (result: ProbeResult): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      socket.destroy();
+      resolve(result);
+    };
+    const timer = setTimeout(() => finish({ status: 'critical', output: `dial tcp ${spec.address}: i/o timeout` }), spec.timeoutMs);
+    timer.unref();
+    const onAbort = (): void => finish({ status: 'critical', output: 'aborted' });
+    signal.addEventListener('abort', onAbort, { once: true });
+    socket.once('connect', () => finish({ status: 'passing', output: `TCP connect ${spec.address}: Success` }));
+    socket.once('error', (err: NodeJS.ErrnoException) => finish({ status: 'critical', output: netErrorText(err, 'dial tcp', spec.address) }));
+  });
 }

@@ -5,6 +5,7 @@
  * its methods (405 + `Allow: OPTIONS,<methods>` otherwise; OPTIONS answers 200 with `Allow`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Core } from '../core.js';
 import { StateError } from '../state/types.js';
 import { RequestContext, type Reply } from './context.js';
@@ -52,12 +53,34 @@ export interface DispatchHooks {
   readonly closing: AbortSignal;
 }
 
+/** net/http rstAvoidanceDelay: how long a closing connection keeps reading after its answer. */
+const RST_AVOIDANCE_DELAY_MS = 500;
+
+/**
+ * Go's closeWriteAndWait for a connection answered before its request body arrived: Node closes
+ * such a connection as soon as the answer is written, and the client's next upload bytes then
+ * meet a reset that can destroy the answer before the client reads it. Instead, half-close
+ * (FIN after the answer), keep discarding what the client still sends, and close once it is done
+ * or after the delay.
+ */
+function lingerAfterReply(socket: Socket): void {
+  socket.destroySoon = function destroySoon(this: Socket): void {
+    if (this.writable) this.end();
+    const timer = setTimeout(() => this.destroy(), RST_AVOIDANCE_DELAY_MS);
+    timer.unref();
+    this.once('close', () => clearTimeout(timer));
+    this.once('end', () => this.destroy());
+    this.resume();
+  };
+}
+
 /** Writes a reply (after the pause gate). */
 async function send(res: ServerResponse, reply: Reply, hooks: DispatchHooks): Promise<void> {
   await hooks.gate();
   if (res.writableEnded || res.destroyed) return;
   const headers: Record<string, string | number> = { ...reply.headers, 'Content-Length': reply.body.length };
   if (reply.closeConnection) headers.Connection = 'close';
+  if (!res.req.complete && res.socket) lingerAfterReply(res.socket);
   res.writeHead(reply.status, headers);
   res.end(reply.body);
 }

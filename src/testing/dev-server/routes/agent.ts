@@ -1,13 +1,20 @@
 /**
- * `/v1/agent/self` and the agent check endpoints (agent/agent_endpoint.go). Agent endpoints
- * work on agent-local state, so they answer even without a leader; their changes reach the
- * catalog through the agent's sync (agent/checks.ts).
+ * `/v1/agent/self` and the agent check endpoints (agent/agent_endpoint.go), plus the check
+ * definition helpers the service endpoints share. Agent endpoints work on agent-local state, so
+ * they answer even without a leader; their changes reach the catalog through the agent's sync
+ * (agent/state.ts).
  *
- * Check types: TTL checks run fully. HTTP, TCP, UDP, gRPC, H2PING, script, Docker, alias and
- * OS-service checks are accepted and validated but not executed yet: they keep their initial
+ * Check types: TTL, HTTP and TCP checks run (agent/checks.ts). UDP, gRPC, H2PING, script, Docker,
+ * alias and OS-service checks are accepted and validated but not executed: they keep their initial
  * status (critical unless the definition sets Status) until forced with `setCheckStatus`.
  */
-import { DEFAULT_OUTPUT_MAX_SIZE, type LocalCheck } from '../agent/checks.js';
+import {
+  DEFAULT_CHECK_TIMEOUT_MS,
+  DEFAULT_OUTPUT_MAX_SIZE,
+  MIN_INTERVAL_MS,
+  type CheckRuntime,
+  type LocalCheck,
+} from '../agent/checks.js';
 import { DEV_SERVER_CONSUL_VERSION } from '../core.js';
 import type { Authorizer } from '../http/acl.js';
 import type { Reply, RequestContext } from '../http/context.js';
@@ -32,7 +39,7 @@ export function registerAgentRoutes(router: Router): void {
 
 const STATUSES: readonly string[] = ['passing', 'warning', 'critical'];
 
-function isStatus(s: string): s is CheckStatus {
+export function isStatus(s: string): s is CheckStatus {
   return STATUSES.includes(s);
 }
 
@@ -82,7 +89,7 @@ function self(ctx: RequestContext): Reply {
       DelegateMax: 5,
       DelegateCur: 4,
     },
-    Stats: { agent: { checks: String(ctx.core.agent.list().length), services: '0' }, consul: { leader: String(ctx.core.isLeader), server: 'true' } },
+    Stats: { agent: { checks: String(ctx.core.agent.list().length), services: String(ctx.core.agent.listServices().length) }, consul: { leader: String(ctx.core.isLeader), server: 'true' } },
     Meta: { 'consul-network-segment': '', 'consul-version': DEV_SERVER_CONSUL_VERSION },
   });
 }
@@ -109,7 +116,7 @@ function checks(ctx: RequestContext): Reply {
 }
 
 /** structs.CheckDefinition, decoded strictly, with its snake_case aliases. */
-const CHECK_DEFINITION_SPEC: StructSpec = {
+export const CHECK_DEFINITION_SPEC: StructSpec = {
   name: 'structs.CheckDefinition',
   strict: true,
   fields: {
@@ -170,7 +177,75 @@ const CHECK_DEFINITION_SPEC: StructSpec = {
   },
 };
 
-async function decodeBody(ctx: RequestContext, spec: StructSpec): Promise<Record<string, unknown>> {
+/**
+ * structs.CheckType, the check objects inside a service definition: decoded strictly
+ * (CheckType.UnmarshalJSON uses lib.UnmarshalJSON), with its snake_case aliases; `ServiceID` and
+ * `service_id` are accepted and ignored.
+ */
+export const CHECK_TYPE_SPEC: StructSpec = {
+  name: 'structs.CheckType',
+  strict: true,
+  fields: {
+    CheckID: 'string',
+    Name: 'string',
+    Status: 'string',
+    Notes: 'string',
+    ScriptArgs: 'stringArray',
+    HTTP: 'string',
+    Header: 'headerMap',
+    Method: 'string',
+    Body: 'string',
+    DisableRedirects: 'bool',
+    TCP: 'string',
+    TCPUseTLS: 'bool',
+    UDP: 'string',
+    Interval: 'duration',
+    AliasNode: 'string',
+    AliasService: 'string',
+    DockerContainerID: 'string',
+    Shell: 'string',
+    GRPC: 'string',
+    GRPCUseTLS: 'bool',
+    H2PING: 'string',
+    H2PingUseTLS: 'bool',
+    OSService: 'string',
+    TLSServerName: 'string',
+    TLSSkipVerify: 'bool',
+    Timeout: 'duration',
+    TTL: 'duration',
+    SuccessBeforePassing: 'int',
+    FailuresBeforeWarning: 'int',
+    FailuresBeforeCritical: 'int',
+    ProxyHTTP: 'string',
+    ProxyGRPC: 'string',
+    DeregisterCriticalServiceAfter: 'duration',
+    OutputMaxSize: 'int',
+    ServiceID: 'any',
+  },
+  aliases: {
+    args: 'ScriptArgs',
+    script_args: 'ScriptArgs',
+    deregister_critical_service_after: 'DeregisterCriticalServiceAfter',
+    docker_container_id: 'DockerContainerID',
+    tls_server_name: 'TLSServerName',
+    tls_skip_verify: 'TLSSkipVerify',
+    grpc_use_tls: 'GRPCUseTLS',
+    h2ping_use_tls: 'H2PingUseTLS',
+    service_id: 'ServiceID',
+  },
+};
+
+/** CheckType.Empty: nothing set (an empty `Check` object in a service definition is ignored). */
+export function isEmptyCheckType(d: Record<string, unknown>): boolean {
+  return Object.entries(d).every(([k, v]) => k === 'ServiceID' || v === '' || v === 0 || v === false || v === null);
+}
+
+export function decodeError(err: unknown): never {
+  if (err instanceof DecodeError) throw new HttpError(400, `Request decode failed: ${err.message}`);
+  throw err;
+}
+
+export async function decodeBody(ctx: RequestContext, spec: StructSpec): Promise<Record<string, unknown>> {
   const body = await ctx.readBody(ctx.core.options.maxOtherBodyBytes, 'Request body too large');
   try {
     return decodeStruct(parseJsonBody(body.toString('utf8')), spec);
@@ -180,55 +255,83 @@ async function decodeBody(ctx: RequestContext, spec: StructSpec): Promise<Record
   }
 }
 
-/** CheckType.Type: the kind a definition describes. */
-function checkType(d: Record<string, unknown>): string {
-  const s = (k: string): boolean => typeof d[k] === 'string' && d[k] !== '';
-  if (typeof d.TTL === 'number' && d.TTL > 0) return 'ttl';
-  if (s('HTTP')) return 'http';
-  if (s('TCP')) return 'tcp';
-  if (s('UDP')) return 'udp';
-  if (s('GRPC')) return 'grpc';
-  if (s('H2PING')) return 'h2ping';
+const str = (d: Record<string, unknown>, k: string): string => (typeof d[k] === 'string' ? (d[k] as string) : '');
+const num = (d: Record<string, unknown>, k: string): number => (typeof d[k] === 'number' ? (d[k] as number) : 0);
+
+/** CheckType.Type: the kind a definition describes (interval kinds need an Interval). */
+export function checkType(d: Record<string, unknown>): string {
+  const s = (k: string): boolean => str(d, k) !== '';
+  const interval = num(d, 'Interval') > 0;
+  const script = Array.isArray(d.ScriptArgs) && d.ScriptArgs.length > 0;
+  if (s('GRPC') && interval) return 'grpc';
+  if (s('HTTP') && interval) return 'http';
+  if (num(d, 'TTL') > 0) return 'ttl';
+  if (s('TCP') && interval) return 'tcp';
+  if (s('UDP') && interval) return 'udp';
   if (s('AliasNode') || s('AliasService')) return 'alias';
-  if (s('DockerContainerID')) return 'docker';
-  if (s('OSService')) return 'os_service';
-  if (Array.isArray(d.ScriptArgs) && d.ScriptArgs.length > 0) return 'script';
+  if (script && s('DockerContainerID') && interval) return 'docker';
+  if (script) return 'script';
+  if (s('H2PING') && interval) return 'h2ping';
+  if (s('OSService') && interval) return 'os_service';
   return '';
 }
 
 /** CheckType.Validate. */
-function validateCheckType(d: Record<string, unknown>): string | undefined {
-  const num = (k: string): number => (typeof d[k] === 'number' ? (d[k] as number) : 0);
-  const type = checkType(d);
-  const intervalCheck = ['script', 'http', 'tcp', 'udp', 'grpc', 'h2ping', 'os_service'].includes(type) || (type === 'ttl' && (['HTTP', 'TCP', 'UDP', 'GRPC', 'H2PING', 'OSService'].some((k) => typeof d[k] === 'string' && d[k] !== '')));
-  if (num('Interval') > 0 && num('TTL') > 0) return 'Interval and TTL cannot both be specified';
-  if (intervalCheck && num('Interval') <= 0) return 'Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService checks';
-  if (type === '' && num('TTL') <= 0) return 'TTL must be > 0 for TTL checks';
-  if (num('OutputMaxSize') < 0) return 'MaxOutputMaxSize must be positive';
-  if (num('FailuresBeforeWarning') > num('FailuresBeforeCritical')) {
+export function validateCheckType(d: Record<string, unknown>): string | undefined {
+  const s = (k: string): boolean => str(d, k) !== '';
+  const script = Array.isArray(d.ScriptArgs) && d.ScriptArgs.length > 0;
+  const intervalCheck = script || ['HTTP', 'TCP', 'UDP', 'GRPC', 'H2PING', 'OSService'].some(s);
+  const alias = s('AliasNode') || s('AliasService');
+  if (num(d, 'Interval') > 0 && num(d, 'TTL') > 0) return 'Interval and TTL cannot both be specified';
+  if (intervalCheck && num(d, 'Interval') <= 0) return 'Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService checks';
+  if (intervalCheck && alias) return 'Interval cannot be set for Alias checks';
+  if (alias && num(d, 'TTL') > 0) return 'TTL must be not be set for Alias checks';
+  if (!intervalCheck && !alias && num(d, 'TTL') <= 0) return 'TTL must be > 0 for TTL checks';
+  if (num(d, 'OutputMaxSize') < 0) return 'MaxOutputMaxSize must be positive';
+  if (num(d, 'FailuresBeforeWarning') > num(d, 'FailuresBeforeCritical')) {
     return "FailuresBeforeWarning can't be higher than FailuresBeforeCritical";
   }
   return undefined;
 }
 
-/** AgentRegisterCheck. */
-async function register(ctx: RequestContext): Promise<Reply> {
-  const authz = ctx.authorizer();
-  const d = await decodeBody(ctx, CHECK_DEFINITION_SPEC);
-  const str = (k: string): string => (typeof d[k] === 'string' ? (d[k] as string) : '');
-  const name = str('Name');
-  if (name === '') throw new HttpError(400, 'Missing check name');
-  const status = str('Status');
-  if (status !== '' && !isStatus(status)) throw new HttpError(400, 'Bad check status');
-  const invalid = validateCheckType(d);
-  if (invalid !== undefined) throw new HttpError(400, `Invalid check: ${invalid}`);
-  const serviceId = str('ServiceID');
-  // Agent services are not modelled yet, so every ServiceID is unknown to this agent.
-  if (serviceId !== '') throw new HttpError(404, `ServiceID ${JSON.stringify(serviceId)} does not exist`);
-  authz.require('node', 'write', ctx.core.options.nodeName);
+/** Identity fields of a check, decided by the endpoint (standalone or service registration). */
+export interface CheckIdentity {
+  readonly CheckID: string;
+  readonly Name: string;
+  readonly Status: CheckStatus;
+  readonly ServiceID: string;
+  readonly ServiceName: string;
+  readonly ServiceTags: readonly string[];
+}
 
+/**
+ * agent.go addCheck: how a validated definition runs. Interval checks run at least every second
+ * (`checks.MinInterval`); HTTP and TCP time out after 10 s unless `Timeout` says otherwise; the
+ * output limit is the smaller of 4096 and `OutputMaxSize`; FailuresBeforeWarning defaults to
+ * FailuresBeforeCritical; DeregisterCriticalServiceAfter is raised to the configured minimum.
+ */
+export function buildLocalCheck(ctx: RequestContext, d: Record<string, unknown>, id: CheckIdentity): LocalCheck {
   const type = checkType(d);
-  const durationText = (k: string): string => (typeof d[k] === 'number' && (d[k] as number) > 0 ? formatGoDuration(d[k] as number) : '');
+  const durationText = (k: string): string => (num(d, k) > 0 ? formatGoDuration(num(d, k)) : '');
+  const intervalMs = Math.max(num(d, 'Interval') / 1e6, MIN_INTERVAL_MS);
+  const timeoutMs = num(d, 'Timeout') > 0 ? num(d, 'Timeout') / 1e6 : DEFAULT_CHECK_TIMEOUT_MS;
+  let runtime: CheckRuntime;
+  if (type === 'ttl') runtime = { kind: 'ttl', ttlMs: num(d, 'TTL') / 1e6 };
+  else if (type === 'http') {
+    runtime = {
+      kind: 'http',
+      url: str(d, 'HTTP'),
+      method: str(d, 'Method'),
+      header: (d.Header as Record<string, string[]> | null | undefined) ?? {},
+      body: str(d, 'Body'),
+      intervalMs,
+      timeoutMs,
+      tlsSkipVerify: d.TLSSkipVerify === true,
+      tlsServerName: str(d, 'TLSServerName'),
+      disableRedirects: d.DisableRedirects === true,
+    };
+  } else if (type === 'tcp') runtime = { kind: 'tcp', address: str(d, 'TCP'), intervalMs, timeoutMs };
+  else runtime = { kind: 'none' };
   const definition: Record<string, unknown> = {};
   if (type !== 'ttl') {
     for (const k of ['HTTP', 'Header', 'Method', 'Body', 'TCP', 'UDP', 'GRPC', 'H2PING', 'OSService', 'TLSServerName', 'TLSSkipVerify']) {
@@ -237,24 +340,66 @@ async function register(ctx: RequestContext): Promise<Reply> {
     if (durationText('Interval') !== '') definition.Interval = durationText('Interval');
     if (durationText('Timeout') !== '') definition.Timeout = durationText('Timeout');
   }
-  const outputMax = typeof d.OutputMaxSize === 'number' && d.OutputMaxSize > 0 ? Math.min(d.OutputMaxSize, DEFAULT_OUTPUT_MAX_SIZE) : DEFAULT_OUTPUT_MAX_SIZE;
-  ctx.core.agent.add({
-    CheckID: str('ID') || name,
-    Name: name,
-    // CheckDefinition.HealthCheck: critical unless the definition says otherwise.
-    Status: isStatus(status) ? status : 'critical',
-    Notes: str('Notes'),
+  if (durationText('DeregisterCriticalServiceAfter') !== '') {
+    definition.DeregisterCriticalServiceAfter = durationText('DeregisterCriticalServiceAfter');
+  }
+  const outputMax = num(d, 'OutputMaxSize') > 0 ? Math.min(num(d, 'OutputMaxSize'), DEFAULT_OUTPUT_MAX_SIZE) : DEFAULT_OUTPUT_MAX_SIZE;
+  const failuresBeforeCritical = Math.max(0, num(d, 'FailuresBeforeCritical'));
+  const failuresBeforeWarning = num(d, 'FailuresBeforeWarning') > 0 ? num(d, 'FailuresBeforeWarning') : failuresBeforeCritical;
+  const reapAfterNs = num(d, 'DeregisterCriticalServiceAfter');
+  return {
+    CheckID: id.CheckID,
+    Name: id.Name,
+    Status: id.Status,
+    Notes: str(d, 'Notes'),
     Output: '',
-    ServiceID: '',
-    ServiceName: '',
-    ServiceTags: [],
+    ServiceID: id.ServiceID,
+    ServiceName: id.ServiceName,
+    ServiceTags: [...id.ServiceTags],
     Type: type,
     Interval: type === 'ttl' ? '' : durationText('Interval'),
     Timeout: type === 'ttl' ? '' : durationText('Timeout'),
     Definition: definition,
-    ttlMs: type === 'ttl' ? (d.TTL as number) / 1e6 : undefined,
+    runtime,
     outputMaxSize: outputMax,
-  });
+    thresholds: {
+      successBeforePassing: Math.max(0, num(d, 'SuccessBeforePassing')),
+      failuresBeforeWarning,
+      failuresBeforeCritical,
+    },
+    reapAfterMs: reapAfterNs > 0 ? Math.max(reapAfterNs / 1e6, ctx.core.options.checkDeregisterIntervalMinMs) : 0,
+  };
+}
+
+/**
+ * AgentRegisterCheck: decode, Name, Status, token, type validation, then the service (404 when
+ * the agent does not have it), then ACLs (`service:write` on the service, else `node:write`).
+ */
+async function register(ctx: RequestContext): Promise<Reply> {
+  const d = await decodeBody(ctx, CHECK_DEFINITION_SPEC);
+  const name = str(d, 'Name');
+  if (name === '') throw new HttpError(400, 'Missing check name');
+  const status = str(d, 'Status');
+  if (status !== '' && !isStatus(status)) throw new HttpError(400, 'Bad check status');
+  const authz = ctx.authorizer();
+  const invalid = validateCheckType(d);
+  if (invalid !== undefined) throw new HttpError(400, `Invalid check: ${invalid}`);
+  const serviceId = str(d, 'ServiceID');
+  const service = serviceId === '' ? undefined : ctx.core.agent.getService(serviceId);
+  if (serviceId !== '' && !service) throw new HttpError(404, `ServiceID ${JSON.stringify(serviceId)} does not exist`);
+  if (service) authz.require('service', 'write', service.Service);
+  else authz.require('node', 'write', ctx.core.options.nodeName);
+  ctx.core.agent.add(
+    buildLocalCheck(ctx, d, {
+      CheckID: str(d, 'ID') || name,
+      Name: name,
+      // CheckDefinition.HealthCheck: critical unless the definition says otherwise.
+      Status: isStatus(status) ? status : 'critical',
+      ServiceID: serviceId,
+      ServiceName: service?.Service ?? '',
+      ServiceTags: service?.Tags ?? [],
+    }),
+  );
   return ctx.empty();
 }
 

@@ -2,7 +2,9 @@
  * JSON shapes of replies, in Consul's field order (Go marshals struct fields in declaration
  * order). Flags stay bigint and are written as exact digits by the reply serialiser.
  */
-import type { CheckRow, DirEntry, SessionRow } from '../state/types.js';
+import type { LocalService } from '../agent/state.js';
+import type { UserEvent } from '../agent/events.js';
+import type { CheckRow, DirEntry, NodeRow, ServiceRow, SessionRow } from '../state/types.js';
 
 /** structs.DirEntry: Value is standard base64 (null when empty); Session is omitempty. */
 export function dirEntryJson(e: DirEntry): Record<string, unknown> {
@@ -55,5 +57,108 @@ export function checkJson(c: CheckRow): Record<string, unknown> {
     Definition: c.Definition,
     CreateIndex: c.CreateIndex,
     ModifyIndex: c.ModifyIndex,
+  };
+}
+
+/** structs.Node. */
+export function nodeJson(n: NodeRow): Record<string, unknown> {
+  return {
+    ID: n.ID,
+    Node: n.Node,
+    Address: n.Address,
+    Datacenter: n.Datacenter,
+    TaggedAddresses: n.TaggedAddresses,
+    Meta: n.Meta,
+    CreateIndex: n.CreateIndex,
+    ModifyIndex: n.ModifyIndex,
+  };
+}
+
+/** An empty structs.ConnectProxyConfig / ServiceConnect as Go marshals them. */
+const emptyProxy = (): Record<string, unknown> => ({ MeshGateway: {}, Expose: {} });
+
+/**
+ * structs.ServiceNode (a `/v1/catalog/service` row): node columns joined in;
+ * ServiceTaggedAddresses omitted when empty.
+ */
+export function serviceNodeJson(s: ServiceRow, n: NodeRow): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    ID: n.ID,
+    Node: n.Node,
+    Address: n.Address,
+    Datacenter: n.Datacenter,
+    TaggedAddresses: n.TaggedAddresses,
+    NodeMeta: n.Meta,
+    ServiceKind: s.ServiceKind,
+    ServiceID: s.ServiceID,
+    ServiceName: s.ServiceName,
+    ServiceTags: [...s.ServiceTags],
+    ServiceAddress: s.ServiceAddress,
+  };
+  if (Object.keys(s.ServiceTaggedAddresses).length > 0) out.ServiceTaggedAddresses = s.ServiceTaggedAddresses;
+  Object.assign(out, {
+    ServiceWeights: s.ServiceWeights,
+    ServiceMeta: s.ServiceMeta,
+    ServicePort: s.ServicePort,
+    ServiceSocketPath: '',
+    ServiceEnableTagOverride: s.ServiceEnableTagOverride,
+    ServiceProxy: emptyProxy(),
+    ServiceConnect: {},
+    CreateIndex: s.CreateIndex,
+    ModifyIndex: s.ModifyIndex,
+  });
+  return out;
+}
+
+/**
+ * structs.NodeService (the `Service` of a health entry, the values of `/v1/catalog/node`): Kind,
+ * TaggedAddresses and a zero Port are omitted; Tags is [] rather than null.
+ */
+export function nodeServiceJson(s: ServiceRow): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (s.ServiceKind !== '') out.Kind = s.ServiceKind;
+  Object.assign(out, { ID: s.ServiceID, Service: s.ServiceName, Tags: [...s.ServiceTags], Address: s.ServiceAddress });
+  if (Object.keys(s.ServiceTaggedAddresses).length > 0) out.TaggedAddresses = s.ServiceTaggedAddresses;
+  out.Meta = s.ServiceMeta;
+  if (s.ServicePort !== 0) out.Port = s.ServicePort;
+  Object.assign(out, {
+    Weights: s.ServiceWeights,
+    EnableTagOverride: s.ServiceEnableTagOverride,
+    Proxy: emptyProxy(),
+    Connect: {},
+    CreateIndex: s.CreateIndex,
+    ModifyIndex: s.ModifyIndex,
+  });
+  return out;
+}
+
+/**
+ * api.AgentService as buildAgentService fills it: Tags [] and Meta {} rather than null, default
+ * weights, the agent's datacenter; Kind and TaggedAddresses omitted when empty, no indexes.
+ */
+export function agentServiceJson(s: LocalService, datacenter: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (s.Kind !== '') out.Kind = s.Kind;
+  Object.assign(out, { ID: s.ID, Service: s.Service, Tags: [...s.Tags], Meta: s.Meta ?? {}, Port: s.Port, Address: s.Address });
+  if (Object.keys(s.TaggedAddresses).length > 0) out.TaggedAddresses = s.TaggedAddresses;
+  Object.assign(out, {
+    Weights: { Passing: s.Weights.Passing > 0 ? s.Weights.Passing : 1, Warning: s.Weights.Warning },
+    EnableTagOverride: s.EnableTagOverride,
+    Datacenter: datacenter,
+  });
+  return out;
+}
+
+/** agent.UserEvent: Payload is a []byte (base64, null when empty). */
+export function userEventJson(e: UserEvent): Record<string, unknown> {
+  return {
+    ID: e.ID,
+    Name: e.Name,
+    Payload: e.Payload === null || e.Payload.length === 0 ? null : e.Payload.toString('base64'),
+    NodeFilter: e.NodeFilter,
+    ServiceFilter: e.ServiceFilter,
+    TagFilter: e.TagFilter,
+    Version: e.Version,
+    LTime: e.LTime,
   };
 }

@@ -24,7 +24,7 @@ export function compareKeys(a: string, b: string): number {
 type TableMaps = { [K in TableName]: Map<string, TableRows[K]> };
 
 function emptyTables(): TableMaps {
-  return { kvs: new Map(), tombstones: new Map(), sessions: new Map(), nodes: new Map(), checks: new Map() };
+  return { kvs: new Map(), tombstones: new Map(), sessions: new Map(), nodes: new Map(), services: new Map(), checks: new Map() };
 }
 
 /** Read access shared by committed snapshots and write transactions. */
@@ -60,6 +60,14 @@ export class ReadTx {
   tableIndex(table: TableName): number {
     return this.store.tableIndex[table];
   }
+
+  /**
+   * A named entry of memdb's "index" table beyond the per-table ones (`service.<name>`,
+   * `service_last_extinction`); undefined when it does not exist.
+   */
+  namedIndex(name: string): number | undefined {
+    return this.store.namedIndexes.get(name);
+  }
 }
 
 /**
@@ -71,6 +79,7 @@ export class WriteTx extends ReadTx {
   private readonly overlay = emptyTables() as { [K in TableName]: Map<string, TableRows[K] | null> };
   private readonly changed: Change[] = [];
   private readonly delays = new Map<string, number>();
+  private readonly named = new Map<string, number | null>();
 
   constructor(
     store: Store,
@@ -85,6 +94,22 @@ export class WriteTx extends ReadTx {
     const pending = this.overlay[table].get(key);
     if (pending === null) return undefined;
     return pending ?? super.get(table, key);
+  }
+
+  override namedIndex(name: string): number | undefined {
+    const pending = this.named.get(name);
+    if (pending === null) return undefined;
+    return pending ?? super.namedIndex(name);
+  }
+
+  /** indexUpdateMaxTxn: raises a named index to this write's index. */
+  bumpNamedIndex(name: string): void {
+    this.named.set(name, Math.max(this.namedIndex(name) ?? 0, this.index));
+  }
+
+  /** Deletes a named index entry (the `service.<name>` entry of an extinct service). */
+  deleteNamedIndex(name: string): void {
+    this.named.set(name, null);
   }
 
   protected override keys(table: TableName): Iterable<string> {
@@ -123,6 +148,10 @@ export class WriteTx extends ReadTx {
     // memdb's "index" table: every table the write modified records the write's index.
     for (const table of touched) store.tableIndex[table] = Math.max(store.tableIndex[table], this.index);
     for (const [key, expires] of this.delays) store.lockDelay.set(key, expires);
+    for (const [name, value] of this.named) {
+      if (value === null) store.namedIndexes.delete(name);
+      else store.namedIndexes.set(name, value);
+    }
     return this.changed;
   }
 }
@@ -136,7 +165,9 @@ export class Store {
   /** The last Raft index handed out. */
   index = 0;
   readonly tables: TableMaps = emptyTables();
-  readonly tableIndex: Record<TableName, number> = { kvs: 0, tombstones: 0, sessions: 0, nodes: 0, checks: 0 };
+  readonly tableIndex: Record<TableName, number> = { kvs: 0, tombstones: 0, sessions: 0, nodes: 0, services: 0, checks: 0 };
+  /** Named entries of memdb's "index" table (see {@link ReadTx.namedIndex}). */
+  readonly namedIndexes = new Map<string, number>();
   /** key → wall-clock ms until which `?acquire` / txn `lock` on the key is refused. */
   readonly lockDelay = new Map<string, number>();
   private readonly listeners = new Set<ChangeListener>();

@@ -95,17 +95,52 @@ export interface CheckRow {
   readonly ModifyIndex: number;
 }
 
+/** structs.ServiceAddress. */
+export interface ServiceAddress {
+  readonly Address: string;
+  readonly Port: number;
+}
+
+/** structs.Weights. */
+export interface Weights {
+  readonly Passing: number;
+  readonly Warning: number;
+}
+
+/**
+ * structs.ServiceNode (catalog row) without the node columns: reads join them from the node row,
+ * as `parseServiceNodes` fills in the node details.
+ */
+export interface ServiceRow {
+  readonly Node: string;
+  readonly ServiceKind: string;
+  readonly ServiceID: string;
+  readonly ServiceName: string;
+  /** [] when registered without tags (every reply turns Go's nil into []). */
+  readonly ServiceTags: readonly string[];
+  readonly ServiceAddress: string;
+  readonly ServiceTaggedAddresses: Readonly<Record<string, ServiceAddress>>;
+  readonly ServiceWeights: Weights;
+  /** null when registered without Meta (catalog replies show null). */
+  readonly ServiceMeta: Readonly<Record<string, string>> | null;
+  readonly ServicePort: number;
+  readonly ServiceEnableTagOverride: boolean;
+  readonly CreateIndex: number;
+  readonly ModifyIndex: number;
+}
+
 export interface TableRows {
   kvs: DirEntry;
   tombstones: Tombstone;
   sessions: SessionRow;
   nodes: NodeRow;
+  services: ServiceRow;
   checks: CheckRow;
 }
 
 export type TableName = keyof TableRows;
 
-export const TABLES: readonly TableName[] = ['kvs', 'tombstones', 'sessions', 'nodes', 'checks'];
+export const TABLES: readonly TableName[] = ['kvs', 'tombstones', 'sessions', 'nodes', 'services', 'checks'];
 
 /** One changed row, as reported to blocking-query watchers after a commit. */
 export interface Change {
@@ -132,4 +167,9 @@ export function goQuote(text: string): string {
 /** Composite key of the checks table: memdb indexes checks by (Node, CheckID). */
 export function checkKey(node: string, checkId: string): string {
   return `${node}\u0000${checkId}`;
+}
+
+/** Composite key of the services table: memdb indexes services by (Node, ServiceID). */
+export function serviceKey(node: string, serviceId: string): string {
+  return `${node}\u0000${serviceId}`;
 }

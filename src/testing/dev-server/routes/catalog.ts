@@ -1,0 +1,140 @@
+/**
+ * Catalog reads (agent/catalog_endpoint.go over agent/consul/state/catalog.go):
+ * `/v1/catalog/services`, `/v1/catalog/service/:name`, `/v1/catalog/nodes` and
+ * `/v1/catalog/node/:node`, all blocking queries on the catalog tables. Entries the token may not
+ * read are dropped (`node:read`, `service:read`), never refused.
+ */
+import type { Authorizer } from '../http/acl.js';
+import { blockingQuery } from '../http/blocking.js';
+import type { Reply, RequestContext } from '../http/context.js';
+import { HttpError, RpcError } from '../http/errors.js';
+import type { Router } from '../http/router.js';
+import { catalogServices, nodeServices, serviceNodes } from '../state/catalog.js';
+import type { Change, NodeRow, ServiceRow } from '../state/types.js';
+import { nodeJson, nodeServiceJson, serviceNodeJson } from './shapes.js';
+
+export function registerCatalogRoutes(router: Router): void {
+  router
+    .add('/v1/catalog/services', ['GET'], services)
+    .add('/v1/catalog/service/', ['GET'], service)
+    .add('/v1/catalog/nodes', ['GET'], nodes)
+    .add('/v1/catalog/node/', ['GET'], node);
+}
+
+/** Every catalog read may change with any of the catalog tables. */
+export const catalogWatch = (c: Change): boolean => c.table === 'nodes' || c.table === 'services' || c.table === 'checks';
+
+/** `?filter` (bexpr) is not implemented. */
+export function refuseFilter(ctx: RequestContext): void {
+  if (ctx.query.get('filter') !== '') throw new RpcError('dev server: ?filter expressions are not supported');
+}
+
+/** `?node-meta=key:value` (repeatable): the node must carry every pair. */
+export function nodeMetaFilter(ctx: RequestContext): (node: NodeRow | undefined) => boolean {
+  const pairs = ctx.query.all('node-meta').map((raw) => {
+    const i = raw.indexOf(':');
+    return i < 0 ? [raw, ''] : [raw.slice(0, i), raw.slice(i + 1)];
+  });
+  return (n) => n !== undefined && pairs.every(([k, v]) => n.Meta[k ?? ''] === v);
+}
+
+/** `?tag` (repeatable): undefined when absent, so no tag filter applies. */
+export function tagsParam(ctx: RequestContext): readonly string[] | undefined {
+  return ctx.query.has('tag') ? ctx.query.all('tag') : undefined;
+}
+
+function serviceVisible(authz: Authorizer, s: ServiceRow): boolean {
+  return !authz.enforcing || (authz.allowed('node', 'read', s.Node) && authz.allowed('service', 'read', s.ServiceName));
+}
+
+/** CatalogListServices: name → unique tags over all instances; the services table index. */
+async function services(ctx: RequestContext): Promise<Reply> {
+  const opts = ctx.queryOptions();
+  refuseFilter(ctx);
+  const authz = await ctx.rpcRead(opts);
+  const metaOk = nodeMetaFilter(ctx);
+  const filterByMeta = ctx.query.has('node-meta');
+  const snap = await blockingQuery(ctx, opts, () => {
+    const tx = ctx.core.store.read();
+    const { index } = catalogServices(tx);
+    const out = new Map<string, string[]>();
+    for (const s of tx.all('services')) {
+      if (!serviceVisible(authz, s)) continue;
+      if (filterByMeta && !metaOk(tx.get('nodes', s.Node))) continue;
+      const tags = out.get(s.ServiceName) ?? [];
+      for (const t of s.ServiceTags) if (!tags.includes(t)) tags.push(t);
+      out.set(s.ServiceName, tags);
+    }
+    return { index, value: out, watch: catalogWatch };
+  });
+  ctx.setMeta(snap.index);
+  const body: Record<string, string[]> = {};
+  for (const name of [...snap.value.keys()].sort()) body[name] = snap.value.get(name)!;
+  return ctx.json(body);
+}
+
+/** CatalogServiceNodes: the instances of a service, `[]` when none; `?tag` matches case-insensitively. */
+async function service(ctx: RequestContext): Promise<Reply> {
+  const opts = ctx.queryOptions();
+  const tags = tagsParam(ctx);
+  const name = ctx.path.slice('/v1/catalog/service/'.length);
+  if (name === '') throw new HttpError(400, 'Missing service name');
+  refuseFilter(ctx);
+  const authz = await ctx.rpcRead(opts);
+  const metaOk = nodeMetaFilter(ctx);
+  const filterByMeta = ctx.query.has('node-meta');
+  const snap = await blockingQuery(ctx, opts, () => {
+    const tx = ctx.core.store.read();
+    const { index, services: rows } = serviceNodes(tx, name, tags, false);
+    const value: Record<string, unknown>[] = [];
+    for (const s of rows) {
+      const n = tx.get('nodes', s.Node);
+      if (!n || !serviceVisible(authz, s) || (filterByMeta && !metaOk(n))) continue;
+      value.push(serviceNodeJson(s, n));
+    }
+    return { index, value, watch: catalogWatch };
+  });
+  ctx.setMeta(snap.index);
+  return ctx.json(snap.value);
+}
+
+/** CatalogNodes: every node (by name); the nodes table index. */
+async function nodes(ctx: RequestContext): Promise<Reply> {
+  const opts = ctx.queryOptions();
+  refuseFilter(ctx);
+  const authz = await ctx.rpcRead(opts);
+  const metaOk = nodeMetaFilter(ctx);
+  const filterByMeta = ctx.query.has('node-meta');
+  const snap = await blockingQuery(ctx, opts, () => {
+    const tx = ctx.core.store.read();
+    const value = tx
+      .all('nodes')
+      .filter((n) => (!authz.enforcing || authz.allowed('node', 'read', n.Node)) && (!filterByMeta || metaOk(n)))
+      .map(nodeJson);
+    return { index: tx.tableIndex('nodes'), value, watch: (c: Change) => c.table === 'nodes' };
+  });
+  ctx.setMeta(snap.index);
+  return ctx.json(snap.value);
+}
+
+/** CatalogNodeServices: `{Node, Services}` keyed by service ID, or `null` for an unknown node. */
+async function node(ctx: RequestContext): Promise<Reply> {
+  const opts = ctx.queryOptions();
+  const name = ctx.path.slice('/v1/catalog/node/'.length);
+  if (name === '') throw new HttpError(400, 'Missing node name');
+  refuseFilter(ctx);
+  const authz = await ctx.rpcRead(opts);
+  const snap = await blockingQuery(ctx, opts, () => {
+    const tx = ctx.core.store.read();
+    const found = nodeServices(tx, name);
+    let value: Record<string, unknown> | null = null;
+    if (found.node && (!authz.enforcing || authz.allowed('node', 'read', found.node.Node))) {
+      const svcs: Record<string, unknown> = {};
+      for (const s of found.services) if (serviceVisible(authz, s)) svcs[s.ServiceID] = nodeServiceJson(s);
+      value = { Node: nodeJson(found.node), Services: svcs };
+    }
+    return { index: found.index, value, watch: catalogWatch };
+  });
+  ctx.setMeta(snap.index);
+  return ctx.json(snap.value);
+}
