@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { LockLostError } from '../../src/errors.js';
 import { Lock } from '../../src/recipes/lock.js';
+import { waitFor } from '../support/wait.js';
 import { nextEvent, useLockFixture } from './lock-fixture.js';
 
 const fx = useLockFixture();
@@ -94,6 +95,38 @@ describe.runIf(fx.isDev)('lock-delay', () => {
     expect(fx.dev.state.lockDelayMs(key)).toBe(0);
     const handleB = await pendingB;
     await handleB.release();
+  });
+});
+
+describe.runIf(fx.isDev)('when the cluster has no leader for a while', () => {
+  it('a waiter whose session expires meanwhile keeps waiting with a new one and acquires afterwards', async () => {
+    const coord = fx.coord();
+    const key = fx.key();
+    // The holder rides it out: a long TTL and a tolerant monitor.
+    const holder = await new Lock(coord, key, { ttl: '10s', monitorRetries: 50 }).acquire();
+    const waiter = new Lock(coord, key, { ttl: '1s' });
+    const errors: unknown[] = [];
+    waiter.on('error', (err) => errors.push(err));
+    const waiting = nextEvent(waiter, 'waiting');
+    const pending = waiter.acquire({ timeout: '20s' });
+    await waiting;
+    const firstSession = fx.dev.state.listSessions().map((s) => s.id).find((id) => id !== holder.session.id);
+
+    fx.dev.leaderless();
+    // The waiter's session cannot be renewed: it is lost, and re-creating it fails for now.
+    await waitFor(() => errors.length > 0, { timeout: 10_000 });
+    fx.dev.restoreLeader();
+
+    // Back to normal: the waiter waits again (with a new session) and gets the lock on release.
+    await waitFor(() => fx.dev.state.listSessions().some((s) => s.id !== holder.session.id && s.id !== firstSession), { timeout: 10_000 });
+    expect(waiter.state).toBe('acquiring');
+    expect(holder.signal.aborted).toBe(false);
+    await holder.release();
+    const handle = await pending;
+    expect(handle.session.id).not.toBe(firstSession);
+    await handle.release();
+    // The first session could not be destroyed while there was no leader; Consul expires it.
+    await waitFor(() => fx.dev.state.listSessions().length === 0, { timeout: 10_000 });
   });
 });
 

@@ -242,8 +242,14 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
     const state = this._state;
     if (state === 'acquiring') throw new IllegalStateError(`${this.what}: an acquire is already in progress`, state);
     if (state === 'held' || state === 'releasing') throw new IllegalStateError(`${this.what} is already held`, state);
+    // After a loss the cleanup may still be giving the key back with the same (caller's)
+    // session; a late `?release` must not free the hold we are about to take.
+    const previous = this.holding?.ended;
     this.transition('acquiring');
-    const attempt = this.acquireLoop(signal, timeoutMs, once);
+    const attempt = (async () => {
+      await previous?.catch(() => undefined);
+      return this.acquireLoop(signal, timeoutMs, once);
+    })();
     this.acquiring = attempt;
     try {
       return await attempt;
@@ -270,7 +276,19 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
       for (;;) {
         linked.signal.throwIfAborted();
         const owned = this.config.session === undefined;
-        const session = this.config.session ?? (await Session.create(this.coord, { ...this.config.sessionOptions, signal: linked.signal }));
+        let session: Session;
+        try {
+          session = this.config.session ?? (await Session.create(this.coord, { ...this.config.sessionOptions, signal: linked.signal }));
+        } catch (err) {
+          if (linked.signal.aborted) throw abortReason(linked.signal);
+          // The first failure reaches the caller at once (a wrong address should not hang). A
+          // waiter that lost its session meanwhile keeps waiting through an outage instead.
+          if (sessionFailures === 0 || !isTransient(err)) throw err;
+          sessionFailures += 1;
+          this.emitSafe('error', err);
+          await sleep(backoffDelay(sessionFailures, SESSION_RETRY_BACKOFF), linked.signal);
+          continue;
+        }
         const attempt = driver.begin(session);
         let grant: Grant | null;
         const scoped = linkSignals([linked.signal, session.signal]);
