@@ -302,6 +302,9 @@ describe('when the hold is lost', () => {
     const [error] = await lost;
     expect(error.reason).toMatch(/deleted/);
     expect(handle.signal.aborted).toBe(true);
+    // The cleanup's `?release` does not bring the key back.
+    await lock.close();
+    expect((await coord.api.kv.get(fx.key())).pair).toBeNull();
   });
 
   it('is lost when another session takes the key', async () => {
