@@ -36,6 +36,7 @@ import type { ConsulApi, KVPair } from '../transport/index.js';
 import {
   Contender,
   type AcquireAttempt,
+  type ContenderEvents,
   type Grant,
   type HoldDriver,
   type HoldingView,
@@ -45,6 +46,8 @@ import { lockLossReason, observeLockKey } from './lock-internal/lock-key.js';
 
 export { LOCK_FLAG_VALUE } from './lock-internal/keys.js';
 export type { AcquireOptions } from './lock-internal/contender.js';
+/** Events of a {@link Lock}: `acquired`, `released`, `lost`, `waiting`, `error`. */
+export type LockEvents = ContenderEvents<LockHandle>;
 export type { HoldState as LockState } from './lock-internal/state.js';
 
 /** Defaults, each with its reason. */

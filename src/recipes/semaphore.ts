@@ -31,7 +31,7 @@ import { blockingQuery, type BlockingRead } from '../loop/blocking-query.js';
 import type { Session } from '../session/session.js';
 import { isTransient } from '../transport/client.js';
 import type { ConsulApi, KVPair } from '../transport/index.js';
-import { Contender, type AcquireAttempt, type Grant, type HoldDriver, type HoldingView } from './lock-internal/contender.js';
+import { Contender, type AcquireAttempt, type ContenderEvents, type Grant, type HoldDriver, type HoldingView } from './lock-internal/contender.js';
 import {
   SEMAPHORE_FLAG_VALUE,
   contenderKey,
@@ -55,6 +55,8 @@ import { resolveHolderOptions, type HolderOptions, type ResolvedLockOptions } fr
 
 export { SEMAPHORE_FLAG_VALUE } from './lock-internal/keys.js';
 export type { HoldState as SemaphoreState } from './lock-internal/state.js';
+/** Events of a {@link Semaphore}: `acquired`, `released`, `lost`, `waiting`, `error`. */
+export type SemaphoreEvents = ContenderEvents<Permit>;
 
 /** Defaults, each with its reason. */
 export const SEMAPHORE_DEFAULTS = Object.freeze({
