@@ -243,6 +243,9 @@ class DevServerImpl implements DevServer {
     if (this.closed) throw new Error('dev server is closed');
     const port = this.boundPort;
     await this.stopListening();
+    // A process restart is never instantaneous: let clients in this process see their
+    // connections drop (their pooled keep-alive sockets close) before the port answers again.
+    await new Promise((r) => setTimeout(r, 10));
     this.core.reset(options.keepState ?? false);
     this.paused = false;
     this.closing = new AbortController();
