@@ -14,6 +14,10 @@ import { ConfigWatcher, type ConfigWatcherOptions } from './recipes/config-watch
 import { registerService, type RegisterServiceOptions, type ServiceRegistration } from './recipes/service.js';
 import { ServiceWatcher, resolve, type ResolveOptions, type ServiceInstance, type ServiceWatcherOptions } from './recipes/discovery.js';
 import { Events } from './recipes/events.js';
+import { Lock, type LockOptions } from './recipes/lock.js';
+import { Semaphore, type SemaphoreOptions } from './recipes/semaphore.js';
+import { withLock, withSemaphore, type HeldContext, type WithLockOptions, type WithSemaphoreOptions } from './recipes/with-lock.js';
+import type { AcquireOptions } from './recipes/lock-internal/contender.js';
 
 /** Connection defaults, each with its reason. */
 export const COORDINATOR_DEFAULTS = Object.freeze({
@@ -45,6 +49,12 @@ export interface CoordinatorOptions {
 /** Something the Coordinator closes when it closes. */
 export interface Closeable {
   close(): Promise<void>;
+  /**
+   * Resources close in phases, lowest first (newest first within a phase). Sessions use phase 1
+   * so every lock, permit and leadership is released before the session under it is destroyed
+   * (destroying first would set lock-delay on the keys and report losses). @default 0
+   */
+  readonly closePhase?: number;
 }
 
 /** Reads the standard CONSUL_HTTP_* variables into options. */
@@ -149,6 +159,35 @@ export class Coordinator {
     return Session.create(this, options);
   }
 
+  /** A mutex on `key`, compatible with Go's `api.Lock`; see {@link Lock}. */
+  lock(key: string, options?: LockOptions): Lock {
+    return new Lock(this, key, options);
+  }
+
+  /** A counting semaphore under `prefix`, compatible with Go's `api.Semaphore`; see {@link Semaphore}. */
+  semaphore(prefix: string, options: SemaphoreOptions): Semaphore {
+    return new Semaphore(this, prefix, options);
+  }
+
+  /**
+   * Runs `fn` while holding the lock on `key`, releasing it on return and on throw. `fn` gets
+   * `{ signal, fencingToken }`; if the lock is lost mid-way the signal aborts and the call rejects
+   * with `LockLostError` once `fn` settles.
+   */
+  withLock<T>(key: string, fn: (ctx: HeldContext) => T | Promise<T>, options?: WithLockOptions): Promise<T> {
+    return withLock(this, key, fn, options);
+  }
+
+  /** Runs `fn` while holding one of `limit` permits under `prefix`; as {@link withLock}. */
+  withSemaphore<T>(
+    prefix: string,
+    options: WithSemaphoreOptions,
+    fn: (ctx: HeldContext) => T | Promise<T>,
+    acquireOptions?: AcquireOptions,
+  ): Promise<T> {
+    return withSemaphore(this, prefix, options, fn, acquireOptions);
+  }
+
   /** Watches every key under `prefix` with one blocking query; see {@link ConfigWatcher}. */
   configWatcher<T = unknown>(prefix: string, options?: ConfigWatcherOptions<T>): ConfigWatcher<T> {
     return new ConfigWatcher<T>(this, prefix, options);
@@ -190,7 +229,8 @@ export class Coordinator {
   close(): Promise<void> {
     this.closing ??= (async () => {
       const errors: unknown[] = [];
-      for (const resource of [...this.resources].reverse()) {
+      const ordered = [...this.resources].reverse().sort((a, b) => (a.closePhase ?? 0) - (b.closePhase ?? 0));
+      for (const resource of ordered) {
         try {
           await resource.close();
         } catch (err) {

@@ -58,3 +58,25 @@ export {
   type EventWatcherEvents,
 } from './recipes/events.js';
 export type { WatcherState, WatcherEvents, WatcherOptions, ReadyOptions } from './recipes/watcher.js';
+export {
+  Lock,
+  LOCK_DEFAULTS,
+  LOCK_FLAG_VALUE,
+  resolveLockOptions,
+  type LockOptions,
+  type LockHandle,
+  type LockState,
+  type LockEvents,
+  type AcquireOptions,
+} from './recipes/lock.js';
+export {
+  Semaphore,
+  SEMAPHORE_DEFAULTS,
+  SEMAPHORE_FLAG_VALUE,
+  resolveSemaphoreOptions,
+  type SemaphoreOptions,
+  type Permit,
+  type SemaphoreState,
+  type SemaphoreEvents,
+} from './recipes/semaphore.js';
+export { withLock, withSemaphore, type HeldContext, type WithLockOptions, type WithSemaphoreOptions } from './recipes/with-lock.js';

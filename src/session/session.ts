@@ -135,6 +135,8 @@ export class Session extends EventEmitter<SessionEvents> {
   readonly behavior: 'release' | 'delete';
   /** ID of the agent TTL check this session heartbeats, when `healthCheckTtl` is set. */
   readonly healthCheckId: string | undefined;
+  /** Closed after the recipes that hold keys under it (see Closeable.closePhase). */
+  readonly closePhase = 1;
 
   private readonly coord: Coordinator;
   private readonly healthCheckTtlMs: number | undefined;
