@@ -3,6 +3,7 @@ export type {
   DevServer,
   DevServerCheck,
   DevServerKvEntry,
+  DevServerService,
   DevServerSession,
   DevServerState,
   RestartOptions,

@@ -56,6 +56,17 @@ export interface DevServerCheck {
   readonly source: 'agent' | 'catalog';
 }
 
+export interface DevServerService {
+  readonly node: string;
+  readonly id: string;
+  readonly name: string;
+  readonly tags: readonly string[];
+  readonly address: string;
+  readonly port: number;
+  /** Registered on this agent, or catalog-only (the built-in `consul` service). */
+  readonly source: 'agent' | 'catalog';
+}
+
 /** Read-only introspection for tests. */
 export interface DevServerState {
   /** The last Raft index handed out. */
@@ -70,6 +81,8 @@ export interface DevServerState {
   lockDelayMs(key: string): number;
   /** Catalog checks of this node (what sessions are bound to). */
   listChecks(): DevServerCheck[];
+  /** Catalog services (what health and catalog reads see), by node and service ID. */
+  listServices(): DevServerService[];
 }
 
 export interface RestartOptions {
@@ -335,6 +348,19 @@ class DevServerImpl implements DevServer {
             status: c.Status,
             output: c.Output,
             source: core.agent.get(c.CheckID) ? ('agent' as const) : ('catalog' as const),
+          })),
+      listServices: () =>
+        core.store
+          .read()
+          .all('services')
+          .map((s) => ({
+            node: s.Node,
+            id: s.ServiceID,
+            name: s.ServiceName,
+            tags: [...s.ServiceTags],
+            address: s.ServiceAddress,
+            port: s.ServicePort,
+            source: core.agent.getService(s.ServiceID) ? ('agent' as const) : ('catalog' as const),
           })),
     };
   }
