@@ -84,12 +84,15 @@ const PERMANENT_500 =
   /invalid session|missing session|Invalid Session TTL|Session TTL .* invalid|Invalid Behavior|Missing check|Missing node|is in critical state|strconv\.|Request decode failed|Permission denied|ACL not found|does not have associated TTL|Cannot provide tag filter|Invalid (node|service|tag) filter|exceeds configured limit/i;
 
 /**
- * Failures that prove a write never reached Raft: the connection was refused, or the server
- * refused it up front because there is no leader (or rate-limited it).
+ * Failures that prove a write never reached Raft: the connection was refused, an idle pooled
+ * connection turned out to be closed, or the server refused it up front because there is no
+ * leader (or rate-limited it).
  */
+const IDLE_RESET = 'ECONNRESET on a reused idle connection';
+
 export function isNotApplied(err: unknown): boolean {
   if (!(err instanceof ConsulError)) return false;
-  if (err.statusCode === 0) return /^(ECONNREFUSED|EAI_AGAIN|ENOTFOUND)$/.test(err.consulMessage);
+  if (err.statusCode === 0) return /^(ECONNREFUSED|EAI_AGAIN|ENOTFOUND)$/.test(err.consulMessage) || err.consulMessage === IDLE_RESET;
   if (err.statusCode === 429) return true;
   return err.statusCode === 500 && /No cluster leader/i.test(err.consulMessage);
 }
@@ -229,10 +232,17 @@ export class ConsulTransport {
       timer.unref?.();
       signal?.addEventListener('abort', onAbort, { once: true });
 
+      let responded = false;
       req.on('error', (err: NodeJS.ErrnoException) => {
-        finish(() => reject(new ConsulError(0, endpoint, err.code ?? err.message, { cause: err })));
+        // A keep-alive connection the server closed while idle is reset as soon as we reuse it,
+        // before the server read anything: such a request was never applied (Go's client
+        // retries it for the same reason). Node documents the race: `req.reusedSocket`.
+        const idleReset = err.code === 'ECONNRESET' && req.reusedSocket && !responded;
+        const message = idleReset ? IDLE_RESET : (err.code ?? err.message);
+        finish(() => reject(new ConsulError(0, endpoint, message, { cause: err })));
       });
       req.on('response', (res) => {
+        responded = true;
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', (err: NodeJS.ErrnoException) => {

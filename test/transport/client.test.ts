@@ -169,3 +169,45 @@ describe('transport', () => {
     expect(new URL(s.seen[0]!.url, s.url).searchParams.get('flags')).toBe(0xe0f69a2baa414de0n.toString());
   });
 });
+
+describe('transport and idle keep-alive connections', () => {
+  it('retries a write whose reused idle connection was reset before any answer', async () => {
+    // The first answer keeps the connection alive; the server then resets idle sockets.
+    const sockets = new Set<import('node:net').Socket>();
+    let calls = 0;
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        calls += 1;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('true');
+      });
+    });
+    server.on('connection', (s) => {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+    const a = new ConsulApi({ address: url, timeoutMs: 2000, retry: { retries: 2, minTimeoutMs: 1, maxTimeoutMs: 5 } });
+    const noRetry = new ConsulApi({ address: url, timeoutMs: 2000, retry: { retries: 0, minTimeoutMs: 1, maxTimeoutMs: 5 } });
+    try {
+      // Without retries the race shows: the reused connection is reset before any answer.
+      expect(await noRetry.kv.put('k', 'v')).toBe(true);
+      for (const s of sockets) s.resetAndDestroy();
+      await expect(noRetry.kv.put('k', 'v', { acquire: 'sid' })).rejects.toThrow(/reused idle connection/);
+      expect(calls).toBe(1);
+
+      expect(await a.kv.put('k', 'v')).toBe(true);
+      // Reset the pooled connection while the client still thinks it is usable.
+      for (const s of sockets) s.resetAndDestroy();
+      expect(await a.kv.put('k', 'v', { acquire: 'sid' })).toBe(true);
+      expect(calls).toBe(3);
+    } finally {
+      a.close();
+      noRetry.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});

@@ -3,6 +3,7 @@
  * in-memory {@link Core}, plus fault hooks for tests (leaderless, paused, restarted, forced
  * check status, forced session invalidation) and a small read-only view of its state.
  */
+import { setMaxListeners } from 'node:events';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Core } from './core.js';
@@ -150,7 +151,7 @@ class DevServerImpl implements DevServer {
   private readonly router = buildRouter();
   private http: Server | undefined;
   private readonly sockets = new Set<Socket>();
-  private closing = new AbortController();
+  private closing = unlimitedController();
   private gateWaiters: (() => void)[] = [];
   private paused = false;
   private closed: Promise<void> | undefined;
@@ -261,7 +262,7 @@ class DevServerImpl implements DevServer {
     await new Promise((r) => setTimeout(r, 10));
     this.core.reset(options.keepState ?? false);
     this.paused = false;
-    this.closing = new AbortController();
+    this.closing = unlimitedController();
     // The old socket may linger in the kernel for a moment; retry the same port briefly.
     for (let attempt = 0; ; attempt++) {
       try {
@@ -375,4 +376,14 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   const server = new DevServerImpl(resolved);
   await server.listen(resolved.port);
   return server;
+}
+
+/**
+ * Every in-flight request listens on the server's closing signal; dozens of parked blocking
+ * queries are normal, so lift the listener limit that would warn past ten.
+ */
+function unlimitedController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }

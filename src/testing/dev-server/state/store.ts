@@ -15,10 +15,25 @@ import { type Change, type TableName, type TableRows, TABLES } from './types.js'
 
 export type ChangeListener = (changes: readonly Change[]) => void;
 
-/** Orders keys as memdb's radix tree does: by UTF-8 bytes (code point order). */
+/**
+ * Orders keys as memdb's radix tree does: by UTF-8 bytes, which is code point order. UTF-16 code
+ * units already sort in code point order except that a surrogate (a code point ≥ U+10000) must
+ * sort after every BMP character, including U+E000–U+FFFF; handle that at the first difference
+ * instead of encoding both strings (this runs inside every sort).
+ */
 export function compareKeys(a: string, b: string): number {
   if (a === b) return 0;
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const ca = a.charCodeAt(i);
+    const cb = b.charCodeAt(i);
+    if (ca === cb) continue;
+    const sa = ca >= 0xd800 && ca <= 0xdfff;
+    const sb = cb >= 0xd800 && cb <= 0xdfff;
+    if (sa === sb) return ca - cb;
+    return sa ? 1 : -1;
+  }
+  return a.length - b.length;
 }
 
 type TableMaps = { [K in TableName]: Map<string, TableRows[K]> };
