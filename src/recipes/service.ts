@@ -48,9 +48,6 @@ export const SERVICE_DEFAULTS = Object.freeze({
   minRequestTimeoutMs: 1_000,
 });
 
-/** Consul's own floor for DeregisterCriticalServiceAfter (`check_deregister_interval_min`). */
-const MIN_DEREGISTER_AFTER_MS = 60_000;
-
 const STATUSES: readonly CheckStatus[] = ['passing', 'warning', 'critical'];
 
 /** The check the agent keeps on the instance. Exactly one of `ttl`, `http`, `tcp`. */
@@ -294,8 +291,8 @@ export function buildServiceDefinition(o: ResolvedServiceOptions, status: CheckS
       if (c.timeoutMs !== undefined) check.Timeout = formatDurationMs(c.timeoutMs);
     }
     if (o.deregisterAfterMs !== undefined) {
-      // Consul raises smaller values to its floor; send what it will really apply.
-      check.DeregisterCriticalServiceAfter = formatDurationMs(Math.max(MIN_DEREGISTER_AFTER_MS, o.deregisterAfterMs));
+      // Sent as given: the agent raises it to its own floor (1 minute on a standard agent).
+      check.DeregisterCriticalServiceAfter = formatDurationMs(o.deregisterAfterMs);
     }
     definition.Check = check;
   }

@@ -83,9 +83,9 @@ describe('buildServiceDefinition', () => {
     });
   });
 
-  it("raises deregisterCriticalServiceAfter to Consul's one-minute floor", () => {
+  it('sends deregisterCriticalServiceAfter as given: the agent applies its own floor', () => {
     const o = resolveServiceOptions({ name: 'a', id: 'a', check: { tcp: 'h:1', interval: '1s' }, deregisterCriticalServiceAfter: '5s' });
-    expect(buildServiceDefinition(o, undefined).Check?.DeregisterCriticalServiceAfter).toBe('60s');
+    expect(buildServiceDefinition(o, undefined).Check?.DeregisterCriticalServiceAfter).toBe('5s');
   });
 
   it('registers no check when none is given', () => {

@@ -69,7 +69,9 @@ export function useWatchFixture(): WatchFixture {
   };
 
   beforeAll(async () => {
-    target = await startTarget({ dev: { sessionTtlMin: '1s' } });
+    // Dev server: lower Consul's 1-minute DeregisterCriticalServiceAfter floor and 30 s reaper so
+    // reaping tests take seconds; a real agent keeps Consul's values.
+    target = await startTarget({ dev: { sessionTtlMin: '1s', checkDeregisterIntervalMin: '1s', checkReapInterval: '200ms' } });
   });
 
   beforeEach(() => {
