@@ -51,7 +51,10 @@ export type EventPayload = string | Uint8Array | null | undefined;
 export interface FireEventOptions {
   /** Regexp on node names: only matching agents keep the event. @default all nodes */
   node?: string;
-  /** Regexp on service names: only agents running a matching service keep it. @default all */
+  /**
+   * Regexp on the IDs of each agent's local services (Consul matches service IDs, which default
+   * to the name): only agents running a matching service keep the event. @default all
+   */
   service?: string;
   /** Regexp on that service's tags; needs `service`. @default all */
   tag?: string;
