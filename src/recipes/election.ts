@@ -593,7 +593,7 @@ export class LeaderElection<T = unknown> extends EventEmitter<ElectionEvents<T>>
     this._state = to;
     const hold = this.hold;
     if (to === 'idle' || to === 'closed') this.hold = undefined;
-    this.coord.logger.debug({ key: this.key, from, to, reason: ended?.reason, token: hold?.term.fencingToken }, 'election state');
+    this.coord.logger.debug({ key: this.key, from, to, reason: ended?.reason, token: hold?.term.fencingToken }, 'leader election state');
     // The engine aborted the term's signal before calling us: listeners never see a live signal.
     if (to === 'leader' && hold) this.emitSafe('elected', hold.term);
     if (ended && hold) {
