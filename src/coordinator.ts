@@ -18,6 +18,7 @@ import { Lock, type LockOptions } from './recipes/lock.js';
 import { Semaphore, type SemaphoreOptions } from './recipes/semaphore.js';
 import { withLock, withSemaphore, type HeldContext, type WithLockOptions, type WithSemaphoreOptions } from './recipes/with-lock.js';
 import type { AcquireOptions } from './recipes/lock-internal/contender.js';
+import { LeaderElection, type ElectionOptions } from './recipes/election.js';
 
 /** Connection defaults, each with its reason. */
 export const COORDINATOR_DEFAULTS = Object.freeze({
@@ -186,6 +187,14 @@ export class Coordinator {
     acquireOptions?: AcquireOptions,
   ): Promise<T> {
     return withSemaphore(this, prefix, options, fn, acquireOptions);
+  }
+
+  /**
+   * Leader election on `key`: `campaign()` resolves once this instance leads; `signal` aborts
+   * (before `deposed` fires) when leadership ends. See {@link LeaderElection}.
+   */
+  election<T = unknown>(key: string, options?: ElectionOptions<T>): LeaderElection<T> {
+    return new LeaderElection<T>(this, key, options);
   }
 
   /** Watches every key under `prefix` with one blocking query; see {@link ConfigWatcher}. */

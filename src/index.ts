@@ -80,3 +80,18 @@ export {
   type SemaphoreEvents,
 } from './recipes/semaphore.js';
 export { withLock, withSemaphore, type HeldContext, type WithLockOptions, type WithSemaphoreOptions } from './recipes/with-lock.js';
+export {
+  LeaderElection,
+  ELECTION_DEFAULTS,
+  resolveElectionOptions,
+  type ElectionOptions,
+  type ElectionEvents,
+  type CampaignOptions,
+  type LeaderInfo,
+  type LeaderTerm,
+  type Deposition,
+  type DeposedReason,
+  type ElectionState,
+  type LeaderDecodeOption,
+  type ShutdownOptions,
+} from './recipes/election.js';

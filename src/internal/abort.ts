@@ -2,10 +2,15 @@
 import { abortReason } from '../errors.js';
 
 /**
- * Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. The timer is
- * unref()ed and the abort listener removed in every outcome.
+ * Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. The abort
+ * listener is removed in every outcome.
+ *
+ * The timer keeps the process alive by default: a wait inside something the caller awaits (an
+ * acquire waiting out lock-delay, a loop backing off) may be the only pending work, and an
+ * unref()ed timer there lets a process whose main module awaits it exit mid-wait ("unsettled
+ * top-level await"). Background upkeep nobody awaits (renewals, heartbeats) passes `unref`.
  */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+export function sleep(ms: number, signal?: AbortSignal, { unref = false }: { unref?: boolean } = {}): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(abortReason(signal));
@@ -19,7 +24,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
-    timer.unref?.();
+    if (unref) timer.unref?.();
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -485,7 +485,8 @@ export class ServiceRegistration extends EventEmitter<ServiceRegistrationEvents>
     let delay = intervalMs;
     while (this.isActive()) {
       try {
-        await sleep(delay, signal);
+        // Background upkeep: it must not keep a process alive on its own.
+        await sleep(delay, signal, { unref: true });
       } catch {
         return; // deregister() aborted the loop
       }

@@ -352,7 +352,7 @@ export class Session extends EventEmitter<SessionEvents> {
         this.emit('error', err);
         const delay = backoffDelay(attempt, { minMs: SESSION_DEFAULTS.retryMinMs, maxMs: Math.max(SESSION_DEFAULTS.retryMinMs, this.ttlMs / 4) });
         try {
-          await sleep(Math.min(delay, Math.max(0, this.renewDeadline - performance.now())), this.loops.signal);
+          await sleep(Math.min(delay, Math.max(0, this.renewDeadline - performance.now())), this.loops.signal, { unref: true });
         } catch {
           return; // aborted by destroy/lost
         }
@@ -389,7 +389,7 @@ export class Session extends EventEmitter<SessionEvents> {
         attempt += 1;
         this.emit('error', err);
         try {
-          await sleep(backoffDelay(attempt, { minMs: SESSION_DEFAULTS.retryMinMs, maxMs: Math.max(SESSION_DEFAULTS.retryMinMs, ttl / 6) }), this.loops.signal);
+          await sleep(backoffDelay(attempt, { minMs: SESSION_DEFAULTS.retryMinMs, maxMs: Math.max(SESSION_DEFAULTS.retryMinMs, ttl / 6) }), this.loops.signal, { unref: true });
         } catch {
           return;
         }

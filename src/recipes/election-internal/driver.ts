@@ -16,6 +16,7 @@
  *    tell the engine, which starts over with a new session.
  */
 import { SessionLostError, abortReason } from '../../errors.js';
+import { sleep } from '../../internal/abort.js';
 import { backoffDelay } from '../../loop/backoff.js';
 import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
 import type { Session } from '../../session/session.js';
@@ -104,7 +105,7 @@ class CampaignAttempt implements AcquireAttempt {
         onWaiting();
       });
       if (seen.kind === 'ours') return grantOf(seen.pair);
-      if (refusals > 0) await heldWait(backoffDelay(refusals, { minMs: RETRY_MIN_MS, maxMs: this.d.options.retryTimeMs }), signal);
+      if (refusals > 0) await sleep(backoffDelay(refusals, { minMs: RETRY_MIN_MS, maxMs: this.d.options.retryTimeMs }), signal);
       const outcome = await this.write(seen, signal);
       if (outcome.kind === 'elected') return outcome.grant;
       if (outcome.kind === 'lock-delay') {
@@ -175,30 +176,6 @@ class CampaignAttempt implements AcquireAttempt {
   }
 }
 
-/**
- * Waits `ms` unless `signal` aborts (then rejects with its reason). Unlike the shared `sleep()`,
- * the timer is NOT unref()ed: this wait is part of a campaign somebody awaits, and during
- * lock-delay it is the only thing pending (the key is absent, so no blocking read is in flight).
- * An unref()ed timer there let a worker whose main module awaits `campaign()` exit with
- * "unsettled top-level await" (code 13) in the middle of a failover.
- */
-function heldWait(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(abortReason(signal));
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortReason(signal));
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 /** The term an entry proves: its creation is the fencing token; the monitor blocks from its last write. */
 function grantOf(pair: KVPair): Grant {
