@@ -4,6 +4,8 @@
  */
 import { parseArgs } from 'node:util';
 import { startDevServer } from '../../testing/dev-server/index.js';
+import type { CommandIo } from '../args.js';
+import { exitCodesHelp } from '../exit-codes.js';
 
 export const DEV_USAGE = `Usage: consul-recipes dev [options]
 
@@ -18,12 +20,12 @@ Options:
   --acl-token <token>      enable ACLs (default deny) with this management token
   --pretty                 indent JSON replies, as consul agent -dev does
   -h, --help               show this help
-`;
 
-export interface CommandIo {
-  out(line: string): void;
-  err(line: string): void;
-}
+Stops cleanly on SIGINT or SIGTERM (exit 0).
+
+${exitCodesHelp(false)}`;
+
+export type { CommandIo } from '../args.js';
 
 /** Runs the command; resolves with the process exit code once the server has stopped. */
 export async function runDev(argv: readonly string[], io: CommandIo): Promise<number> {

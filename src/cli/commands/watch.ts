@@ -1,0 +1,189 @@
+/**
+ * `consul-recipes watch config <prefix>` and `consul-recipes watch service <name>`: print the
+ * current state, then every change as it happens, until SIGINT/SIGTERM (exit 0). Human lines by
+ * default, one JSON object per line with `--json`.
+ *
+ * Both ride on the recipes (ConfigWatcher, ServiceWatcher): one blocking query each, a state
+ * printed only when it differs from the last one. This is state watching, not a change log: a
+ * value written and overwritten between two reads is never seen (the recipes' docs say why).
+ */
+import type { ConfigChanges, ConfigSnapshot } from '../../recipes/config-watcher.js';
+import type { ServiceInstance } from '../../recipes/discovery.js';
+import { CONNECTION_HELP, CONNECTION_OPTIONS, UsageError, connect, explain, parse, runCommand, type CommandIo } from '../args.js';
+import { EXIT, exitCodesHelp } from '../exit-codes.js';
+import { clock, showValue } from '../format.js';
+
+const WATCH_CONFIG_HELP = `Usage: consul-recipes watch config [options] <prefix>
+
+Prints every key under <prefix> (a plain Consul prefix: end it with / to watch a folder), then
+each change as it happens, until SIGINT or SIGTERM. Lines read
+  <time>  = <key> <value>   present when the watch started
+  <time>  + <key> <value>   added
+  <time>  ~ <key> <value>   modified
+  <time>  - <key>           deleted
+Values are shown as JSON strings (UTF-8), or base64: when they are not text.
+
+Options:
+  --json                   one JSON object per line: {"time","event","key","value"|"valueBase64"}
+                           with event initial|added|modified|deleted, after a first {"event":"ready"}
+  -h, --help               show this help
+
+${CONNECTION_HELP}
+${exitCodesHelp(false)}`;
+
+const WATCH_SERVICE_HELP = `Usage: consul-recipes watch service [options] <name>
+
+Prints the instances of service <name> with their health, then each change as it happens
+(an instance added or removed, its address, tags or health changed), until SIGINT or SIGTERM.
+Lines read
+  <time>  = <node>/<id> <address>:<port> <status> [tags]   present when the watch started
+  <time>  + …  added      ~ …  changed      - <node>/<id>  removed
+
+Options:
+  --passing                only instances whose every check passes (default: all, with status)
+  --tag <tag>              only instances with this tag (repeat for several: all required)
+  --json                   one JSON object per line: {"time","event","instance"} with event
+                           initial|added|changed|removed, after a first {"event":"ready"}
+  -h, --help               show this help
+
+${CONNECTION_HELP}
+${exitCodesHelp(false)}`;
+
+export const WATCH_USAGE = `Usage: consul-recipes watch config <prefix> [options]
+       consul-recipes watch service <name> [options]
+
+Prints changes as they happen, until SIGINT. Run 'consul-recipes watch config --help' or
+'consul-recipes watch service --help' for the options.
+
+${exitCodesHelp(false)}`;
+
+export function runWatch(argv: readonly string[], io: CommandIo): Promise<number> {
+  const [what, ...rest] = argv;
+  if (what === 'config') return runCommand('watch config', WATCH_CONFIG_HELP, rest, io, () => watchConfig(rest, io));
+  if (what === 'service') return runCommand('watch service', WATCH_SERVICE_HELP, rest, io, () => watchService(rest, io));
+  return runCommand('watch', WATCH_USAGE, argv, io, async () => {
+    throw new UsageError(what === undefined ? 'missing what to watch: config or service' : `cannot watch ${JSON.stringify(what)}: expected config or service`);
+  });
+}
+
+/** Resolves with the first SIGINT/SIGTERM, removing its handlers. */
+function nextSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(signal);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+async function watchConfig(argv: readonly string[], io: CommandIo): Promise<number> {
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' }, ...CONNECTION_OPTIONS }, { min: 1, max: 1, names: '<prefix>' });
+  const prefix = (positionals[0] as string).replace(/^\/+/, '');
+  const json = values.json ?? false;
+  const coord = connect(values);
+  const stop = nextSignal();
+  try {
+    const watcher = coord.configWatcher<Buffer>(prefix, { decode: 'buffer' });
+    const print = (event: 'initial' | 'added' | 'modified' | 'deleted', rel: string, value?: Buffer): void => {
+      const key = `${prefix}${rel}`;
+      const shown = value === undefined ? undefined : showValue(value);
+      if (json) {
+        const v = shown === undefined ? {} : 'text' in shown ? { value: shown.text } : { valueBase64: shown.base64 };
+        io.out(JSON.stringify({ time: new Date().toISOString(), event, key, ...v }));
+        return;
+      }
+      const mark = { initial: '=', added: '+', modified: '~', deleted: '-' }[event];
+      const text = shown === undefined ? '' : 'text' in shown ? ` ${JSON.stringify(shown.text)}` : ` base64:${shown.base64}`;
+      io.out(`${clock()}  ${mark} ${key}${text}`);
+    };
+    let first: ConfigSnapshot<Buffer> | undefined;
+    watcher.on('ready', (snapshot) => {
+      first = snapshot;
+      if (json) io.out(JSON.stringify({ time: new Date().toISOString(), event: 'ready', prefix, keys: snapshot.size }));
+      else io.out(`watching config under ${JSON.stringify(prefix)}: ${snapshot.size} key${snapshot.size === 1 ? '' : 's'} (Ctrl-C to stop)`);
+      for (const rel of snapshot.keys()) print('initial', rel, snapshot.get(rel));
+    });
+    watcher.on('change', (snapshot: ConfigSnapshot<Buffer>, changes: ConfigChanges) => {
+      if (snapshot === first) return; // already printed as the initial state
+      for (const rel of changes.added) print('added', rel, snapshot.get(rel));
+      for (const rel of changes.modified) print('modified', rel, snapshot.get(rel));
+      for (const rel of changes.deleted) print('deleted', rel);
+    });
+    watcher.on('error', (err) => io.err(`consul-recipes watch config: warning: ${explain(err, coord.address)} (retrying)`));
+    const outcome = await Promise.race([watcher.ready().then(() => stop), stop]);
+    void outcome;
+    return EXIT.OK;
+  } finally {
+    await coord.close();
+  }
+}
+
+/** Instances by `node/id`, the identity Consul gives them. */
+function instanceId(i: ServiceInstance): string {
+  return `${i.node}/${i.id}`;
+}
+
+function sameInstance(a: ServiceInstance, b: ServiceInstance): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+async function watchService(argv: readonly string[], io: CommandIo): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    { json: { type: 'boolean' }, passing: { type: 'boolean' }, tag: { type: 'string', multiple: true }, ...CONNECTION_OPTIONS },
+    { min: 1, max: 1, names: '<name>' },
+  );
+  const name = positionals[0] as string;
+  if (name.includes('/')) throw new UsageError(`<name> must be a service name without '/', got ${JSON.stringify(name)}`);
+  const json = values.json ?? false;
+  const coord = connect(values);
+  const stop = nextSignal();
+  try {
+    const watcher = coord.serviceWatcher(name, { passingOnly: values.passing ?? false, ...(values.tag ? { tag: values.tag } : {}) });
+    const print = (event: 'initial' | 'added' | 'changed' | 'removed', i: ServiceInstance, before?: ServiceInstance): void => {
+      if (json) {
+        io.out(JSON.stringify({ time: new Date().toISOString(), event, instance: i }));
+        return;
+      }
+      const mark = { initial: '=', added: '+', changed: '~', removed: '-' }[event];
+      if (event === 'removed') {
+        io.out(`${clock()}  ${mark} ${instanceId(i)}`);
+        return;
+      }
+      const status = before && before.status !== i.status ? `${before.status} → ${i.status}` : i.status;
+      const tags = i.tags.length > 0 ? ` [${i.tags.join(',')}]` : '';
+      io.out(`${clock()}  ${mark} ${instanceId(i)}  ${i.address}:${i.port}  ${status}${tags}`);
+    };
+    let last = new Map<string, ServiceInstance>();
+    let ready = false;
+    const show = (list: readonly ServiceInstance[]): void => {
+      const next = new Map(list.map((i) => [instanceId(i), i]));
+      if (!ready) {
+        ready = true;
+        if (json) io.out(JSON.stringify({ time: new Date().toISOString(), event: 'ready', service: name, instances: list.length }));
+        else io.out(`watching service ${JSON.stringify(name)}: ${list.length} instance${list.length === 1 ? '' : 's'} (Ctrl-C to stop)`);
+        for (const i of list) print('initial', i);
+      } else {
+        for (const [id, i] of next) {
+          const before = last.get(id);
+          if (!before) print('added', i);
+          else if (!sameInstance(before, i)) print('changed', i, before);
+        }
+        for (const [id, i] of last) if (!next.has(id)) print('removed', i);
+      }
+      last = next;
+    };
+    watcher.on('ready', show);
+    watcher.on('change', (list) => {
+      if (ready) show(list);
+    });
+    watcher.on('error', (err) => io.err(`consul-recipes watch service: warning: ${explain(err, coord.address)} (retrying)`));
+    await Promise.race([watcher.ready().then(() => stop), stop]);
+    return EXIT.OK;
+  } finally {
+    await coord.close();
+  }
+}
