@@ -52,7 +52,7 @@ export interface CliFixture {
   started(name: string, timeout?: number): Promise<{ pid: number; held: string | null; leader: string | null; token: string | null; session: string | null }>;
   /** Lines of the shared log, e.g. ["start a", "end a", "start b"]. */
   log(): string[];
-  consul<T = unknown>(method: string, urlPath: string, body?: object | string): Promise<{ status: number; json: () => T; text: string }>;
+  consul<T = unknown>(method: string, urlPath: string, body?: object | string | Buffer): Promise<{ status: number; json: () => T; text: string }>;
 }
 
 /** Runs the binary once; resolves when it exits. */
@@ -222,7 +222,7 @@ export function useCliFixture(devOptions: Parameters<typeof startTarget>[0] = {}
       const file = path.join(dir, 'log');
       return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
     },
-    async consul<T>(method: string, urlPath: string, body?: object | string) {
+    async consul<T>(method: string, urlPath: string, body?: object | string | Buffer) {
       const res = await consulFetch(fx.target, method, urlPath, body === undefined ? {} : { body });
       return { status: res.status, text: res.text, json: () => res.json<T>() };
     },

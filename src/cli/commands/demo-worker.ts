@@ -10,7 +10,6 @@
  */
 import { Coordinator } from '../../coordinator.js';
 import { ClosedError } from '../../errors.js';
-import { LeaderElection } from '../../recipes/election.js';
 import { Lock, type LockHandle } from '../../recipes/lock.js';
 import { type CommandIo } from '../args.js';
 import { EXIT } from '../exit-codes.js';
@@ -56,7 +55,7 @@ export async function runDemoWorker(argv: readonly string[], io: CommandIo): Pro
   }
   const coord = Coordinator.fromEnv({ retry: { retries: 2, minTimeout: 50, maxTimeout: 200 } });
   const sessionOptions = { ttl: config.ttl, lockDelay: config.lockDelay, healthCheckTtl: config.healthCheckTtl };
-  const election = new LeaderElection(coord, config.electionKey, {
+  const election = coord.election(config.electionKey, {
     value: holderInfo(config.id),
     sessionName: `consul-recipes demo ${config.id} (election)`,
     retryTime: RETRY_TIME,

@@ -8,7 +8,6 @@
  * The key layout is LeaderElection's (recipes-docs): `<key>` itself, created by each term and
  * locked by the leader's session (`delete` behaviour), its CreateIndex the term's fencing token.
  */
-import { LeaderElection } from '../../recipes/election.js';
 import { connect, parse, runCommand, splitCommand, type CommandIo, CONNECTION_HELP, UsageError } from '../args.js';
 import { exitCodesHelp } from '../exit-codes.js';
 import { runWhileHeld } from '../hold.js';
@@ -45,7 +44,7 @@ export function runElect(argv: readonly string[], io: CommandIo): Promise<number
     const s = holdSettings(values);
     const coord = connect(values);
     try {
-      const election = new LeaderElection(coord, key, {
+      const election = coord.election(key, {
         value: values.value ?? holderInfo(),
         sessionName: s.name ?? sessionName('election', words, key),
         ...s.session,

@@ -1,0 +1,50 @@
+/**
+ * `consul-recipes demo` end to end, through the real binary: it finishes by itself, prints the
+ * timeline with the measured failover and hand-over, and leaves no worker running. (How fast the
+ * failover is belongs to benchmarks; here only that it happened and was reported.)
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from './build.js';
+import { isRunning, startCli } from './support.js';
+
+beforeAll(async () => {
+  await ensureBuilt();
+}, 180_000);
+
+describe('demo', () => {
+  it('runs three workers through a crash and a clean stop, prints the failover lines and leaves nothing running', async () => {
+    const cli = startCli(['demo'], { ...process.env });
+    let timer: NodeJS.Timeout | undefined;
+    const result = await Promise.race([
+      cli.exited,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          cli.kill('SIGKILL');
+          reject(new Error(`the demo did not finish within 60 s\n${cli.stdout()}\n${cli.stderr()}`));
+        }, 60_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
+
+    expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
+    const out = result.stdout;
+    expect(out).toMatch(/^Settings {2}session TTL \S+, health-check TTL \S+ .*lock-delay \S+$/m);
+    for (const id of ['worker-1', 'worker-2', 'worker-3']) expect(out).toMatch(new RegExp(`^ +\\+\\d+\\.\\d{3}s {2}${id} started \\(pid \\d+\\)$`, 'm'));
+    expect(out).toMatch(/^ +\+\d+\.\d{3}s {2}worker-1 is the LEADER \(term \d+\)$/m);
+    expect(out).toMatch(/^ +\+\d+\.\d{3}s {2}worker-1 holds the LOCK \(fencing token \d+\)$/m);
+    expect(out).toMatch(/SIGKILL worker-1 \(leader and lock holder\)/);
+    expect(out).toMatch(/^ +\.\.\. \d+\.\ds {2}/m); // progress while Consul notices the crash
+    expect(out).toMatch(/Consul invalidated worker-1's session \(health check expired\)/);
+    expect(out).toMatch(/failover after the crash: [\d.]+ m?s to a new leader, [\d.]+ m?s to a new lock holder/);
+    expect(out).toMatch(/SIGTERM worker-[23] \(the leader/);
+    expect(out).toMatch(/hand-over after SIGTERM: [\d.]+ m?s to the next leader/);
+    expect(out).toMatch(/^ {2}leader failover after SIGKILL +[\d.]+ m?s/m);
+    expect(out).toMatch(/^ {2}lock failover after SIGKILL +[\d.]+ m?s/m);
+    expect(out).toMatch(/^ {2}leader hand-over after SIGTERM +[\d.]+ m?s/m);
+    expect(out).toMatch(/Nothing is left running\.$/m);
+    expect(result.stderr).toBe('');
+
+    const pids = [...out.matchAll(/started \(pid (\d+)\)/g)].map((m) => Number(m[1]));
+    expect(pids).toHaveLength(3);
+    for (const pid of pids) expect(isRunning(pid), `worker pid ${pid}`).toBe(false);
+  }, 70_000);
+});
