@@ -48,6 +48,24 @@ export async function blockingQuery<T>(ctx: RequestContext, opts: QueryOptions, 
 }
 
 function waitForChange(ctx: RequestContext, watch: (c: Change) => boolean, ms: number): Promise<'change' | 'timeout'> {
+  return waitForWake(ctx, ms, (wake) =>
+    ctx.core.store.subscribe((changes) => {
+      if (changes.some(watch)) wake();
+    }),
+  );
+}
+
+/**
+ * The one wait of every blocking endpoint (Raft-backed, agent-local `?hash`, event list): resolves
+ * 'change' when `subscribe`'s callback fires, 'timeout' after `ms` on the server's pausable clock
+ * (a paused server cannot time out), and rejects with {@link RequestAborted} when the client goes
+ * away. Whatever happens, the subscription, the timer and the abort listener are removed.
+ */
+export function waitForWake(
+  ctx: RequestContext,
+  ms: number,
+  subscribe: (wake: () => void) => () => void,
+): Promise<'change' | 'timeout'> {
   return new Promise((resolve, reject) => {
     if (ctx.signal.aborted) {
       reject(new RequestAborted());
@@ -58,12 +76,10 @@ function waitForChange(ctx: RequestContext, watch: (c: Change) => boolean, ms: n
       timer.cancel();
       ctx.signal.removeEventListener('abort', onAbort);
     };
-    const unsubscribe = ctx.core.store.subscribe((changes) => {
-      if (!changes.some(watch)) return;
+    const unsubscribe = subscribe(() => {
       finish();
       resolve('change');
     });
-    // The timer belongs to the server's pausable clock: a paused server cannot time out.
     const timer = ctx.core.timers.after(ms, () => {
       finish();
       resolve('timeout');

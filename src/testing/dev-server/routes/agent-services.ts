@@ -7,9 +7,9 @@
 import { createHash } from 'node:crypto';
 import type { LocalCheck } from '../agent/checks.js';
 import { NODE_MAINT_CHECK_ID, SERVICE_MAINT_PREFIX, type LocalService } from '../agent/state.js';
-import { queryTimeoutMs } from '../http/blocking.js';
+import { queryTimeoutMs, waitForWake } from '../http/blocking.js';
 import type { Reply, RequestContext } from '../http/context.js';
-import { HttpError, RequestAborted, RpcError } from '../http/errors.js';
+import { HttpError, RpcError } from '../http/errors.js';
 import { type StructSpec, decodeStruct, parseJsonBody } from '../http/json.js';
 import type { Router } from '../http/router.js';
 import type { ServiceAddress } from '../state/types.js';
@@ -341,30 +341,7 @@ async function service(ctx: RequestContext): Promise<Reply> {
 }
 
 function waitForAgentChange(ctx: RequestContext, ms: number): Promise<'change' | 'timeout'> {
-  return new Promise((resolve, reject) => {
-    if (ctx.signal.aborted) {
-      reject(new RequestAborted());
-      return;
-    }
-    const finish = (): void => {
-      unsubscribe();
-      timer.cancel();
-      ctx.signal.removeEventListener('abort', onAbort);
-    };
-    const unsubscribe = ctx.core.agent.subscribe(() => {
-      finish();
-      resolve('change');
-    });
-    const timer = ctx.core.timers.after(ms, () => {
-      finish();
-      resolve('timeout');
-    });
-    const onAbort = (): void => {
-      finish();
-      reject(new RequestAborted());
-    };
-    ctx.signal.addEventListener('abort', onAbort, { once: true });
-  });
+  return waitForWake(ctx, ms, (wake) => ctx.core.agent.subscribe(wake));
 }
 
 /** api.HealthChecks.AggregatedStatus: maintenance outranks critical, warning, passing. */

@@ -6,7 +6,8 @@
  */
 import { UserEventError, uuidToUint64, validateUserEvent } from '../agent/events.js';
 import type { Reply, RequestContext } from '../http/context.js';
-import { AclError, HttpError, RequestAborted, RpcError } from '../http/errors.js';
+import { AclError, HttpError, RpcError } from '../http/errors.js';
+import { waitForWake } from '../http/blocking.js';
 import type { Router } from '../http/router.js';
 import { parseGoDurationNs } from '../../../internal/duration.js';
 import { UINT64_MAX } from '../../../internal/uint64.js';
@@ -106,28 +107,5 @@ async function list(ctx: RequestContext): Promise<Reply> {
 }
 
 function waitForEvent(ctx: RequestContext, ms: number): Promise<'event' | 'timeout'> {
-  return new Promise((resolve, reject) => {
-    if (ctx.signal.aborted) {
-      reject(new RequestAborted());
-      return;
-    }
-    const finish = (): void => {
-      unsubscribe();
-      timer.cancel();
-      ctx.signal.removeEventListener('abort', onAbort);
-    };
-    const unsubscribe = ctx.core.events.subscribe(() => {
-      finish();
-      resolve('event');
-    });
-    const timer = ctx.core.timers.after(ms, () => {
-      finish();
-      resolve('timeout');
-    });
-    const onAbort = (): void => {
-      finish();
-      reject(new RequestAborted());
-    };
-    ctx.signal.addEventListener('abort', onAbort, { once: true });
-  });
+  return waitForWake(ctx, ms, (wake) => ctx.core.events.subscribe(wake)).then((woke) => (woke === 'change' ? 'event' : 'timeout'));
 }
