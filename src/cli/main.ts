@@ -74,6 +74,13 @@ const io: CommandIo = {
   err: (line) => process.stderr.write(line.endsWith('\n') ? line : `${line}\n`),
 };
 
+// `consul-recipes watch … | head`: the reader went away; stop quietly instead of a stack trace.
+// Nothing is lost: watch and inspect hold no sessions, the demo's workers stop when we are gone.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(EXIT.OK);
+});
+
 const letGo = keepAlive();
 main(process.argv.slice(2), io)
   .then(

@@ -3,7 +3,7 @@
  * timeline with the measured failover and hand-over, and leaves no worker running. (How fast the
  * failover is belongs to benchmarks; here only that it happened and was reported.)
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { ensureBuilt } from './build.js';
 import { isRunning, startCli } from './support.js';
 
@@ -47,4 +47,15 @@ describe('demo', () => {
     expect(pids).toHaveLength(3);
     for (const pid of pids) expect(isRunning(pid), `worker pid ${pid}`).toBe(false);
   }, 70_000);
+
+  it('leaves no worker behind when the demo itself is SIGKILLed midway', async () => {
+    const cli = startCli(['demo'], { ...process.env });
+    await cli.waitForOutput(/worker-3 started \(pid \d+\)[\s\S]*worker-2 started|worker-2 started \(pid \d+\)[\s\S]*worker-3 started/, 'stdout', 30_000);
+    const pids = [...cli.stdout().matchAll(/started \(pid (\d+)\)/g)].map((m) => Number(m[1]));
+    expect(pids).toHaveLength(3);
+    cli.kill('SIGKILL');
+    await cli.exited;
+    // The workers notice their IPC channel closing and stop by themselves (within 5 s at most).
+    await vi.waitFor(() => expect(pids.filter(isRunning)).toEqual([]), { timeout: 10_000, interval: 100 });
+  }, 45_000);
 });

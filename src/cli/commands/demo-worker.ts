@@ -35,13 +35,43 @@ export type DemoReport =
   | { type: 'stopped' }
   | { type: 'error'; message: string };
 
+/** Pause before trying again after a failed campaign or acquire (Consul unreachable…). */
+const RETRY_AFTER_ERROR_MS = 500;
+
+/** Resolves after `ms`, or as soon as `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Longest a stop may take before the worker exits regardless. */
+const STOP_BUDGET_MS = 5_000;
+
 /** Cap of the retry delay while a key is in lock-delay: what failover overshoots lock-delay by. */
 const RETRY_TIME = '100ms';
 
+/** Reports to the demo; resolves once sent, or at once when the demo is gone. */
 function send(report: DemoReport): Promise<void> {
   return new Promise((resolve) => {
     if (!process.send || !process.connected) return resolve();
-    process.send(report, undefined, {}, () => resolve());
+    // A message queued on a channel that is closing never gets its callback: 'disconnect' ends the wait.
+    const done = (): void => {
+      process.off('disconnect', done);
+      resolve();
+    };
+    process.once('disconnect', done);
+    try {
+      process.send(report, undefined, {}, done);
+    } catch {
+      done(); // ERR_IPC_CHANNEL_CLOSED: the demo is gone
+    }
   });
 }
 
@@ -96,6 +126,7 @@ export async function runDemoWorker(argv: readonly string[], io: CommandIo): Pro
       } catch (err) {
         if (stopping.signal.aborted || err instanceof ClosedError) return;
         error(err);
+        await pause(RETRY_AFTER_ERROR_MS, stopping.signal);
       }
     }
   })();
@@ -119,6 +150,7 @@ export async function runDemoWorker(argv: readonly string[], io: CommandIo): Pro
       } catch (err) {
         if (stopping.signal.aborted || err instanceof ClosedError) return;
         error(err);
+        await pause(RETRY_AFTER_ERROR_MS, stopping.signal);
       }
     }
   })();
@@ -126,6 +158,10 @@ export async function runDemoWorker(argv: readonly string[], io: CommandIo): Pro
   const stopped = new Promise<void>((resolve) => {
     const stop = (why: string): void => {
       if (stopping.signal.aborted) return;
+      // A graceful stop needs Consul; if it is gone too (the demo's embedded server died with
+      // the demo), give up after a bound rather than retry forever: the sessions expire anyway.
+      // Unref'd: a stop that completes must not wait for it (main.ts keeps us alive meanwhile).
+      setTimeout(() => process.exit(EXIT.OK), STOP_BUDGET_MS).unref();
       void (async () => {
         await send({ type: 'stopping', signal: why });
         stopping.abort();
@@ -140,8 +176,10 @@ export async function runDemoWorker(argv: readonly string[], io: CommandIo): Pro
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
-    // The demo went away (it crashed, or was killed): do not outlive it.
+    // The demo went away (it crashed, was killed, or its output was closed): do not outlive it.
+    // If it died before we ran, the channel is already closed and no 'disconnect' will come.
     process.once('disconnect', () => stop('demo gone'));
+    if (!process.connected) stop('demo gone');
   });
 
   await send({ type: 'started', pid: process.pid });
