@@ -430,6 +430,7 @@ export function runDemo(argv: readonly string[], io: CommandIo): Promise<number>
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      if (demo?.workers.some((w) => w.alive)) demo.line('stopping the remaining workers (SIGTERM)');
       const stopped = demo ? await demo.stopAll() : 0;
       observer.abort();
       await observed;

@@ -88,7 +88,7 @@ ${CHILD_ENV_HELP}
 ${CONNECTION_HELP}
 ${exitCodesHelp(true)}
 Example:
-  consul-recipes lock --timeout 30s jobs/nightly -- ./backup.sh --full
+  consul-recipes lock --timeout 30s jobs/nightly -- ./backup.sh /var/lib/app
 `;
 
 export const SEMAPHORE_USAGE = `Usage: consul-recipes semaphore [options] --limit <n> <prefix> -- <command> [args…]
