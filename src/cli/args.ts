@@ -166,7 +166,8 @@ export async function runCommand(
   try {
     return await body();
   } catch (err) {
-    if (err instanceof UsageError) {
+    // A ConfigError is the library refusing an argument we passed on (a key with '..', …).
+    if (err instanceof UsageError || (err instanceof RecipeError && err.code === 'ERR_CONFIG')) {
       io.err(`consul-recipes ${name}: ${err.message}`);
       io.err(`Run 'consul-recipes ${name} --help' for usage.`);
       return EXIT.USAGE;

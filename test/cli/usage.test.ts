@@ -90,6 +90,7 @@ describe('bad usage exits 2 with a clear message', () => {
     [['dev', '--port', 'x'], /--port must be an integer/],
     [['demo', 'extra'], /unexpected argument "extra"/],
     [['lock', '--address', 'ftp://x', 'jobs/a', '--', 'true'], /address.*http or https/],
+    [['lock', '--address', '127.0.0.1:1', 'jobs/../etc', '--', 'true'], /key.*\.\./],
   ])('%j', async (args, message) => {
     const r = await run(...args);
     expect(r.code, `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`).toBe(2);

@@ -189,16 +189,19 @@ class Demo {
     }
   }
 
+  /** Waits `ms`; rejects at once if the deadline passes or the demo is interrupted. */
   async pause(ms: number): Promise<void> {
+    const signal = this.deadline.signal;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
+      const done = (): void => {
         clearTimeout(timer);
+        signal.removeEventListener('abort', done);
         resolve();
-      }
-      this.deadline.signal.addEventListener('abort', done, { once: true });
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
     });
-    this.deadline.signal.throwIfAborted();
+    signal.throwIfAborted();
   }
 
   private stderrTail(): string {
@@ -269,6 +272,8 @@ export function runDemo(argv: readonly string[], io: CommandIo): Promise<number>
       // Workers get the address and token through the environment, never on their command line.
       const env: NodeJS.ProcessEnv = { ...process.env, CONSUL_HTTP_ADDR: address };
       if (values.token !== undefined) env.CONSUL_HTTP_TOKEN = values.token;
+      if (values.datacenter !== undefined) env.CONSUL_DATACENTER = values.datacenter;
+      if (values['ca-file'] !== undefined) env.CONSUL_CACERT = values['ca-file'];
       const d = new Demo(io, fileURLToPath(import.meta.url), env);
       demo = d;
       const deadline = setTimeout(() => d.deadline.abort(), DEADLINE_MS);

@@ -77,8 +77,8 @@ export async function runDev(argv: readonly string[], io: CommandIo): Promise<nu
   }
   // Never print the token itself.
   const acl = values['acl-token'] !== undefined ? ' (ACLs enabled, default deny)' : '';
-  io.out(`consul-recipes dev server listening on ${server.url}${acl}`);
-  await new Promise<void>((resolve) => {
+  // Handlers first: whoever reads the address may signal us at once.
+  const stopped = new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
@@ -88,6 +88,8 @@ export async function runDev(argv: readonly string[], io: CommandIo): Promise<nu
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+  io.out(`consul-recipes dev server listening on ${server.url}${acl}`);
+  await stopped;
   await server.close();
   return 0;
 }
