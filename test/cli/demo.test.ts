@@ -4,6 +4,8 @@
  * failover is belongs to benchmarks; here only that it happened and was reported.)
  */
 import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { startDevServer } from '../../src/testing/index.js';
+import { consulFetch } from '../support/target.js';
 import { ensureBuilt } from './build.js';
 import { isRunning, startCli } from './support.js';
 
@@ -58,4 +60,26 @@ describe('demo', () => {
     // The workers notice their IPC channel closing and stop by themselves (within 5 s at most).
     await vi.waitFor(() => expect(pids.filter(isRunning)).toEqual([]), { timeout: 10_000, interval: 100 });
   }, 45_000);
+
+  it('runs against the agent in CONSUL_HTTP_ADDR and removes its keys, sessions and the crashed worker\'s checks', async () => {
+    // Our dev server with Consul's default session_ttl_min (10s) stands in for a real agent.
+    const agent = await startDevServer({ port: 0 });
+    try {
+      const result = await startCli(['demo'], { ...process.env, CONSUL_HTTP_ADDR: agent.url }).exited;
+      expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
+      expect(result.stdout).toContain(`Consul    the agent at ${agent.url} (CONSUL_HTTP_ADDR)`);
+      expect(result.stdout).toMatch(/^Settings {2}session TTL 10s, health-check TTL 2s .*lock-delay 1s$/m);
+      expect(result.stdout).toMatch(/^ {2}leader failover after SIGKILL +[\d.]+ m?s/m);
+      expect(result.stdout).toMatch(/deleted consul-recipes-demo\/[0-9a-f]+\/\. Nothing is left running\.$/m);
+      expect(result.stderr).toBe('');
+
+      const keys = await consulFetch({ url: agent.url }, 'GET', '/v1/kv/consul-recipes-demo/?keys');
+      expect(keys.status).toBe(404);
+      expect((await consulFetch({ url: agent.url }, 'GET', '/v1/session/list')).json()).toEqual([]);
+      const checks = (await consulFetch({ url: agent.url }, 'GET', '/v1/agent/checks')).json<Record<string, unknown>>();
+      expect(Object.keys(checks).filter((id) => id.startsWith('consul-recipes:session:'))).toEqual([]);
+    } finally {
+      await agent.close();
+    }
+  }, 70_000);
 });
