@@ -8,6 +8,8 @@ export default defineConfig({
     // Two cores: keep parallelism modest so timing-sensitive lease logic is not starved.
     maxWorkers: 2,
     setupFiles: ['test/support/setup.ts'],
+    // The CLI and docs tests run the built binary: build dist/ once, before any file runs.
+    globalSetup: ['test/cli/global-setup.ts'],
     reporters: ['default'],
   },
 });
