@@ -131,6 +131,13 @@ export interface ElectionOptions<T = unknown> {
   lockDelay?: string | number;
   /** Binds the session we create to a heartbeated agent TTL check: crash failover in about this long. @default none */
   healthCheckTtl?: string | number;
+  /**
+   * Node checks the session we create is bound to, besides the heartbeat check. Binding to
+   * `serfHealth` is only safe with lockDelay ≥ ttl (see `defaultHolderChecks`): otherwise a node
+   * cut off from the servers could be replaced before its leader's deadline.
+   * @default ['serfHealth'] when lockDelay ≥ ttl, otherwise [] (the defaults: [])
+   */
+  checks?: readonly string[];
   /** Name of the session we create. @default 'consul-recipes election' */
   sessionName?: string;
   /** Consecutive failed monitor reads tolerated before the term counts as lost. @default 3 */
@@ -155,7 +162,7 @@ export function resolveElectionOptions<T>(key: unknown, options: ElectionOptions
   if (options === null || typeof options !== 'object') {
     throw new ConfigError(`election options must be an object, got ${describe(options)}`, 'options');
   }
-  const common = resolveHolderOptions(options, { ...ELECTION_DEFAULTS, behavior: 'delete' });
+  const common = resolveHolderOptions(options, { ...ELECTION_DEFAULTS, behavior: 'delete', lockDelayGuards: true });
   return {
     key: key as string,
     value: encodeLockValue('value', options.value),

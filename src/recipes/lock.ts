@@ -88,6 +88,13 @@ export interface LockOptions {
   lockDelay?: string | number;
   /** Binds the session we create to a heartbeated agent TTL check (fast crash detection). @default none */
   healthCheckTtl?: string | number;
+  /**
+   * Node checks the session we create is bound to, besides the heartbeat check. Consul
+   * invalidates the session as soon as one goes critical — without the holder hearing of it —
+   * so a check is only safe when lock-delay covers the holder's deadline (lockDelay ≥ ttl).
+   * @default ['serfHealth'] when lockDelay ≥ ttl (the defaults), otherwise []
+   */
+  checks?: readonly string[];
   /** Name of the session we create. @default 'consul-recipes lock' */
   sessionName?: string;
   /** Consecutive failed monitor reads tolerated before the lock counts as lost. @default 3 */
@@ -114,7 +121,7 @@ export function resolveLockOptions(key: unknown, options: LockOptions = {}): Res
   if (options === null || typeof options !== 'object') {
     throw new ConfigError(`lock options must be an object, got ${describe(options)}`, 'options');
   }
-  const common = resolveHolderOptions(options, { ...LOCK_DEFAULTS, behavior: 'release' });
+  const common = resolveHolderOptions(options, { ...LOCK_DEFAULTS, behavior: 'release', lockDelayGuards: true });
   return {
     key: key as string,
     value: encodeLockValue('value', options.value),
@@ -129,22 +136,48 @@ export interface HolderOptions {
   ttl?: string | number;
   lockDelay?: string | number;
   healthCheckTtl?: string | number;
+  checks?: readonly string[];
   sessionName?: string;
   monitorRetries?: number;
   waitTime?: string | number;
 }
 
-/** @internal Resolves {@link HolderOptions} for Lock and Semaphore. */
+/**
+ * The node checks a recipe binds its own sessions to, unless told otherwise.
+ *
+ * Consul invalidates a session the moment a bound check goes critical (serfHealth: the node
+ * left the cluster's gossip, say in a partition). The holder cannot hear of that — its renewals
+ * simply start failing — so it only counts itself lost at its local deadline, last renewal + ttl.
+ * The invalidation came after that renewal, and nobody can acquire the key for lockDelay after
+ * the invalidation; so the holder still learns first iff lock-delay guards the hold (locks and
+ * elections: yes; semaphore slots: no) and lockDelay ≥ ttl. Bind to serfHealth only then; without
+ * it the session ends by TTL (Consul waits 2×ttl, a full ttl after our deadline) or by the
+ * heartbeat check (whose deadline we track), both of which the holder sees first.
+ */
+export function defaultHolderChecks(lockDelayGuards: boolean, ttlMs: number, lockDelayMs: number): readonly string[] {
+  return lockDelayGuards && lockDelayMs >= ttlMs ? ['serfHealth'] : [];
+}
+
+/** @internal Resolves {@link HolderOptions} for Lock, Semaphore and LeaderElection. */
 export function resolveHolderOptions(
   options: HolderOptions,
-  defaults: { ttlMs: number; lockDelayMs: number; monitorRetries: number; waitTimeMs: number; sessionName: string; behavior: 'release' | 'delete' },
+  defaults: {
+    ttlMs: number;
+    lockDelayMs: number;
+    monitorRetries: number;
+    waitTimeMs: number;
+    sessionName: string;
+    behavior: 'release' | 'delete';
+    /** Whether Consul's lock-delay keeps others off the hold after an invalidation. */
+    lockDelayGuards: boolean;
+  },
 ): Pick<ResolvedLockOptions, 'session' | 'sessionOptions' | 'monitorRetries' | 'waitTimeMs'> {
   const { session } = options;
   if (session !== undefined) {
     if (!(session instanceof Session)) {
       throw new ConfigError(`option "session" must be a Session (from coord.session()), got ${describe(session)}`, 'session');
     }
-    for (const name of ['ttl', 'lockDelay', 'healthCheckTtl', 'sessionName'] as const) {
+    for (const name of ['ttl', 'lockDelay', 'healthCheckTtl', 'sessionName', 'checks'] as const) {
       if (options[name] !== undefined) {
         throw new ConfigError(`option "${name}" configures the session the recipe creates; it cannot be combined with "session"`, name);
       }
@@ -156,9 +189,13 @@ export function resolveHolderOptions(
     lockDelay: options.lockDelay ?? defaults.lockDelayMs,
     behavior: defaults.behavior,
     ...(options.healthCheckTtl !== undefined ? { healthCheckTtl: options.healthCheckTtl } : {}),
+    ...(options.checks !== undefined ? { checks: options.checks } : {}),
   };
   // Same checks Session.create makes, now, so bad input throws at the call site.
-  resolveSessionOptions(sessionOptions);
+  const resolved = resolveSessionOptions(sessionOptions);
+  if (options.checks === undefined) {
+    sessionOptions.checks = defaultHolderChecks(defaults.lockDelayGuards, resolved.ttlMs, resolved.lockDelayMs);
+  }
   const monitorRetries = options.monitorRetries ?? defaults.monitorRetries;
   if (!Number.isSafeInteger(monitorRetries) || monitorRetries < 0) {
     throw new ConfigError(`option "monitorRetries" must be a non-negative integer, got ${describe(monitorRetries)}`, 'monitorRetries');

@@ -102,6 +102,12 @@ export interface SemaphoreOptions extends HolderOptions {
   lockDelay?: string | number;
   /** Binds the session we create to a heartbeated agent TTL check. @default none */
   healthCheckTtl?: string | number;
+  /**
+   * Node checks the session we create is bound to, besides the heartbeat check. Lock-delay never
+   * guards a slot, so binding to `serfHealth` lets a node cut off from the servers lose its slot
+   * to someone else before its holder's deadline: opt in only if that is acceptable. @default []
+   */
+  checks?: readonly string[];
   /** Name of the session we create. @default 'consul-recipes semaphore' */
   sessionName?: string;
   /** Consecutive failed monitor reads tolerated before the permit counts as lost. @default 3 */
@@ -132,7 +138,8 @@ export function resolveSemaphoreOptions(prefix: unknown, options: SemaphoreOptio
     limit,
     value: encodeLockValue('value', options.value),
     // Contender sessions use Behavior delete, as Go's do: a dead contender's key disappears.
-    ...resolveHolderOptions(options, { ...SEMAPHORE_DEFAULTS, behavior: 'delete' }),
+    // Lock-delay never guards a slot (only our own contender key): never bind to serfHealth by default.
+    ...resolveHolderOptions(options, { ...SEMAPHORE_DEFAULTS, behavior: 'delete', lockDelayGuards: false }),
   };
 }
 
