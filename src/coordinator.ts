@@ -39,6 +39,14 @@ export interface CoordinatorOptions {
   datacenter?: string;
   /** PEM CA bundle (contents, not a path) for https. @default contents of CONSUL_CACERT */
   ca?: string | Buffer;
+  /** PEM client certificate (contents) for agents that verify clients. @default contents of CONSUL_CLIENT_CERT */
+  cert?: string | Buffer;
+  /** PEM client key (contents). @default contents of CONSUL_CLIENT_KEY */
+  key?: string | Buffer;
+  /** Server name to verify (and send as SNI) when it differs from the address. @default CONSUL_TLS_SERVER_NAME */
+  tlsServerName?: string;
+  /** Skip server certificate verification. Never in production. @default true only if CONSUL_HTTP_SSL_VERIFY=false */
+  tlsSkipVerify?: boolean;
   /** Per-request timeout for non-blocking calls, duration string or ms. @default '10s' */
   timeout?: string | number;
   /** pino-compatible logger. @default silent */
@@ -64,13 +72,23 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): Coordinato
   if (env.CONSUL_HTTP_ADDR) options.address = env.CONSUL_HTTP_ADDR;
   if (env.CONSUL_HTTP_TOKEN) options.token = env.CONSUL_HTTP_TOKEN;
   if (env.CONSUL_DATACENTER) options.datacenter = env.CONSUL_DATACENTER;
-  if (env.CONSUL_CACERT) {
+  const read = (variable: string, option: 'ca' | 'cert' | 'key'): Buffer | undefined => {
+    const path = env[variable];
+    if (!path) return undefined;
     try {
-      options.ca = readFileSync(env.CONSUL_CACERT);
+      return readFileSync(path);
     } catch (err) {
-      throw new ConfigError(`CONSUL_CACERT: cannot read ${JSON.stringify(env.CONSUL_CACERT)}`, 'ca', { cause: err });
+      throw new ConfigError(`${variable}: cannot read ${JSON.stringify(path)}`, option, { cause: err });
     }
-  }
+  };
+  const ca = read('CONSUL_CACERT', 'ca');
+  const cert = read('CONSUL_CLIENT_CERT', 'cert');
+  const key = read('CONSUL_CLIENT_KEY', 'key');
+  if (ca) options.ca = ca;
+  if (cert) options.cert = cert;
+  if (key) options.key = key;
+  if (env.CONSUL_TLS_SERVER_NAME) options.tlsServerName = env.CONSUL_TLS_SERVER_NAME;
+  if (/^(0|false)$/i.test(env.CONSUL_HTTP_SSL_VERIFY ?? '')) options.tlsSkipVerify = true;
   return options;
 }
 
@@ -110,7 +128,11 @@ export class Coordinator {
 
   constructor(options: CoordinatorOptions = {}) {
     const env = optionsFromEnvSafe();
-    const merged: CoordinatorOptions = { ...env, ...options };
+    // An option given as undefined means "not given": it must not hide the environment's value.
+    const merged: CoordinatorOptions = { ...env };
+    for (const [name, value] of Object.entries(options) as Array<[keyof CoordinatorOptions, unknown]>) {
+      if (value !== undefined) (merged as Record<string, unknown>)[name] = value;
+    }
     const address = normalizeAddress(merged.address ?? COORDINATOR_DEFAULTS.address);
     if (merged.token !== undefined && typeof merged.token !== 'string') {
       throw new ConfigError('option "token" must be a string', 'token');
@@ -127,6 +149,10 @@ export class Coordinator {
       token: merged.token,
       datacenter: merged.datacenter,
       ca: merged.ca,
+      cert: merged.cert,
+      key: merged.key,
+      tlsServerName: merged.tlsServerName,
+      tlsSkipVerify: merged.tlsSkipVerify,
       timeoutMs,
       logger: this.logger,
       retry: {
@@ -138,9 +164,14 @@ export class Coordinator {
     this.events = new Events(this);
   }
 
-  /** A Coordinator configured from CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_CACERT, CONSUL_HTTP_SSL. */
+  /**
+   * A Coordinator configured from CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_DATACENTER,
+   * CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY, CONSUL_TLS_SERVER_NAME, CONSUL_HTTP_SSL
+   * and CONSUL_HTTP_SSL_VERIFY; unlike the constructor, an unreadable certificate file throws.
+   */
   static fromEnv(overrides: CoordinatorOptions = {}): Coordinator {
-    return new Coordinator({ ...optionsFromEnv(), ...overrides });
+    const env = optionsFromEnv();
+    return new Coordinator({ ...env, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) });
   }
 
   /** The agent address in use (never includes the token). */
@@ -263,7 +294,7 @@ function optionsFromEnvSafe(): CoordinatorOptions {
   try {
     return optionsFromEnv();
   } catch {
-    const { CONSUL_CACERT: _ignored, ...rest } = process.env;
+    const { CONSUL_CACERT: _ca, CONSUL_CLIENT_CERT: _cert, CONSUL_CLIENT_KEY: _key, ...rest } = process.env;
     return optionsFromEnv(rest);
   }
 }

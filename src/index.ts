@@ -17,7 +17,16 @@ export {
 export type { Logger } from './internal/logger.js';
 export { parseGoDurationNs, formatDurationMs } from './internal/duration.js';
 export { blockingQuery, type BlockingQueryOptions, type BlockingResult, type BlockingRead } from './loop/blocking-query.js';
-export type { ConsulApi, KVPair, QueryMeta, SessionEntry } from './transport/index.js';
+// The typed Consul HTTP API (`coord.api`) and its shapes.
+export type * from './transport/index.js';
+export type { BackoffPolicy } from './loop/backoff.js';
+export type { BlockingReadArgs } from './loop/blocking-query.js';
+export type { LockValue } from './recipes/lock-internal/keys.js';
+export type { ContenderEvents, ContenderConfig, HoldDriver, AcquireAttempt, Grant } from './recipes/lock-internal/contender.js';
+export type { ResolvedLockOptions } from './recipes/lock.js';
+export type { ResolvedSemaphoreOptions } from './recipes/semaphore.js';
+export type { ResolvedElectionOptions } from './recipes/election.js';
+export type { ResolvedSessionOptions } from './session/session.js';
 export {
   ConfigWatcher,
   ConfigSnapshot,

@@ -71,6 +71,13 @@ export interface TransportOptions {
   token?: string | undefined;
   datacenter?: string | undefined;
   ca?: string | Buffer | undefined;
+  /** Client certificate and key (PEM) for agents that verify clients. */
+  cert?: string | Buffer | undefined;
+  key?: string | Buffer | undefined;
+  /** SNI and certificate name to verify, when it differs from the address's host. */
+  tlsServerName?: string | undefined;
+  /** Accept any server certificate (CONSUL_HTTP_SSL_VERIFY=false). Never in production. */
+  tlsSkipVerify?: boolean | undefined;
   timeoutMs: number;
   retry: RetryPolicy;
   logger?: Logger | undefined;
@@ -126,7 +133,14 @@ export class ConsulTransport {
     const agentOptions = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: Infinity };
     this.agent =
       this.baseUrl.protocol === 'https:'
-        ? new https.Agent({ ...agentOptions, ...(options.ca ? { ca: options.ca } : {}) })
+        ? new https.Agent({
+            ...agentOptions,
+            ...(options.ca ? { ca: options.ca } : {}),
+            ...(options.cert ? { cert: options.cert } : {}),
+            ...(options.key ? { key: options.key } : {}),
+            ...(options.tlsServerName ? { servername: options.tlsServerName } : {}),
+            ...(options.tlsSkipVerify ? { rejectUnauthorized: false } : {}),
+          })
         : new http.Agent(agentOptions);
   }
 

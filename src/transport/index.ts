@@ -10,6 +10,7 @@ import { Catalog } from './catalog.js';
 import { UserEvents } from './events.js';
 
 export * from './client.js';
+export type { Agent, KV, Sessions, Services, Health, Catalog, UserEvents };
 export type { KVPair, ReadOptions } from './kv.js';
 export type { SessionCreateRequest, SessionEntry } from './session.js';
 export type { AgentSelf, CheckRegistration, CheckStatus } from './agent.js';

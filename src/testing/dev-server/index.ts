@@ -9,3 +9,4 @@ export type {
   RestartOptions,
 } from './server.js';
 export type { DevServerLogger, DevServerOptions } from './options.js';
+export type { CheckStatus } from './state/types.js';
