@@ -14,4 +14,8 @@ export default defineConfig({
   clean: true,
   splitting: false,
   shims: true,
+  // p-retry (and its one dependency) ship ESM only. Bundled, the CommonJS build works on every
+  // Node 20 (require() of an ES module is not available on all of them, and where it is, the
+  // interop wraps the namespace instead of the default export).
+  noExternal: ['p-retry', 'is-network-error'],
 });

@@ -102,6 +102,11 @@ const SH_RUNS: Readonly<Record<string, ShRun>> = {
   "npx consul-recipes lock jobs/nightly -- node -e 'console.log(process.env.CONSUL_LOCK_HELD)'": { stdout: /^true$/m },
   'npx consul-recipes inspect jobs/': { stdout: /jobs\// },
   'npm run docs': { stdout: /html generated at/ },
+  // README "Try it in one line": the CommonJS and ES module builds, each against its own dev server.
+  "node -e \"require('consul-recipes/testing').startDevServer().then(async (server) => { const { Coordinator } = require('consul-recipes'); const coord = new Coordinator({ address: server.url }); const token = await coord.withLock('locks/demo', async ({ fencingToken }) => fencingToken); console.log('held locks/demo, fencing token', token); await coord.close(); await server.close(); })\"":
+    { stdout: /^held locks\/demo, fencing token \d+$/m },
+  "node --input-type=module -e \"const { startDevServer } = await import('consul-recipes/testing'); const { Coordinator } = await import('consul-recipes'); const server = await startDevServer(); const coord = new Coordinator({ address: server.url }); const election = coord.election('elections/demo', { value: { id: 'me' } }); await election.campaign(); console.log('leader:', JSON.stringify(await election.leader())); await coord.close(); await server.close();\"":
+    { stdout: /^leader: \{"value":\{"id":"me"\},"sessionId":"[0-9a-f-]{36}","fencingToken":\d+\}$/m },
 };
 
 // -------------------------------------------------------------------------------------------------
