@@ -42,7 +42,7 @@ import {
   type HoldingView,
 } from './lock-internal/contender.js';
 import { LOCK_FLAG_VALUE, encodeLockValue, type LockValue } from './lock-internal/keys.js';
-import { lockLossReason, observeLockKey } from './lock-internal/lock-key.js';
+import { consistentKeyRead, lockLossReason, observeLockKey } from './lock-internal/lock-key.js';
 
 export { LOCK_FLAG_VALUE } from './lock-internal/keys.js';
 export type { AcquireOptions } from './lock-internal/contender.js';
@@ -275,13 +275,11 @@ export class LockDriver implements HoldDriver<KVPair | null> {
     readonly key: string,
     readonly value: Buffer | null,
     readonly options: { waitMs: number; retryTimeMs: number },
-  ) {}
+  ) {
+    this.monitorRead = consistentKeyRead(api, key);
+  }
 
-  readonly monitorRead: BlockingRead<KVPair | null> = async ({ index, waitMs, signal }) => {
-    // Consistent, as Go's monitor: a stale follower must not tell us we still hold it.
-    const { pair, meta } = await this.api.kv.get(this.key, { index, waitMs, signal, consistent: true });
-    return { value: pair, meta };
-  };
+  readonly monitorRead: BlockingRead<KVPair | null>;
 
   lossReason(pair: KVPair | null, sessionId: string): string | undefined {
     return lockLossReason(pair, sessionId);

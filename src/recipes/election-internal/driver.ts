@@ -23,6 +23,7 @@ import type { Session } from '../../session/session.js';
 import { isTransient } from '../../transport/client.js';
 import type { ConsulApi, KVPair } from '../../transport/index.js';
 import type { AcquireAttempt, Grant, HoldDriver } from '../lock-internal/contender.js';
+import { consistentKeyRead } from '../lock-internal/lock-key.js';
 import {
   campaignOps,
   classifyRefusal,
@@ -55,13 +56,10 @@ export class ElectionDriver implements HoldDriver<KVPair | null> {
     readonly options: ElectionDriverOptions,
   ) {
     this.value = value;
+    this.monitorRead = consistentKeyRead(api, key);
   }
 
-  readonly monitorRead: BlockingRead<KVPair | null> = async ({ index, waitMs, signal }) => {
-    // Consistent: a stale follower must not tell a leader it still leads.
-    const { pair, meta } = await this.api.kv.get(this.key, { index, waitMs, signal, consistent: true });
-    return { value: pair, meta };
-  };
+  readonly monitorRead: BlockingRead<KVPair | null>;
 
   lossReason(pair: KVPair | null, sessionId: string): string | undefined {
     return termLossReason(pair, sessionId);
