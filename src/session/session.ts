@@ -10,7 +10,8 @@
  * and `lost` fires — a full ttl before Consul could hand our locks to anybody else, and lock-delay
  * adds more margin after that.
  *
- * With `healthCheckTtl`, the session is also bound to an agent TTL check that we heartbeat. A
+ * With `healthCheckTtl`, the session is also bound to an agent TTL check that we heartbeat (the
+ * check of a small agent service of its own, so a crash never leaves a critical node check). A
  * crashed process then loses its locks after `healthCheckTtl` instead of up to 2×ttl. Consul
  * invalidates the session as soon as that check expires (no 2× margin), so the local deadline also
  * follows the check: the last heartbeat's start + healthCheckTtl, minus a safety margin.
@@ -45,6 +46,13 @@ export const SESSION_DEFAULTS = Object.freeze({
   retryMinMs: 100,
   /** Share of healthCheckTtl kept as margin: Consul expires the check exactly at its TTL. */
   healthCheckMargin: 0.1,
+  /** Name of the agent service that carries a session's heartbeat check. */
+  healthServiceName: 'consul-recipes-session',
+  /**
+   * A crashed process's heartbeat service is removed this long after its check turned critical
+   * (Consul raises it to at least 1 minute and reaps every 30 s).
+   */
+  healthServiceReapMs: 60_000,
   /** destroy() gives up after max(this, ttl): past that Consul expires the session anyway. */
   destroyBudgetMinMs: 2_000,
 });
@@ -63,7 +71,10 @@ export interface SessionOptions {
   behavior?: 'release' | 'delete';
   /** Node check IDs the session is bound to. @default ['serfHealth'] */
   checks?: readonly string[];
-  /** Bind to an agent TTL check heartbeated by this process, for fast crash detection. @default none */
+  /**
+   * Bind to a TTL check heartbeated by this process, for fast crash detection. The check belongs
+   * to an agent service `consul-recipes-session-<uuid>` registered for it. @default none
+   */
   healthCheckTtl?: string | number;
   /** Cancels creation. */
   signal?: AbortSignal;
@@ -135,6 +146,8 @@ export class Session extends EventEmitter<SessionEvents> {
   readonly behavior: 'release' | 'delete';
   /** ID of the agent TTL check this session heartbeats, when `healthCheckTtl` is set. */
   readonly healthCheckId: string | undefined;
+  /** ID of the agent service that check belongs to (`consul-recipes-session-<uuid>`). */
+  readonly healthServiceId: string | undefined;
   /** Closed after the recipes that hold keys under it (see Closeable.closePhase). */
   readonly closePhase = 1;
 
@@ -168,17 +181,30 @@ export class Session extends EventEmitter<SessionEvents> {
     o.signal?.throwIfAborted();
     const api = coord.api;
     let healthCheckId: string | undefined;
+    let healthServiceId: string | undefined;
     if (o.healthCheckTtlMs !== undefined) {
-      healthCheckId = `consul-recipes:session:${randomUUID()}`;
-      await api.agent.registerCheck(
+      // The heartbeat check belongs to a small service of its own, not to the node. A node-level
+      // check left critical by a crashed process would stay on the agent for good and fail the
+      // `?passing` health of every service on the node; a service check only fails its own
+      // service, and Consul reaps that service (check included) after DeregisterCriticalServiceAfter.
+      const uid = randomUUID();
+      healthCheckId = `consul-recipes:session:${uid}`;
+      healthServiceId = `${SESSION_DEFAULTS.healthServiceName}-${uid}`;
+      await api.services.register(
         {
-          ID: healthCheckId,
-          Name: `consul-recipes session heartbeat (${o.name})`,
-          TTL: formatDurationMs(o.healthCheckTtlMs),
-          // Registered passing: Consul refuses to bind a session to a critical check.
-          Status: 'passing',
+          ID: healthServiceId,
+          Name: SESSION_DEFAULTS.healthServiceName,
+          Meta: { session_name: o.name.slice(0, 512) },
+          Check: {
+            CheckID: healthCheckId,
+            Name: `consul-recipes session heartbeat (${o.name})`,
+            TTL: formatDurationMs(o.healthCheckTtlMs),
+            // Registered passing: Consul refuses to bind a session to a critical check.
+            Status: 'passing',
+            DeregisterCriticalServiceAfter: formatDurationMs(SESSION_DEFAULTS.healthServiceReapMs),
+          },
         },
-        o.signal,
+        { signal: o.signal },
       );
     }
     const started = performance.now();
@@ -191,15 +217,18 @@ export class Session extends EventEmitter<SessionEvents> {
           // Always a string: Consul reads a bare number as seconds and Go's client cannot send 0.
           LockDelay: formatDurationMs(o.lockDelayMs),
           Behavior: o.behavior,
-          NodeChecks: [...o.checks, ...(healthCheckId ? [healthCheckId] : [])],
+          NodeChecks: [...o.checks],
+          ...(healthCheckId ? { ServiceChecks: [{ ID: healthCheckId }] } : {}),
         },
         o.signal,
       );
     } catch (err) {
-      if (healthCheckId) await api.agent.deregisterCheck(healthCheckId).catch((e: unknown) => coord.logger.debug({ err: String(e) }, 'check cleanup failed'));
+      if (healthServiceId) {
+        await api.services.deregister(healthServiceId).catch((e: unknown) => coord.logger.debug({ err: String(e) }, 'heartbeat service cleanup failed'));
+      }
       throw err;
     }
-    const session = new Session(coord, id, o, healthCheckId, started);
+    const session = new Session(coord, id, o, healthCheckId, healthServiceId, started);
     if (o.signal?.aborted) {
       // Cancelled while the create was in flight: do not leak what Consul made.
       await session.destroy();
@@ -208,7 +237,14 @@ export class Session extends EventEmitter<SessionEvents> {
     return session;
   }
 
-  private constructor(coord: Coordinator, id: string, o: ResolvedSessionOptions, healthCheckId: string | undefined, started: number) {
+  private constructor(
+    coord: Coordinator,
+    id: string,
+    o: ResolvedSessionOptions,
+    healthCheckId: string | undefined,
+    healthServiceId: string | undefined,
+    started: number,
+  ) {
     super();
     this.coord = coord;
     this.id = id;
@@ -217,6 +253,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.lockDelayMs = o.lockDelayMs;
     this.behavior = o.behavior;
     this.healthCheckId = healthCheckId;
+    this.healthServiceId = healthServiceId;
     this.healthCheckTtlMs = o.healthCheckTtlMs;
     this.renewDeadline = started + o.ttlMs;
     this.checkDeadline = o.healthCheckTtlMs === undefined ? Infinity : started + this.checkWindow();
@@ -420,11 +457,12 @@ export class Session extends EventEmitter<SessionEvents> {
       // Unreachable Consul: the server will expire the session by its TTL (or check); say so.
       this.coord.logger.warn({ session: this.id, err: err instanceof Error ? err.message : String(err) }, 'session destroy failed; Consul will expire it');
     }
-    if (this.healthCheckId) {
+    if (this.healthServiceId) {
       try {
-        await api.agent.deregisterCheck(this.healthCheckId, budget.signal);
+        // Removes the heartbeat check with it.
+        await api.services.deregister(this.healthServiceId, budget.signal);
       } catch (err) {
-        this.coord.logger.warn({ check: this.healthCheckId, err: err instanceof Error ? err.message : String(err) }, 'health check deregistration failed');
+        this.coord.logger.warn({ service: this.healthServiceId, err: err instanceof Error ? err.message : String(err) }, 'heartbeat service deregistration failed; Consul reaps it once its check is critical');
       }
     }
     budget.dispose();

@@ -78,6 +78,8 @@ describe('demo', () => {
       expect((await consulFetch({ url: agent.url }, 'GET', '/v1/session/list')).json()).toEqual([]);
       const checks = (await consulFetch({ url: agent.url }, 'GET', '/v1/agent/checks')).json<Record<string, unknown>>();
       expect(Object.keys(checks).filter((id) => id.startsWith('consul-recipes:session:'))).toEqual([]);
+      const services = (await consulFetch({ url: agent.url }, 'GET', '/v1/agent/services')).json<Record<string, unknown>>();
+      expect(Object.keys(services).filter((id) => id.startsWith('consul-recipes-session-'))).toEqual([]);
     } finally {
       await agent.close();
     }

@@ -9,7 +9,9 @@ let target: Target;
 let coord: Coordinator;
 const extra: Array<{ close(): Promise<void> }> = [];
 
-async function sessionsOnServer(): Promise<Array<{ ID: string; LockDelay: number; TTL: string; Behavior: string; NodeChecks: string[] | null }>> {
+async function sessionsOnServer(): Promise<
+  Array<{ ID: string; LockDelay: number; TTL: string; Behavior: string; NodeChecks: string[] | null; ServiceChecks: Array<{ ID: string }> | null }>
+> {
   const res = await fetch(`${target.url}/v1/session/list`);
   return (await res.json()) as never;
 }
@@ -140,11 +142,14 @@ describe('when partitioned from Consul', () => {
 });
 
 describe('with healthCheckTtl', () => {
-  it('binds the session to a heartbeated agent check and removes the check on destroy', async () => {
+  it('binds the session to a heartbeated check of its own service and removes both on destroy', async () => {
     const s = await coord.session({ ttl: '5s', lockDelay: 0, healthCheckTtl: '300ms' });
     expect(s.healthCheckId).toBeDefined();
     const [info] = (await sessionsOnServer()).filter((x) => x.ID === s.id);
-    expect(info!.NodeChecks).toEqual(['serfHealth', s.healthCheckId]);
+    expect(info!.NodeChecks).toEqual(['serfHealth']);
+    expect(info!.ServiceChecks?.map((c) => c.ID)).toEqual([s.healthCheckId]);
+    const services = async () => (await (await fetch(`${target.url}/v1/agent/services`)).json()) as Record<string, { Service: string }>;
+    expect((await services())[s.healthServiceId!]?.Service).toBe('consul-recipes-session');
     // heartbeats keep it passing well past its TTL
     const checkStatus = async () =>
       ((await (await fetch(`${target.url}/v1/agent/checks`)).json()) as Record<string, { Status: string }>)[s.healthCheckId!]?.Status;
@@ -154,6 +159,7 @@ describe('with healthCheckTtl', () => {
     expect(s.state).toBe('active');
     await s.destroy();
     expect(await checkStatus()).toBeUndefined();
+    expect(await services()).toEqual({});
   });
 
   it('is invalidated by Consul when the heartbeat stops, and reports lost first', async () => {
@@ -172,6 +178,22 @@ describe('with healthCheckTtl', () => {
     // the server drops the session when the check's TTL runs out, well before the session TTL
     await waitFor(async () => !(await sessionsOnServer()).some((x) => x.ID === s.id), { timeout: 3000 });
     proxy.heal();
+  });
+
+  it('a crashed holder leaves no node-level check behind: other services on the node stay passing', async () => {
+    // An unrelated healthy service on the same agent.
+    await fetch(`${target.url}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: 'web', Check: { TTL: '1h', Status: 'passing' } }) });
+    const proxy = await startFaultProxy({ target: target.url });
+    extra.push(proxy);
+    const c = new Coordinator({ address: proxy.url, retry: { retries: 0 } });
+    extra.push(c);
+    const s = await c.session({ ttl: '10s', lockDelay: 0, healthCheckTtl: '300ms' });
+    proxy.partition('hold'); // the process stops heartbeating, as if it had crashed
+    await waitFor(async () => !(await sessionsOnServer()).some((x) => x.ID === s.id), { timeout: 5000 });
+    const healthy = (await (await fetch(`${target.url}/v1/health/service/web?passing`)).json()) as unknown[];
+    expect(healthy).toHaveLength(1);
+    proxy.heal();
+    await fetch(`${target.url}/v1/agent/service/deregister/web`, { method: 'PUT' });
   });
 });
 

@@ -236,7 +236,7 @@ export function runDemo(argv: readonly string[], io: CommandIo): Promise<number>
     let demo: Demo | undefined;
     const observer = new AbortController();
     let observed: Promise<void> | undefined;
-    const killedChecks = new Set<string>();
+    const killedChecks = new Set<string>(); // heartbeat services of the SIGKILLed worker
     const prefix = `consul-recipes-demo/${randomBytes(3).toString('hex')}`;
     let settings = DEV_SETTINGS;
     let interrupted: NodeJS.Signals | undefined;
@@ -369,7 +369,10 @@ export function runDemo(argv: readonly string[], io: CommandIo): Promise<number>
         // On a real agent a SIGKILLed worker's health checks would stay behind (critical): note them.
         // Best effort: without it a real agent keeps a critical check of the killed worker.
         const { session } = await coord.api.sessions.info(id).catch(() => ({ session: null }));
-        for (const check of session?.NodeChecks ?? []) if (check.startsWith('consul-recipes:session:')) killedChecks.add(check);
+        for (const check of session?.ServiceChecks ?? []) {
+          // The heartbeat check belongs to a service `consul-recipes-session-<uuid>` (see Session).
+          if (check.ID.startsWith('consul-recipes:session:')) killedChecks.add(`consul-recipes-session-${check.ID.slice('consul-recipes:session:'.length)}`);
+        }
       }
       from = d.mark();
       crashPhase = { victim: w1 };
@@ -444,8 +447,9 @@ export function runDemo(argv: readonly string[], io: CommandIo): Promise<number>
           // A real agent: leave nothing of ours behind.
           // Best effort: a failure here only leaves demo keys or a critical check behind; say so.
           await coord.api.kv.delete(`${prefix}/`, { recurse: true }).catch((err: unknown) => io.err(`consul-recipes demo: warning: could not delete ${prefix}/: ${explain(err)}`));
-          for (const check of killedChecks) {
-            await coord.api.agent.deregisterCheck(check).catch((err: unknown) => io.err(`consul-recipes demo: warning: could not deregister check ${check}: ${explain(err)}`));
+          // Consul would reap the killed worker's heartbeat services after a minute; do not wait.
+          for (const service of killedChecks) {
+            await coord.api.services.deregister(service).catch((err: unknown) => io.err(`consul-recipes demo: warning: could not deregister service ${service}: ${explain(err)}`));
           }
         }
         await coord.close();
