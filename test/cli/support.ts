@@ -155,7 +155,10 @@ export function useCliFixture(devOptions: Parameters<typeof startTarget>[0] = {}
     await Promise.all(leftovers.map((c) => c.exited));
     running.clear();
     const list = await fx.consul<Array<{ ID: string; Name: string }>>('GET', '/v1/session/list');
-    const ours = list.json().filter((s) => s.Name.startsWith('consul-recipes'));
+    // On a shared real agent other test files hold sessions of their own at the same time: only
+    // count the sessions of this test's prefix there (every CLI session name carries it).
+    const shared = target?.kind !== 'dev';
+    const ours = list.json().filter((s) => s.Name.startsWith('consul-recipes') && (!shared || s.Name.includes(prefix)));
     if (leftovers.length > 0) {
       // A test that failed midway: clear the way for the next one; its own failure says why.
       for (const s of ours) await fx.consul('PUT', `/v1/session/destroy/${s.ID}`);

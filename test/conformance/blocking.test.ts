@@ -42,6 +42,11 @@ describeConformance('Blocking queries', (ctx) => {
     const index = consulIndex(first);
     const res = await ctx.req('GET', kvPath(key, `index=${index}&wait=500ms`));
     expect(res.status).toBe(404);
+    if (ctx.kind !== 'dev' && consulIndex(res) > index) {
+      // A shared agent: another writer moved the table index, which legally wakes a query on a
+      // missing key (spec §3.2, "memdb may also wake on neighbouring writes"): a 404 with the new index.
+      return;
+    }
     expect(res.elapsedMs).toBeGreaterThanOrEqual(490);
     expect(consulIndex(res)).toBe(index);
   });
