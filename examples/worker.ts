@@ -44,7 +44,7 @@ const election = new LeaderElection(coord, key, {
 });
 
 election.on('elected', (term) => log('elected', { token: term.fencingToken }));
-election.on('deposed', (d) => log('deposed', { token: d.fencingToken, reason: d.reason, error: d.error?.message }));
+election.on('deposed', (_reason, d) => log('deposed', { token: d.fencingToken, reason: d.reason, error: d.error?.message }));
 election.on('leader', (leader) => log('leader', { leader: leader && { ...leader } }));
 election.on('error', (err) => log('error', { error: err instanceof Error ? err.message : String(err) }));
 

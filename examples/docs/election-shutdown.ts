@@ -11,7 +11,7 @@ import { Coordinator } from '../../src/index.js';
 
 const coord = Coordinator.fromEnv();
 const election = coord.election('elections/shutdown-demo', { healthCheckTtl: '3s' });
-election.on('deposed', ({ reason }) => {
+election.on('deposed', (reason) => {
   console.log('deposed:', reason); // 'resigned'
   assert.equal(reason, 'resigned');
 });

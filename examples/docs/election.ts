@@ -12,7 +12,7 @@ const coord = Coordinator.fromEnv();
 
 // --- Campaign, lead, resign ---------------------------------------------------------------------
 const election = coord.election('elections/billing', { value: { id: 'worker-1' }, healthCheckTtl: '5s' });
-election.on('deposed', ({ reason }) => console.log('no longer leader:', reason));
+election.on('deposed', (reason) => console.log('no longer leader:', reason));
 const term = await election.campaign();   // resolves once this instance leads
 await runLeaderLoop({ signal: term.signal, fencingToken: term.fencingToken });
 await election.resign();                  // hand over at once: no TTL, no lock-delay wait

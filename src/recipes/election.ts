@@ -219,8 +219,11 @@ export interface Deposition {
 export interface ElectionEvents<T> {
   /** This instance became leader. `campaign()` resolves with the same term. */
   elected: [term: LeaderTerm];
-  /** This instance's term ended; `term.signal` was aborted just before. */
-  deposed: [deposition: Deposition];
+  /**
+   * This instance's term ended; `term.signal` was aborted just before. First the reason
+   * (`'resigned' | 'session-lost' | 'key-lost' | 'closed'`), then the details of the term.
+   */
+  deposed: [reason: DeposedReason, deposition: Deposition];
   /**
    * The observed leader changed (null: no leader). Emitted while at least one `leader` listener
    * is attached: adding the first starts a blocking-query watch (no session), removing the last
@@ -604,7 +607,8 @@ export class LeaderElection<T = unknown> extends EventEmitter<ElectionEvents<T>>
     // The engine aborted the term's signal before calling us: listeners never see a live signal.
     if (to === 'leader' && hold) this.emitSafe('elected', hold.term);
     if (ended && hold) {
-      this.emitSafe('deposed', Object.freeze({ reason: ended.reason, fencingToken: hold.term.fencingToken, ...(ended.error ? { error: ended.error } : {}) }));
+      const deposition: Deposition = Object.freeze({ reason: ended.reason, fencingToken: hold.term.fencingToken, ...(ended.error ? { error: ended.error } : {}) });
+      this.emitSafe('deposed', ended.reason, deposition);
     }
   }
 

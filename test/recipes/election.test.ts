@@ -8,7 +8,7 @@ import {
   LockTimeoutError,
   NotLeaderError,
 } from '../../src/errors.js';
-import { LeaderElection, type Deposition, type LeaderInfo, type LeaderTerm } from '../../src/recipes/election.js';
+import { LeaderElection, type DeposedReason, type Deposition, type LeaderInfo, type LeaderTerm } from '../../src/recipes/election.js';
 import { Session } from '../../src/session/session.js';
 import { consulFetch, kvPath } from '../support/target.js';
 import { nextEvent, useLockFixture } from './lock-fixture.js';
@@ -38,7 +38,7 @@ describe('campaigning and resigning', () => {
     const e = election(fx.key(), { value: { id: 'worker-1' } }, coord);
     const seen: string[] = [];
     e.on('elected', (term) => seen.push(`elected:${e.state}:${term.signal.aborted}`));
-    e.on('deposed', (d) => seen.push(`deposed:${d.reason}:${e.state}:${e.signal.aborted}:${e.isLeader}`));
+    e.on('deposed', (_r, d) => seen.push(`deposed:${d.reason}:${e.state}:${e.signal.aborted}:${e.isLeader}`));
     expect(e.state).toBe('idle');
     const pending = e.campaign();
     expect(e.state).toBe('campaigning');
@@ -123,7 +123,7 @@ describe('campaigning and resigning', () => {
     await holder.campaign();
     const e = election(fx.key(), {}, coord);
     const deposed: unknown[] = [];
-    e.on('deposed', (d) => deposed.push(d));
+    e.on('deposed', (_r, d) => deposed.push(d));
     await e.resign();
     expect(e.state).toBe('idle');
 
@@ -258,9 +258,10 @@ describe('when leadership is lost', () => {
     const waiting = nextEvent(b, 'waiting');
     const pending = b.campaign();
     await waiting;
-    const deposed = nextEvent<[Deposition]>(a, 'deposed');
+    const deposed = nextEvent<[DeposedReason, Deposition]>(a, 'deposed');
     fx.dev.invalidateSession(term.sessionId);
-    const [d] = await deposed;
+    const [reason, d] = await deposed;
+    expect(d.reason).toBe(reason);
     // Consul deleted the key while our session still looked alive to us: the key is what we saw go.
     expect(d).toMatchObject({ reason: 'key-lost', fencingToken: term.fencingToken });
     expect(d.error).toBeInstanceOf(LockLostError);
@@ -275,9 +276,10 @@ describe('when leadership is lost', () => {
   it('is deposed with key-lost when an operator deletes the key', async () => {
     const e = election();
     const term = await e.campaign();
-    const deposed = nextEvent<[Deposition]>(e, 'deposed');
+    const deposed = nextEvent<[DeposedReason, Deposition]>(e, 'deposed');
     await consulFetch(fx.target, 'DELETE', kvPath(fx.key()));
-    const [d] = await deposed;
+    const [reason, d] = await deposed;
+    expect(d.reason).toBe(reason);
     expect(d.reason).toBe('key-lost');
     expect(d.error?.reason).toMatch(/deleted/);
     expect(term.signal.aborted).toBe(true);
@@ -291,7 +293,7 @@ describe('when leadership is lost', () => {
     const b = election(fx.key(), { lockDelay: '200ms' });
     const order: string[] = [];
     const term = await a.campaign();
-    a.on('deposed', (d) => order.push(`a deposed ${d.reason}`));
+    a.on('deposed', (reason) => order.push(`a deposed ${reason}`));
     b.on('elected', () => order.push('b elected'));
     const waiting = nextEvent(b, 'waiting');
     const pending = b.campaign({ timeout: fx.isDev ? '10s' : '40s' });
@@ -309,7 +311,7 @@ describe('when leadership is lost', () => {
     const e = election();
     const term = await e.campaign();
     const deposed: Deposition[] = [];
-    e.on('deposed', (d) => deposed.push(d));
+    e.on('deposed', (_r, d) => deposed.push(d));
     // Block the event loop past the local deadline: no timer can fire meanwhile.
     const until = term.validUntil;
     while (performance.now() < until + 5) {
@@ -447,9 +449,10 @@ describe('close()', () => {
     const coord = fx.coord();
     const e = election(fx.key(), { lockDelay: '60s' }, coord);
     const term = await e.campaign();
-    const deposed = nextEvent<[Deposition]>(e, 'deposed');
+    const deposed = nextEvent<[DeposedReason, Deposition]>(e, 'deposed');
     await Promise.all([e.close(), e.close()]);
-    expect((await deposed)[0].reason).toBe('closed');
+    const [reason, d] = await deposed;
+    expect([reason, d.reason]).toEqual(['closed', 'closed']);
     expect(e.state).toBe('closed');
     expect(term.signal.aborted).toBe(true);
     expect((await coord.api.kv.get(fx.key())).pair).toBeNull();
@@ -484,7 +487,10 @@ describe('close()', () => {
     const pending = follower.campaign().catch((err: unknown) => err);
     await waiting;
     const reasons: string[] = [];
-    leader.on('deposed', (d) => reasons.push(d.reason));
+    leader.on('deposed', (reason, d) => {
+      expect(d.reason).toBe(reason);
+      reasons.push(reason);
+    });
     await coord.close();
     expect(await pending).toBeInstanceOf(ClosedError);
     expect(reasons).toEqual(['closed']);

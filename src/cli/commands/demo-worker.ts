@@ -102,7 +102,7 @@ export async function runDemoWorker(argv: readonly string[], io: CommandIo): Pro
 
   election.on('waiting', () => void send({ type: 'waiting', what: 'leadership' }));
   election.on('elected', (term) => void send({ type: 'elected', token: term.fencingToken, sessionId: term.sessionId }));
-  election.on('deposed', (d) => {
+  election.on('deposed', (_reason, d) => {
     if (d.reason !== 'resigned' && d.reason !== 'closed') void send({ type: 'deposed', token: d.fencingToken, reason: d.reason });
   });
   election.on('error', error);
