@@ -75,6 +75,11 @@ export class ConsulError extends RecipeError {
     this.consulMessage = consulMessage;
   }
 
+  /** Alias of {@link statusCode}. */
+  get status(): number {
+    return this.statusCode;
+  }
+
   /** True for failures that may pass by themselves: no response, 5xx, 429. */
   get transient(): boolean {
     return this.statusCode === 0 || this.statusCode >= 500 || this.statusCode === 429;
