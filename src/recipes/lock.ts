@@ -63,8 +63,13 @@ export const LOCK_DEFAULTS = Object.freeze({
   monitorRetries: 3,
   /** Go's DefaultLockWaitTime. Cancelling does not depend on it (requests are aborted). */
   waitTimeMs: 15_000,
-  /** Go's DefaultLockRetryTime, as a cap: retries during lock-delay start at 100ms and grow to it. */
-  retryTimeMs: 5_000,
+  /**
+   * Cap of the retries during lock-delay, which start at 100ms and double. Go sleeps a fixed 5s
+   * (DefaultLockRetryTime); as a cap that would let the take-over after a crash overshoot the
+   * default 15s lock-delay by up to 5s. 1s bounds the overshoot at about a second for a few more
+   * requests (about 20 over a 15s lock-delay).
+   */
+  retryTimeMs: 1_000,
   /** Session name (shown by `consul operator`/UI), like Go's "Consul API Lock". */
   sessionName: 'consul-recipes lock',
 });
