@@ -75,6 +75,7 @@ const SH_NOT_RUN: Readonly<Record<string, string>> = {
   'CONSUL_HTTP_ADDR=127.0.0.1:8500 npm test': 'the whole suite against a real agent: needs one',
   'CONSUL_TEST_CONTAINER=1 npm test': 'the whole suite against hashicorp/consul in Docker: needs Docker',
   'CONSUL_HTTP_ADDR=127.0.0.1:8500 npm run bench:failover': 'a benchmark against a real agent: minutes, and needs one',
+  'npm run bench:failover': 'three workers × four settings × ten rounds: minutes; its worker fixture is the process tests\' (test/process/)',
   'export CONSUL_HTTP_ADDR=https://consul.internal:8501': 'configures a shell for a real cluster',
   'export CONSUL_HTTP_TOKEN=00000000-0000-0000-0000-000000000000': 'configures a shell for a real cluster',
   'export CONSUL_CACERT=/etc/consul.d/tls/consul-agent-ca.pem': 'configures a shell for a real cluster',
@@ -102,6 +103,7 @@ const SH_RUNS: Readonly<Record<string, ShRun>> = {
   "npx consul-recipes lock jobs/nightly -- node -e 'console.log(process.env.CONSUL_LOCK_HELD)'": { stdout: /^true$/m },
   'npx consul-recipes inspect jobs/': { stdout: /jobs\// },
   'npm run docs': { stdout: /html generated at/ },
+  'npm run bench:lock -- --rounds 20 --delay-rounds 2': { stdout: /ratios \(Go double ÷ ours, p50\)/ },
   // README "Try it in one line": the CommonJS and ES module builds, each against its own dev server.
   "node -e \"require('consul-recipes/testing').startDevServer().then(async (server) => { const { Coordinator } = require('consul-recipes'); const coord = new Coordinator({ address: server.url }); const token = await coord.withLock('locks/demo', async ({ fencingToken }) => fencingToken); console.log('held locks/demo, fencing token', token); await coord.close(); await server.close(); })\"":
     { stdout: /^held locks\/demo, fencing token \d+$/m },
