@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { Coordinator, type CoordinatorOptions } from '../../src/coordinator.js';
 import { startFaultProxy, type FaultProxy } from '../../src/testing/fault-proxy.js';
 import type { DevServer } from '../../src/testing/index.js';
-import { consulFetch, startTarget, type Target } from '../support/target.js';
+import { consulFetch, realTargetKind, startTarget, type Target } from '../support/target.js';
 
 export interface LockFixture {
   readonly target: Target;
@@ -47,7 +47,8 @@ export function useLockFixture(): LockFixture {
       return target;
     },
     get isDev() {
-      return process.env.CONSUL_HTTP_ADDR === undefined && process.env.CONSUL_TEST_CONTAINER !== '1';
+      // The one place that decides which Consul the tests talk to.
+      return realTargetKind() === undefined;
     },
     get dev() {
       const dev = fx.target.dev;

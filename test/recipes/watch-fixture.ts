@@ -8,7 +8,7 @@ import { createHook } from 'node:async_hooks';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { Coordinator, type CoordinatorOptions } from '../../src/coordinator.js';
 import type { DevServer } from '../../src/testing/index.js';
-import { consulFetch, startTarget, type Target } from '../support/target.js';
+import { consulFetch, realTargetKind, startTarget, type Target } from '../support/target.js';
 
 export interface WatchFixture {
   readonly target: Target;
@@ -40,7 +40,8 @@ export function useWatchFixture(): WatchFixture {
       return target;
     },
     get isDev() {
-      return process.env.CONSUL_HTTP_ADDR === undefined && process.env.CONSUL_TEST_CONTAINER !== '1';
+      // The one place that decides which Consul the tests talk to.
+      return realTargetKind() === undefined;
     },
     get dev() {
       const dev = fx.target.dev;
