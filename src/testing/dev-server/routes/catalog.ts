@@ -35,6 +35,8 @@ export function nodeMetaFilter(ctx: RequestContext): (node: NodeRow | undefined)
     const i = raw.indexOf(':');
     return i < 0 ? [raw, ''] : [raw.slice(0, i), raw.slice(i + 1)];
   });
+  // Without ?node-meta nothing is filtered (not even a row whose node is missing).
+  if (pairs.length === 0) return () => true;
   return (n) => n !== undefined && pairs.every(([k, v]) => n.Meta[k ?? ''] === v);
 }
 
@@ -53,14 +55,13 @@ async function services(ctx: RequestContext): Promise<Reply> {
   refuseFilter(ctx);
   const authz = await ctx.rpcRead(opts);
   const metaOk = nodeMetaFilter(ctx);
-  const filterByMeta = ctx.query.has('node-meta');
   const snap = await blockingQuery(ctx, opts, () => {
     const tx = ctx.core.store.read();
     const { index } = catalogServices(tx);
     const out = new Map<string, string[]>();
     for (const s of tx.all('services')) {
       if (!serviceVisible(authz, s)) continue;
-      if (filterByMeta && !metaOk(tx.get('nodes', s.Node))) continue;
+      if (!metaOk(tx.get('nodes', s.Node))) continue;
       const tags = out.get(s.ServiceName) ?? [];
       for (const t of s.ServiceTags) if (!tags.includes(t)) tags.push(t);
       out.set(s.ServiceName, tags);
@@ -82,14 +83,13 @@ async function service(ctx: RequestContext): Promise<Reply> {
   refuseFilter(ctx);
   const authz = await ctx.rpcRead(opts);
   const metaOk = nodeMetaFilter(ctx);
-  const filterByMeta = ctx.query.has('node-meta');
   const snap = await blockingQuery(ctx, opts, () => {
     const tx = ctx.core.store.read();
     const { index, services: rows } = serviceNodes(tx, name, tags, false);
     const value: Record<string, unknown>[] = [];
     for (const s of rows) {
       const n = tx.get('nodes', s.Node);
-      if (!n || !serviceVisible(authz, s) || (filterByMeta && !metaOk(n))) continue;
+      if (!n || !serviceVisible(authz, s) || !metaOk(n)) continue;
       value.push(serviceNodeJson(s, n));
     }
     return { index, value, watch: catalogWatch };
@@ -104,12 +104,11 @@ async function nodes(ctx: RequestContext): Promise<Reply> {
   refuseFilter(ctx);
   const authz = await ctx.rpcRead(opts);
   const metaOk = nodeMetaFilter(ctx);
-  const filterByMeta = ctx.query.has('node-meta');
   const snap = await blockingQuery(ctx, opts, () => {
     const tx = ctx.core.store.read();
     const value = tx
       .all('nodes')
-      .filter((n) => (!authz.enforcing || authz.allowed('node', 'read', n.Node)) && (!filterByMeta || metaOk(n)))
+      .filter((n) => (!authz.enforcing || authz.allowed('node', 'read', n.Node)) && metaOk(n))
       .map(nodeJson);
     return { index: tx.tableIndex('nodes'), value, watch: (c: Change) => c.table === 'nodes' };
   });

@@ -112,14 +112,13 @@ async function service(ctx: RequestContext): Promise<Reply> {
   refuseFilter(ctx);
   const authz = await ctx.rpcRead(opts);
   const metaOk = nodeMetaFilter(ctx);
-  const filterByMeta = ctx.query.has('node-meta');
   const snap = await blockingQuery(ctx, opts, () => {
     const tx = ctx.core.store.read();
     const { index, services } = serviceNodes(tx, name, tags, true);
     const value: Entry[] = [];
     for (const s of services) {
       const n = tx.get('nodes', s.Node);
-      if (!n || (filterByMeta && !metaOk(n))) continue;
+      if (!n || !metaOk(n)) continue;
       if (authz.enforcing && !(authz.allowed('node', 'read', n.Node) && authz.allowed('service', 'read', s.ServiceName))) continue;
       value.push({ node: nodeJson(n), service: nodeServiceJson(s), checks: readable(authz, checksForInstance(tx, s)) });
     }
