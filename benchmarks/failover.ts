@@ -24,7 +24,7 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startDevServer, type DevServer } from '../src/testing/index.js';
-import type { ElectionOptions } from '../src/recipes/election.js';
+import type { ElectionOptions } from '../src/recipes/election/election.js';
 import type { WorkerConfig, WorkerReport } from '../test/process/fixtures/election-worker.js';
 
 const WORKER = fileURLToPath(new URL('../test/process/fixtures/election-worker.ts', import.meta.url));

@@ -20,7 +20,7 @@ import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Coordinator } from '../src/coordinator.js';
 import { ClosedError } from '../src/errors.js';
-import { LeaderElection, type LeaderTerm } from '../src/recipes/election.js';
+import { LeaderElection, type LeaderTerm } from '../src/recipes/election/election.js';
 
 const key = process.env.ELECTION_KEY ?? 'elections/example-worker';
 /** The job's downstream record: what the leader produces, stamped with its term's token. */

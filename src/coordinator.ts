@@ -10,15 +10,15 @@ import { silentLogger, type Logger } from './internal/logger.js';
 import { ConsulApi } from './transport/index.js';
 import type { RetryPolicy } from './transport/client.js';
 import { Session, type SessionOptions } from './session/session.js';
-import { ConfigWatcher, type ConfigWatcherOptions } from './recipes/config-watcher.js';
-import { registerService, type RegisterServiceOptions, type ServiceRegistration } from './recipes/service.js';
-import { ServiceWatcher, resolve, type ResolveOptions, type ServiceInstance, type ServiceWatcherOptions } from './recipes/discovery.js';
-import { Events } from './recipes/events.js';
-import { Lock, type LockOptions } from './recipes/lock.js';
-import { Semaphore, type SemaphoreOptions } from './recipes/semaphore.js';
-import { withLock, withSemaphore, type HeldContext, type WithLockOptions, type WithSemaphoreOptions } from './recipes/with-lock.js';
-import type { AcquireOptions } from './recipes/lock-internal/contender.js';
-import { LeaderElection, type ElectionOptions } from './recipes/election.js';
+import { ConfigWatcher, type ConfigWatcherOptions } from './recipes/config/config-watcher.js';
+import { registerService, type RegisterServiceOptions, type ServiceRegistration } from './recipes/service/service.js';
+import { ServiceWatcher, resolve, type ResolveOptions, type ServiceInstance, type ServiceWatcherOptions } from './recipes/discovery/discovery.js';
+import { Events } from './recipes/events/events.js';
+import { Lock, type LockOptions } from './recipes/lock/lock.js';
+import { Semaphore, type SemaphoreOptions } from './recipes/semaphore/semaphore.js';
+import { withLock, withSemaphore, type HeldContext, type WithLockOptions, type WithSemaphoreOptions } from './recipes/lock/with-lock.js';
+import type { AcquireOptions } from './recipes/hold/contender.js';
+import { LeaderElection, type ElectionOptions } from './recipes/election/election.js';
 
 /** Connection defaults, each with its reason. */
 export const COORDINATOR_DEFAULTS = Object.freeze({

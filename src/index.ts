@@ -21,11 +21,11 @@ export { blockingQuery, type BlockingQueryOptions, type BlockingResult, type Blo
 export type * from './transport/index.js';
 export type { BackoffPolicy } from './loop/backoff.js';
 export type { BlockingReadArgs } from './loop/blocking-query.js';
-export type { LockValue } from './recipes/lock-internal/keys.js';
-export type { ContenderEvents, ContenderConfig, HoldDriver, AcquireAttempt, Grant } from './recipes/lock-internal/contender.js';
-export type { ResolvedLockOptions } from './recipes/lock.js';
-export type { ResolvedSemaphoreOptions } from './recipes/semaphore.js';
-export type { ResolvedElectionOptions } from './recipes/election.js';
+export type { LockValue } from './recipes/hold/keys.js';
+export type { ContenderEvents, ContenderConfig, HoldDriver, AcquireAttempt, Grant } from './recipes/hold/contender.js';
+export type { ResolvedLockOptions } from './recipes/lock/lock.js';
+export type { ResolvedSemaphoreOptions } from './recipes/semaphore/semaphore.js';
+export type { ResolvedElectionOptions } from './recipes/election/election.js';
 export type { ResolvedSessionOptions } from './session/session.js';
 export {
   ConfigWatcher,
@@ -36,7 +36,7 @@ export {
   type ConfigChanges,
   type DecodeOption,
   type Decoder,
-} from './recipes/config-watcher.js';
+} from './recipes/config/config-watcher.js';
 export {
   ServiceRegistration,
   SERVICE_DEFAULTS,
@@ -45,7 +45,7 @@ export {
   type ServiceCheckOptions,
   type RegistrationState,
   type ServiceRegistrationEvents,
-} from './recipes/service.js';
+} from './recipes/service/service.js';
 export {
   ServiceWatcher,
   DISCOVERY_DEFAULTS,
@@ -55,7 +55,7 @@ export {
   type ServiceInstance,
   type HealthStatus,
   type ServiceWatcherEvents,
-} from './recipes/discovery.js';
+} from './recipes/discovery/discovery.js';
 export {
   Events,
   EventWatcher,
@@ -65,8 +65,8 @@ export {
   type FireEventOptions,
   type EventWatchOptions,
   type EventWatcherEvents,
-} from './recipes/events.js';
-export type { WatcherState, WatcherEvents, WatcherOptions, ReadyOptions } from './recipes/watcher.js';
+} from './recipes/events/events.js';
+export type { WatcherState, WatcherEvents, WatcherOptions, ReadyOptions } from './recipes/watch/watcher.js';
 export {
   Lock,
   LOCK_DEFAULTS,
@@ -77,7 +77,7 @@ export {
   type LockState,
   type LockEvents,
   type AcquireOptions,
-} from './recipes/lock.js';
+} from './recipes/lock/lock.js';
 export {
   Semaphore,
   SEMAPHORE_DEFAULTS,
@@ -87,8 +87,8 @@ export {
   type Permit,
   type SemaphoreState,
   type SemaphoreEvents,
-} from './recipes/semaphore.js';
-export { withLock, withSemaphore, type HeldContext, type WithLockOptions, type WithSemaphoreOptions } from './recipes/with-lock.js';
+} from './recipes/semaphore/semaphore.js';
+export { withLock, withSemaphore, type HeldContext, type WithLockOptions, type WithSemaphoreOptions } from './recipes/lock/with-lock.js';
 export {
   LeaderElection,
   ELECTION_DEFAULTS,
@@ -103,4 +103,4 @@ export {
   type ElectionState,
   type LeaderDecodeOption,
   type ShutdownOptions,
-} from './recipes/election.js';
+} from './recipes/election/election.js';

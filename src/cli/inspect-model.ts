@@ -19,8 +19,8 @@
  * library users with another value) have an unknown age, shown as `?` / `null`.
  */
 import type { KVPair, SessionEntry } from '../transport/index.js';
-import { LOCK_FLAG_VALUE, SEMAPHORE_FLAG_VALUE, SEMAPHORE_RECORD_NAME } from '../recipes/lock-internal/keys.js';
-import { decodeSemaphoreRecord, pruneDeadHolders } from '../recipes/lock-internal/semaphore-record.js';
+import { LOCK_FLAG_VALUE, SEMAPHORE_FLAG_VALUE, SEMAPHORE_RECORD_NAME } from '../recipes/hold/keys.js';
+import { decodeSemaphoreRecord, pruneDeadHolders } from '../recipes/semaphore/record.js';
 import { readHolderInfo, type HolderInfo } from './holder-info.js';
 import { showValue } from './format.js';
 

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { formatAge, inspect, inspectionRows, renderTable } from '../../src/cli/inspect-model.js';
-import { LOCK_FLAG_VALUE, SEMAPHORE_FLAG_VALUE } from '../../src/recipes/lock-internal/keys.js';
+import { LOCK_FLAG_VALUE, SEMAPHORE_FLAG_VALUE } from '../../src/recipes/hold/keys.js';
 import type { KVPair, SessionEntry } from '../../src/transport/index.js';
 
 const NOW = Date.parse('2030-01-01T00:01:00Z');

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Coordinator } from '../../src/coordinator.js';
-import { LeaderElection, type LeaderInfo } from '../../src/recipes/election.js';
+import { LeaderElection, type LeaderInfo } from '../../src/recipes/election/election.js';
 import { checkOneLeaderAtATime, isActing, isDeposed, isElected, useProcessFixture, type WorkerReport } from './support.js';
 
 const fx = useProcessFixture();

@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Coordinator } from '../../src/coordinator.js';
 import { ClosedError, ConsulError, DecodeError, TimeoutError } from '../../src/errors.js';
-import { ConfigWatcher, type ConfigChanges, type ConfigSnapshot } from '../../src/recipes/config-watcher.js';
+import { ConfigWatcher, type ConfigChanges, type ConfigSnapshot } from '../../src/recipes/config/config-watcher.js';
 import type { QueryMeta } from '../../src/transport/client.js';
 import type { KVPair, ReadOptions } from '../../src/transport/kv.js';
 import { waitFor } from '../support/wait.js';

@@ -7,8 +7,8 @@ import {
   isEmptyChange,
   relativeKey,
   resolveDecoder,
-} from '../../src/recipes/config-snapshot.js';
-import { resolveConfigWatcherOptions } from '../../src/recipes/config-watcher.js';
+} from '../../src/recipes/config/config-snapshot.js';
+import { resolveConfigWatcherOptions } from '../../src/recipes/config/config-watcher.js';
 import type { KVPair } from '../../src/transport/kv.js';
 
 let nextIndex = 10;

@@ -1,7 +1,7 @@
 /** ConfigWatcher against a live server (the dev server, or real Consul when configured). */
 import { describe, expect, it, vi } from 'vitest';
 import { ConsulError, DecodeError } from '../../src/errors.js';
-import { ConfigWatcher, type ConfigSnapshot } from '../../src/recipes/config-watcher.js';
+import { ConfigWatcher, type ConfigSnapshot } from '../../src/recipes/config/config-watcher.js';
 import type { RequestSpec } from '../../src/transport/client.js';
 import { consulFetch } from '../support/target.js';
 import { waitFor } from '../support/wait.js';

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Coordinator } from '../../src/coordinator.js';
 import { ConfigError } from '../../src/errors.js';
-import { resolve, ServiceWatcher, type ServiceInstance } from '../../src/recipes/discovery.js';
+import { resolve, ServiceWatcher, type ServiceInstance } from '../../src/recipes/discovery/discovery.js';
 import type { QueryMeta } from '../../src/transport/client.js';
 import type { HealthServiceEntry, HealthServiceOptions } from '../../src/transport/health.js';
 import { waitFor } from '../support/wait.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
-import { resolveServiceQuery } from '../../src/recipes/discovery.js';
-import { aggregateStatus, healthyInstances, RoundRobin, sameInstances, toInstances } from '../../src/recipes/instances.js';
+import { resolveServiceQuery } from '../../src/recipes/discovery/discovery.js';
+import { aggregateStatus, healthyInstances, RoundRobin, sameInstances, toInstances } from '../../src/recipes/watch/instances.js';
 import type { HealthServiceEntry } from '../../src/transport/health.js';
 import { normalizeHealthEntries } from '../../src/transport/health.js';
 

@@ -3,8 +3,8 @@
  * `/v1/health/service/:name` (blocking, `?passing`, `?tag`) in the dev server.
  */
 import { describe, expect, it } from 'vitest';
-import { ServiceWatcher, resolve, type ServiceInstance } from '../../src/recipes/discovery.js';
-import { registerService } from '../../src/recipes/service.js';
+import { ServiceWatcher, resolve, type ServiceInstance } from '../../src/recipes/discovery/discovery.js';
+import { registerService } from '../../src/recipes/service/service.js';
 import { waitFor } from '../support/wait.js';
 import { settle, trackResources, useWatchFixture } from './watch-fixture.js';
 

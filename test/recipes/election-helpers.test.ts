@@ -14,10 +14,10 @@ import {
   resolveLeaderDecoder,
   termLossReason,
   type LeaderRecord,
-} from '../../src/recipes/election-internal/leader-key.js';
-import { resolveShutdownOptions } from '../../src/recipes/election-internal/shutdown.js';
-import { ELECTION_TRANSITIONS, canTransition, type ElectionState } from '../../src/recipes/election-internal/state.js';
-import { ELECTION_DEFAULTS, resolveElectionOptions } from '../../src/recipes/election.js';
+} from '../../src/recipes/election/leader-key.js';
+import { resolveShutdownOptions } from '../../src/recipes/election/shutdown.js';
+import { ELECTION_TRANSITIONS, canTransition, type ElectionState } from '../../src/recipes/election/state.js';
+import { ELECTION_DEFAULTS, resolveElectionOptions } from '../../src/recipes/election/election.js';
 import type { KVPair } from '../../src/transport/index.js';
 
 const ME = 'me-session';

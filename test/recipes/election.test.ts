@@ -8,7 +8,7 @@ import {
   LockTimeoutError,
   NotLeaderError,
 } from '../../src/errors.js';
-import { LeaderElection, type DeposedReason, type Deposition, type LeaderInfo, type LeaderTerm } from '../../src/recipes/election.js';
+import { LeaderElection, type DeposedReason, type Deposition, type LeaderInfo, type LeaderTerm } from '../../src/recipes/election/election.js';
 import { Session } from '../../src/session/session.js';
 import { consulFetch, kvPath } from '../support/target.js';
 import { nextEvent, useLockFixture } from './lock-fixture.js';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ConfigError } from '../../src/errors.js';
-import { advanceEventCursor, INITIAL_EVENT_CURSOR, sameLastEvent, type EventCursor } from '../../src/recipes/event-cursor.js';
-import { encodePayload } from '../../src/recipes/events.js';
+import { advanceEventCursor, INITIAL_EVENT_CURSOR, sameLastEvent, type EventCursor } from '../../src/recipes/watch/event-cursor.js';
+import { encodePayload } from '../../src/recipes/events/events.js';
 import { eventIdToIndex } from '../../src/transport/events.js';
 
 const ev = (id: string) => ({ id });

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Coordinator } from '../../src/coordinator.js';
 import { ConfigError, ConsulError, IllegalStateError } from '../../src/errors.js';
-import { Events, type UserEvent } from '../../src/recipes/events.js';
+import { Events, type UserEvent } from '../../src/recipes/events/events.js';
 import type { QueryMeta } from '../../src/transport/client.js';
 import { eventIdToIndex } from '../../src/transport/events.js';
 import type { ReadOptions } from '../../src/transport/kv.js';

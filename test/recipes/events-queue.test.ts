@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AsyncQueue } from '../../src/recipes/async-queue.js';
+import { AsyncQueue } from '../../src/recipes/watch/async-queue.js';
 
 describe("AsyncQueue 'all' (event streams)", () => {
   it('delivers every value in order, pushed before or after the pull', async () => {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ConsulError } from '../../src/errors.js';
-import { Events, type UserEvent } from '../../src/recipes/events.js';
+import { Events, type UserEvent } from '../../src/recipes/events/events.js';
 import { eventIdToIndex } from '../../src/transport/events.js';
 import { consulFetch } from '../support/target.js';
 import { waitFor } from '../support/wait.js';

@@ -4,7 +4,7 @@
  * never exceed the limit. Fencing tokens must increase strictly in acquisition order.
  */
 import { describe, expect, it } from 'vitest';
-import { Lock } from '../../src/recipes/lock.js';
+import { Lock } from '../../src/recipes/lock/lock.js';
 import { useLockFixture } from './lock-fixture.js';
 
 const fx = useLockFixture();

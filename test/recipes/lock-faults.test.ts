@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { LockLostError } from '../../src/errors.js';
-import { Lock } from '../../src/recipes/lock.js';
+import { Lock } from '../../src/recipes/lock/lock.js';
 import { waitFor } from '../support/wait.js';
 import { nextEvent, useLockFixture } from './lock-fixture.js';
 

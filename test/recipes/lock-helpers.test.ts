@@ -1,7 +1,7 @@
 /** The pure halves of Lock and Semaphore: key decisions, the `.lock` record, the state table. */
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
-import { resolveAcquireOptions } from '../../src/recipes/lock-internal/contender.js';
+import { resolveAcquireOptions } from '../../src/recipes/hold/contender.js';
 import {
   LOCK_FLAG_VALUE,
   SEMAPHORE_FLAG_VALUE,
@@ -9,8 +9,8 @@ import {
   encodeLockValue,
   normalizePrefix,
   semaphoreRecordKey,
-} from '../../src/recipes/lock-internal/keys.js';
-import { lockLossReason, observeLockKey } from '../../src/recipes/lock-internal/lock-key.js';
+} from '../../src/recipes/hold/keys.js';
+import { lockLossReason, observeLockKey } from '../../src/recipes/lock/lock-key.js';
 import {
   decodeSemaphoreRecord,
   encodeSemaphoreRecord,
@@ -20,8 +20,8 @@ import {
   waitingContenders,
   withHolder,
   withoutHolder,
-} from '../../src/recipes/lock-internal/semaphore-record.js';
-import { HOLD_TRANSITIONS, canTransition } from '../../src/recipes/lock-internal/state.js';
+} from '../../src/recipes/semaphore/record.js';
+import { HOLD_TRANSITIONS, canTransition } from '../../src/recipes/hold/state.js';
 import type { KVPair } from '../../src/transport/kv.js';
 
 function pair(key: string, fields: Partial<KVPair> = {}): KVPair {

@@ -3,7 +3,7 @@
  * argv: <consul url> <key> <options JSON>. Prints `held <session id>` once it holds the lock.
  */
 import { Coordinator } from '../../src/coordinator.js';
-import { Lock, type LockOptions } from '../../src/recipes/lock.js';
+import { Lock, type LockOptions } from '../../src/recipes/lock/lock.js';
 
 const [url, key, json] = process.argv.slice(2);
 const coord = new Coordinator({ address: url });

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { LockConflictError } from '../../src/errors.js';
-import { Lock } from '../../src/recipes/lock.js';
-import { Semaphore } from '../../src/recipes/semaphore.js';
+import { Lock } from '../../src/recipes/lock/lock.js';
+import { Semaphore } from '../../src/recipes/semaphore/semaphore.js';
 import { consulFetch, kvPath } from '../support/target.js';
 import { GO_LOCK_FLAG, GO_SEMAPHORE_FLAG, GoLock, GoSemaphore } from './go-recipes.js';
 import { nextEvent, useLockFixture } from './lock-fixture.js';

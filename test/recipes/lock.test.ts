@@ -8,8 +8,8 @@ import {
   LockLostError,
   LockTimeoutError,
 } from '../../src/errors.js';
-import { LOCK_FLAG_VALUE, Lock } from '../../src/recipes/lock.js';
-import { Semaphore } from '../../src/recipes/semaphore.js';
+import { LOCK_FLAG_VALUE, Lock } from '../../src/recipes/lock/lock.js';
+import { Semaphore } from '../../src/recipes/semaphore/semaphore.js';
 import { Session } from '../../src/session/session.js';
 import { consulFetch, kvPath } from '../support/target.js';
 import { aborted, nextEvent, useLockFixture } from './lock-fixture.js';

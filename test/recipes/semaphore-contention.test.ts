@@ -3,7 +3,7 @@
  * their critical section never exceeds the limit, and fencing tokens follow acquisition order.
  */
 import { describe, expect, it } from 'vitest';
-import { Semaphore } from '../../src/recipes/semaphore.js';
+import { Semaphore } from '../../src/recipes/semaphore/semaphore.js';
 import { useLockFixture } from './lock-fixture.js';
 
 const fx = useLockFixture();

@@ -1,8 +1,8 @@
 /** Semaphore against a live server: layout, limit, pruning, conflicts, loss, cleanup, options. */
 import { describe, expect, it } from 'vitest';
 import { ClosedError, ConfigError, IllegalStateError, LockConflictError, LockLostError, LockTimeoutError } from '../../src/errors.js';
-import { SEMAPHORE_FLAG_VALUE, Semaphore } from '../../src/recipes/semaphore.js';
-import { Lock } from '../../src/recipes/lock.js';
+import { SEMAPHORE_FLAG_VALUE, Semaphore } from '../../src/recipes/semaphore/semaphore.js';
+import { Lock } from '../../src/recipes/lock/lock.js';
 import { Session } from '../../src/session/session.js';
 import { consulFetch, kvPath } from '../support/target.js';
 import { nextEvent, useLockFixture } from './lock-fixture.js';

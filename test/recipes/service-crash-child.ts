@@ -4,7 +4,7 @@
  * Usage: node --import tsx service-crash-child.ts <address> <options JSON>
  */
 import { Coordinator } from '../../src/coordinator.js';
-import { registerService, type RegisterServiceOptions } from '../../src/recipes/service.js';
+import { registerService, type RegisterServiceOptions } from '../../src/recipes/service/service.js';
 
 const [address, optionsJson] = process.argv.slice(2);
 if (!address || !optionsJson) {

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Coordinator } from '../../src/coordinator.js';
 import { ConfigError, ConsulError, IllegalStateError } from '../../src/errors.js';
-import { registerService, type ServiceRegistration } from '../../src/recipes/service.js';
+import { registerService, type ServiceRegistration } from '../../src/recipes/service/service.js';
 import type { CheckStatus, ServiceDefinition } from '../../src/transport/services.js';
 import { waitFor } from '../support/wait.js';
 

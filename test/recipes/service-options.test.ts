@@ -5,7 +5,7 @@ import {
   heartbeatIntervalMs,
   resolveServiceOptions,
   serviceCheckId,
-} from '../../src/recipes/service.js';
+} from '../../src/recipes/service/service.js';
 import { isUnknownCheckError } from '../../src/transport/services.js';
 
 describe('resolveServiceOptions', () => {

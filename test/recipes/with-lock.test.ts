@@ -1,8 +1,8 @@
 /** withLock / withSemaphore: acquire, run, release on return and on throw; loss and timeouts. */
 import { describe, expect, it } from 'vitest';
 import { ConfigError, LockLostError, LockTimeoutError } from '../../src/errors.js';
-import { Lock } from '../../src/recipes/lock.js';
-import { withLock, withSemaphore } from '../../src/recipes/with-lock.js';
+import { Lock } from '../../src/recipes/lock/lock.js';
+import { withLock, withSemaphore } from '../../src/recipes/lock/with-lock.js';
 import { aborted, useLockFixture } from './lock-fixture.js';
 
 const fx = useLockFixture();

@@ -10,7 +10,7 @@
  */
 import { Coordinator } from '../../coordinator.js';
 import { ClosedError } from '../../errors.js';
-import { Lock, type LockHandle } from '../../recipes/lock.js';
+import { Lock, type LockHandle } from '../../recipes/lock/lock.js';
 import { type CommandIo } from '../args.js';
 import { EXIT } from '../exit-codes.js';
 import { holderInfo } from '../holder-info.js';

@@ -18,10 +18,10 @@
  * two dashes (`--timeout`, not `-timeout`).
  */
 import type { Coordinator } from '../../coordinator.js';
-import { Lock } from '../../recipes/lock.js';
-import { Semaphore } from '../../recipes/semaphore.js';
-import { LOCK_FLAG_VALUE, SEMAPHORE_FLAG_VALUE, normalizePrefix, semaphoreRecordKey } from '../../recipes/lock-internal/keys.js';
-import { decodeSemaphoreRecord, pruneDeadHolders } from '../../recipes/lock-internal/semaphore-record.js';
+import { Lock } from '../../recipes/lock/lock.js';
+import { Semaphore } from '../../recipes/semaphore/semaphore.js';
+import { LOCK_FLAG_VALUE, SEMAPHORE_FLAG_VALUE, normalizePrefix, semaphoreRecordKey } from '../../recipes/hold/keys.js';
+import { decodeSemaphoreRecord, pruneDeadHolders } from '../../recipes/semaphore/record.js';
 import {
   CONNECTION_HELP,
   CONNECTION_OPTIONS,

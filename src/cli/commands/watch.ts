@@ -7,8 +7,8 @@
  * printed only when it differs from the last one. This is state watching, not a change log: a
  * value written and overwritten between two reads is never seen (the recipes' docs say why).
  */
-import type { ConfigChanges, ConfigSnapshot } from '../../recipes/config-watcher.js';
-import type { ServiceInstance } from '../../recipes/discovery.js';
+import type { ConfigChanges, ConfigSnapshot } from '../../recipes/config/config-watcher.js';
+import type { ServiceInstance } from '../../recipes/discovery/discovery.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, UsageError, connect, explain, parse, runCommand, type CommandIo } from '../args.js';
 import { EXIT, exitCodesHelp } from '../exit-codes.js';
 import { clock, showValue } from '../format.js';

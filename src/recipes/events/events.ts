@@ -6,7 +6,7 @@
  * shared blocking-query loop. The list's index is not a Raft index (it is derived from the newest
  * event's UUID, can exceed 2^53, and blocks only while exactly equal), so it is kept as an exact
  * bigint, and delivery never trusts it: each reply is the agent's whole buffer, and the watcher
- * delivers only the events after the last one it handled (src/recipes/event-cursor.ts).
+ * delivers only the events after the last one it handled (src/recipes/watch/event-cursor.ts).
  *
  * Guarantee. Per watcher, each event the agent buffered is delivered once, in the agent's order,
  * with none lost between blocking rounds — as long as fewer than 256 events (of any name) reach
@@ -20,14 +20,14 @@
  * most), kept only by agents whose node/service/tag filters match, and never persisted. Use them
  * to nudge ("config changed, re-read"), not to carry state.
  */
-import type { Coordinator } from '../coordinator.js';
-import { ConfigError, IllegalStateError } from '../errors.js';
-import { describe } from '../internal/duration.js';
-import { DEFAULT_WAIT_MS, type BlockingReadArgs, type BlockingResult } from '../loop/blocking-query.js';
-import type { QueryMeta } from '../transport/client.js';
-import type { UserEventRecord } from '../transport/events.js';
-import { advanceEventCursor, INITIAL_EVENT_CURSOR, sameLastEvent, type EventCursor } from './event-cursor.js';
-import { resolveWaitMs, Watcher, type WatcherEvents, type WatcherOptions } from './watcher.js';
+import type { Coordinator } from '../../coordinator.js';
+import { ConfigError, IllegalStateError } from '../../errors.js';
+import { describe } from '../../internal/duration.js';
+import { DEFAULT_WAIT_MS, type BlockingReadArgs, type BlockingResult } from '../../loop/blocking-query.js';
+import type { QueryMeta } from '../../transport/client.js';
+import type { UserEventRecord } from '../../transport/events.js';
+import { advanceEventCursor, INITIAL_EVENT_CURSOR, sameLastEvent, type EventCursor } from '../watch/event-cursor.js';
+import { resolveWaitMs, Watcher, type WatcherEvents, type WatcherOptions } from '../watch/watcher.js';
 
 /** A user event as delivered: `payload` is the raw bytes (null when none), `ltime` exact. */
 export type UserEvent = UserEventRecord;

@@ -22,8 +22,8 @@ import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
 import type { Session } from '../../session/session.js';
 import { isTransient } from '../../transport/client.js';
 import type { ConsulApi, KVPair } from '../../transport/index.js';
-import type { AcquireAttempt, Grant, HoldDriver } from '../lock-internal/contender.js';
-import { consistentKeyRead } from '../lock-internal/lock-key.js';
+import type { AcquireAttempt, Grant, HoldDriver } from '../hold/contender.js';
+import { consistentKeyRead } from '../lock/lock-key.js';
 import {
   campaignOps,
   classifyRefusal,

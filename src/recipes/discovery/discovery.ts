@@ -15,16 +15,16 @@
  * trip — or longer while Consul is unreachable, when the last list stays and `error` fires.
  * Callers must still handle a connection to a picked instance failing.
  */
-import type { Coordinator } from '../coordinator.js';
-import { ConfigError, TimeoutError } from '../errors.js';
-import { linkSignals } from '../internal/abort.js';
-import { describe, toMs } from '../internal/duration.js';
-import { DEFAULT_WAIT_MS, type BlockingReadArgs, type BlockingResult } from '../loop/blocking-query.js';
-import type { QueryMeta } from '../transport/client.js';
-import { healthyInstances, RoundRobin, sameInstances, toInstances, type ServiceInstance } from './instances.js';
-import { resolveWaitMs, Watcher, type WatcherEvents, type WatcherOptions } from './watcher.js';
+import type { Coordinator } from '../../coordinator.js';
+import { ConfigError, TimeoutError } from '../../errors.js';
+import { linkSignals } from '../../internal/abort.js';
+import { describe, toMs } from '../../internal/duration.js';
+import { DEFAULT_WAIT_MS, type BlockingReadArgs, type BlockingResult } from '../../loop/blocking-query.js';
+import type { QueryMeta } from '../../transport/client.js';
+import { healthyInstances, RoundRobin, sameInstances, toInstances, type ServiceInstance } from '../watch/instances.js';
+import { resolveWaitMs, Watcher, type WatcherEvents, type WatcherOptions } from '../watch/watcher.js';
 
-export type { ServiceInstance, HealthStatus } from './instances.js';
+export type { ServiceInstance, HealthStatus } from '../watch/instances.js';
 
 /** Defaults, each with its reason. */
 export const DISCOVERY_DEFAULTS = Object.freeze({

@@ -12,12 +12,12 @@
  * operator fixes the policy.
  */
 import { EventEmitter } from 'eventemitter3';
-import type { Coordinator } from '../coordinator.js';
-import { ClosedError, ConsulError, TimeoutError, abortReason } from '../errors.js';
-import { linkSignals } from '../internal/abort.js';
-import { toMs } from '../internal/duration.js';
-import { blockingQuery, type BlockingReadArgs, type BlockingResult } from '../loop/blocking-query.js';
-import type { QueryMeta } from '../transport/client.js';
+import type { Coordinator } from '../../coordinator.js';
+import { ClosedError, ConsulError, TimeoutError, abortReason } from '../../errors.js';
+import { linkSignals } from '../../internal/abort.js';
+import { toMs } from '../../internal/duration.js';
+import { blockingQuery, type BlockingReadArgs, type BlockingResult } from '../../loop/blocking-query.js';
+import type { QueryMeta } from '../../transport/client.js';
 import { AsyncQueue, type QueueMode } from './async-queue.js';
 
 export type WatcherState = 'starting' | 'ready' | 'closed';

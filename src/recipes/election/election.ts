@@ -41,7 +41,7 @@
  * pass `fencingToken` to downstream systems so they can refuse a deposed leader's late writes.
  */
 import { EventEmitter } from 'eventemitter3';
-import type { Coordinator } from '../coordinator.js';
+import type { Coordinator } from '../../coordinator.js';
 import {
   ClosedError,
   ConfigError,
@@ -51,16 +51,16 @@ import {
   SessionLostError,
   abortReason,
   type LockLostError,
-} from '../errors.js';
-import { linkSignals } from '../internal/abort.js';
-import { describe, toMs } from '../internal/duration.js';
-import { validateKey } from '../internal/keys.js';
-import { blockingQuery } from '../loop/blocking-query.js';
-import type { Session } from '../session/session.js';
-import { isTransient } from '../transport/client.js';
-import type { KVPair } from '../transport/index.js';
-import type { Decoder } from './config-snapshot.js';
-import { ElectionDriver } from './election-internal/driver.js';
+} from '../../errors.js';
+import { linkSignals } from '../../internal/abort.js';
+import { describe, toMs } from '../../internal/duration.js';
+import { validateKey } from '../../internal/keys.js';
+import { blockingQuery } from '../../loop/blocking-query.js';
+import type { Session } from '../../session/session.js';
+import { isTransient } from '../../transport/client.js';
+import type { KVPair } from '../../transport/index.js';
+import type { Decoder } from '../config/config-snapshot.js';
+import { ElectionDriver } from './driver.js';
 import {
   leaderChanges,
   leaderRecord,
@@ -68,23 +68,23 @@ import {
   resolveLeaderDecoder,
   type LeaderDecodeOption,
   type LeaderRecord,
-} from './election-internal/leader-key.js';
-import { installShutdown, resolveShutdownOptions, type ShutdownOptions } from './election-internal/shutdown.js';
-import { canTransition, type DeposedReason, type ElectionState } from './election-internal/state.js';
+} from './leader-key.js';
+import { installShutdown, resolveShutdownOptions, type ShutdownOptions } from './shutdown.js';
+import { canTransition, type DeposedReason, type ElectionState } from './state.js';
 import {
   Contender,
   resolveAcquireOptions,
   type ContenderConfig,
   type HoldingView,
   type TransitionDetail,
-} from './lock-internal/contender.js';
-import { encodeLockValue, type LockValue } from './lock-internal/keys.js';
-import type { HoldState } from './lock-internal/state.js';
-import { resolveHolderOptions } from './lock.js';
+} from '../hold/contender.js';
+import { encodeLockValue, type LockValue } from '../hold/keys.js';
+import type { HoldState } from '../hold/state.js';
+import { resolveHolderOptions } from '../lock/lock.js';
 
-export type { DeposedReason, ElectionState } from './election-internal/state.js';
-export type { LeaderDecodeOption } from './election-internal/leader-key.js';
-export type { ShutdownOptions } from './election-internal/shutdown.js';
+export type { DeposedReason, ElectionState } from './state.js';
+export type { LeaderDecodeOption } from './leader-key.js';
+export type { ShutdownOptions } from './shutdown.js';
 
 /** Defaults, each with its reason. */
 export const ELECTION_DEFAULTS = Object.freeze({

@@ -24,12 +24,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
-import type { Coordinator } from '../coordinator.js';
-import { ConfigError, IllegalStateError, abortReason } from '../errors.js';
-import { sleep } from '../internal/abort.js';
-import { describe, formatDurationMs, toMs } from '../internal/duration.js';
-import { backoffDelay } from '../loop/backoff.js';
-import type { CheckStatus, ServiceCheckDefinition, ServiceDefinition } from '../transport/services.js';
+import type { Coordinator } from '../../coordinator.js';
+import { ConfigError, IllegalStateError, abortReason } from '../../errors.js';
+import { sleep } from '../../internal/abort.js';
+import { describe, formatDurationMs, toMs } from '../../internal/duration.js';
+import { backoffDelay } from '../../loop/backoff.js';
+import type { CheckStatus, ServiceCheckDefinition, ServiceDefinition } from '../../transport/services.js';
 
 /** Defaults, each with its reason. */
 export const SERVICE_DEFAULTS = Object.freeze({

@@ -8,7 +8,7 @@
  * reply is flagged `truncated` because events between may have been evicted unseen (more than
  * 256 arrived between two reads) or the agent restarted and lost its buffer.
  */
-import type { UserEventRecord } from '../transport/events.js';
+import type { UserEventRecord } from '../../transport/events.js';
 
 /** Where a watcher stands in the event stream. */
 export interface EventCursor {

@@ -21,17 +21,17 @@
  * Hazard: as with any Consul lock, it is NOT safe to assume the permit is held until
  * `release()`; watch `permit.signal`.
  */
-import type { Coordinator } from '../coordinator.js';
-import { ConfigError, LockConflictError, abortReason } from '../errors.js';
-import { linkSignals, sleep } from '../internal/abort.js';
-import { describe } from '../internal/duration.js';
-import { validateKey } from '../internal/keys.js';
-import { backoffDelay } from '../loop/backoff.js';
-import { blockingQuery, type BlockingRead } from '../loop/blocking-query.js';
-import type { Session } from '../session/session.js';
-import { isTransient } from '../transport/client.js';
-import type { ConsulApi, KVPair } from '../transport/index.js';
-import { Contender, type AcquireAttempt, type ContenderEvents, type Grant, type HoldDriver, type HoldingView } from './lock-internal/contender.js';
+import type { Coordinator } from '../../coordinator.js';
+import { ConfigError, LockConflictError, abortReason } from '../../errors.js';
+import { linkSignals, sleep } from '../../internal/abort.js';
+import { describe } from '../../internal/duration.js';
+import { validateKey } from '../../internal/keys.js';
+import { backoffDelay } from '../../loop/backoff.js';
+import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
+import type { Session } from '../../session/session.js';
+import { isTransient } from '../../transport/client.js';
+import type { ConsulApi, KVPair } from '../../transport/index.js';
+import { Contender, type AcquireAttempt, type ContenderEvents, type Grant, type HoldDriver, type HoldingView } from '../hold/contender.js';
 import {
   SEMAPHORE_FLAG_VALUE,
   contenderKey,
@@ -39,7 +39,7 @@ import {
   normalizePrefix,
   semaphoreRecordKey,
   type LockValue,
-} from './lock-internal/keys.js';
+} from '../hold/keys.js';
 import {
   decodeSemaphoreRecord,
   encodeSemaphoreRecord,
@@ -50,11 +50,11 @@ import {
   type SemaphoreObservation,
   type SemaphoreRecord,
   type SemaphoreView,
-} from './lock-internal/semaphore-record.js';
-import { resolveHolderOptions, type HolderOptions, type ResolvedLockOptions } from './lock.js';
+} from './record.js';
+import { resolveHolderOptions, type HolderOptions, type ResolvedLockOptions } from '../lock/lock.js';
 
-export { SEMAPHORE_FLAG_VALUE } from './lock-internal/keys.js';
-export type { HoldState as SemaphoreState } from './lock-internal/state.js';
+export { SEMAPHORE_FLAG_VALUE } from '../hold/keys.js';
+export type { HoldState as SemaphoreState } from '../hold/state.js';
 /** Events of a {@link Semaphore}: `acquired`, `released`, `lost`, `waiting`, `error`. */
 export type SemaphoreEvents = ContenderEvents<Permit>;
 

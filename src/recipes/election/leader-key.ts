@@ -13,7 +13,7 @@ import { TextDecoder } from 'node:util';
 import { ConfigError } from '../../errors.js';
 import { describe } from '../../internal/duration.js';
 import type { KVPair, TxnKVOp, TxnResult } from '../../transport/index.js';
-import { resolveDecoder, type Decoder } from '../config-snapshot.js';
+import { resolveDecoder, type Decoder } from '../config/config-snapshot.js';
 
 /** What a campaigner sees in a read of the leader key. */
 export type KeyObservation =

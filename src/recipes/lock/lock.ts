@@ -23,16 +23,16 @@
  * key, `consul` can invalidate the session, a pause can outlive the deadline; work already under
  * way cannot be recalled. Check `fencingToken` downstream when that matters.
  */
-import type { Coordinator } from '../coordinator.js';
-import { ConfigError, LockConflictError, abortReason } from '../errors.js';
-import { sleep } from '../internal/abort.js';
-import { describe, toMs } from '../internal/duration.js';
-import { validateKey } from '../internal/keys.js';
-import { backoffDelay } from '../loop/backoff.js';
-import { blockingQuery, type BlockingRead } from '../loop/blocking-query.js';
-import { Session, resolveSessionOptions, type SessionOptions } from '../session/session.js';
-import { isTransient } from '../transport/client.js';
-import type { ConsulApi, KVPair } from '../transport/index.js';
+import type { Coordinator } from '../../coordinator.js';
+import { ConfigError, LockConflictError, abortReason } from '../../errors.js';
+import { sleep } from '../../internal/abort.js';
+import { describe, toMs } from '../../internal/duration.js';
+import { validateKey } from '../../internal/keys.js';
+import { backoffDelay } from '../../loop/backoff.js';
+import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
+import { Session, resolveSessionOptions, type SessionOptions } from '../../session/session.js';
+import { isTransient } from '../../transport/client.js';
+import type { ConsulApi, KVPair } from '../../transport/index.js';
 import {
   Contender,
   type AcquireAttempt,
@@ -40,15 +40,15 @@ import {
   type Grant,
   type HoldDriver,
   type HoldingView,
-} from './lock-internal/contender.js';
-import { LOCK_FLAG_VALUE, encodeLockValue, type LockValue } from './lock-internal/keys.js';
-import { consistentKeyRead, lockLossReason, observeLockKey } from './lock-internal/lock-key.js';
+} from '../hold/contender.js';
+import { LOCK_FLAG_VALUE, encodeLockValue, type LockValue } from '../hold/keys.js';
+import { consistentKeyRead, lockLossReason, observeLockKey } from './lock-key.js';
 
-export { LOCK_FLAG_VALUE } from './lock-internal/keys.js';
-export type { AcquireOptions } from './lock-internal/contender.js';
+export { LOCK_FLAG_VALUE } from '../hold/keys.js';
+export type { AcquireOptions } from '../hold/contender.js';
 /** Events of a {@link Lock}: `acquired`, `released`, `lost`, `waiting`, `error`. */
 export type LockEvents = ContenderEvents<LockHandle>;
-export type { HoldState as LockState } from './lock-internal/state.js';
+export type { HoldState as LockState } from '../hold/state.js';
 
 /** Defaults, each with its reason. */
 export const LOCK_DEFAULTS = Object.freeze({

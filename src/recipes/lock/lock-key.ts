@@ -6,7 +6,7 @@
 import type { BlockingRead } from '../../loop/blocking-query.js';
 import type { ConsulApi } from '../../transport/index.js';
 import type { KVPair } from '../../transport/kv.js';
-import { LOCK_FLAG_VALUE } from './keys.js';
+import { LOCK_FLAG_VALUE } from '../hold/keys.js';
 
 export type LockObservation =
   /** No key, or a lock key nobody holds: try `?acquire`. */

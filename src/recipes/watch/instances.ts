@@ -2,7 +2,7 @@
  * Pure helpers of service discovery: turning `/v1/health/service` entries into instances, the
  * aggregated health status, list equality, and round-robin picking. Tested without a server.
  */
-import type { HealthCheck, HealthServiceEntry } from '../transport/health.js';
+import type { HealthCheck, HealthServiceEntry } from '../../transport/health.js';
 
 /** Aggregated health of an instance, worst first: maintenance > critical > warning > passing. */
 export type HealthStatus = 'passing' | 'warning' | 'critical' | 'maintenance';

@@ -7,7 +7,7 @@
  * dead and is pruned by whoever writes the record next (`pruneDeadHolders`).
  */
 import type { KVPair } from '../../transport/kv.js';
-import { SEMAPHORE_FLAG_VALUE, contenderKey, semaphoreRecordKey } from './keys.js';
+import { SEMAPHORE_FLAG_VALUE, contenderKey, semaphoreRecordKey } from '../hold/keys.js';
 
 export interface SemaphoreRecord {
   /** The limit every contender must agree on. */

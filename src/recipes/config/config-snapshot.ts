@@ -8,9 +8,9 @@
  * never a mix of a new response and an old value kept for the key that failed.
  */
 import { TextDecoder } from 'node:util';
-import { ConfigError, DecodeError } from '../errors.js';
-import { describe } from '../internal/duration.js';
-import type { KVPair } from '../transport/kv.js';
+import { ConfigError, DecodeError } from '../../errors.js';
+import { describe } from '../../internal/duration.js';
+import type { KVPair } from '../../transport/kv.js';
 
 /** A custom decoder: raw bytes (empty Buffer for an empty value) and the key relative to the prefix. */
 export type Decoder<T> = (value: Buffer, key: string) => T;

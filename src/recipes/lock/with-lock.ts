@@ -6,13 +6,13 @@
  * call rejects with that `LockLostError` once `fn` has settled, even if `fn` returned normally —
  * its work may have overlapped another holder's, and the caller must know.
  */
-import type { Coordinator } from '../coordinator.js';
-import { ConfigError, type LockLostError } from '../errors.js';
-import { linkSignals } from '../internal/abort.js';
-import { describe } from '../internal/duration.js';
-import { resolveAcquireOptions, type AcquireOptions, type ResolvedAcquireOptions } from './lock-internal/contender.js';
+import type { Coordinator } from '../../coordinator.js';
+import { ConfigError, type LockLostError } from '../../errors.js';
+import { linkSignals } from '../../internal/abort.js';
+import { describe } from '../../internal/duration.js';
+import { resolveAcquireOptions, type AcquireOptions, type ResolvedAcquireOptions } from '../hold/contender.js';
 import { Lock, type LockHandle, type LockOptions } from './lock.js';
-import { Semaphore, type Permit, type SemaphoreOptions } from './semaphore.js';
+import { Semaphore, type Permit, type SemaphoreOptions } from '../semaphore/semaphore.js';
 
 /** What `fn` gets while it holds the lock or permit. */
 export interface HeldContext {

@@ -4,7 +4,7 @@
  * Algorithm. One blocking recursive read of the prefix (`GET /v1/kv/<prefix>?recurse&index=…`),
  * driven by the shared blocking-query loop — never one request per key, so N watchers cost N
  * requests however many keys there are. Each response becomes a snapshot only if every value in it
- * decodes (src/recipes/config-snapshot.ts). The new snapshot is compared with the previous one
+ * decodes (src/recipes/config/config-snapshot.ts). The new snapshot is compared with the previous one
  * byte for byte; `change` fires with the added, modified and deleted keys, and not at all when
  * nothing changed (a rewrite with the same bytes, a write elsewhere that woke the query).
  *
@@ -21,12 +21,12 @@
  * between as one `change`). Intermediate states that came and went between two reads are never
  * seen: this is state watching, not a change log.
  */
-import type { Coordinator } from '../coordinator.js';
-import { ConfigError } from '../errors.js';
-import { validateKey } from '../internal/keys.js';
-import { DEFAULT_WAIT_MS, type BlockingReadArgs, type BlockingResult } from '../loop/blocking-query.js';
-import type { QueryMeta } from '../transport/client.js';
-import type { KVPair } from '../transport/kv.js';
+import type { Coordinator } from '../../coordinator.js';
+import { ConfigError } from '../../errors.js';
+import { validateKey } from '../../internal/keys.js';
+import { DEFAULT_WAIT_MS, type BlockingReadArgs, type BlockingResult } from '../../loop/blocking-query.js';
+import type { QueryMeta } from '../../transport/client.js';
+import type { KVPair } from '../../transport/kv.js';
 import {
   ConfigSnapshot,
   buildSnapshot,
@@ -37,7 +37,7 @@ import {
   type DecodeOption,
   type Decoder,
 } from './config-snapshot.js';
-import { resolveWaitMs, Watcher, type WatcherEvents, type WatcherOptions } from './watcher.js';
+import { resolveWaitMs, Watcher, type WatcherEvents, type WatcherOptions } from '../watch/watcher.js';
 
 export { ConfigSnapshot, type ConfigChanges, type DecodeOption, type Decoder } from './config-snapshot.js';
 
