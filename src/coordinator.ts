@@ -10,6 +10,7 @@ import { silentLogger, type Logger } from './internal/logger.js';
 import { ConsulApi } from './transport/index.js';
 import type { RetryPolicy } from './transport/client.js';
 import { Session, type SessionOptions } from './session/session.js';
+import { RECIPE_CONTEXT, type Closeable, type RecipeContext } from './recipes/context.js';
 import { ConfigWatcher, type ConfigWatcherOptions } from './recipes/config/config-watcher.js';
 import { registerService, type RegisterServiceOptions, type ServiceRegistration } from './recipes/service/service.js';
 import { ServiceWatcher, resolve, type ResolveOptions, type ServiceInstance, type ServiceWatcherOptions } from './recipes/discovery/discovery.js';
@@ -55,16 +56,7 @@ export interface CoordinatorOptions {
   retry?: { retries?: number; minTimeout?: string | number; maxTimeout?: string | number };
 }
 
-/** Something the Coordinator closes when it closes. */
-export interface Closeable {
-  close(): Promise<void>;
-  /**
-   * Resources close in phases, lowest first (newest first within a phase). Sessions use phase 1
-   * so every lock, permit and leadership is released before the session under it is destroyed
-   * (destroying first would set lock-delay on the keys and report losses). @default 0
-   */
-  readonly closePhase?: number;
-}
+export type { Closeable } from './recipes/context.js';
 
 /** Reads the standard CONSUL_HTTP_* variables into options. */
 export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): CoordinatorOptions {
@@ -161,7 +153,9 @@ export class Coordinator {
         maxTimeoutMs: retry.maxTimeout === undefined ? COORDINATOR_DEFAULTS.retry.maxTimeoutMs : toMs('retry.maxTimeout', retry.maxTimeout),
       },
     });
-    this.events = new Events(this);
+    (this.context as { api: ConsulApi; logger: Logger }).api = this.api;
+    (this.context as { api: ConsulApi; logger: Logger }).logger = this.logger;
+    this.events = new Events(this.context);
   }
 
   /**
@@ -248,17 +242,31 @@ export class Coordinator {
     return resolve(this, name, options);
   }
 
-  /** Registers a resource to be closed with the Coordinator. Returns an unregister function. */
-  track(resource: Closeable): () => void {
-    this.assertOpen('Coordinator');
-    this.resources.add(resource);
-    return () => {
-      this.resources.delete(resource);
-    };
+  /**
+   * What recipes see of this Coordinator (api, logger, lifetime registry), under a symbol that is
+   * not part of the public API.
+   * @internal
+   */
+  get [RECIPE_CONTEXT](): RecipeContext {
+    return this.context;
   }
 
-  /** Throws {@link ClosedError} after close(). */
-  assertOpen(what = 'Coordinator'): void {
+  private readonly context: RecipeContext = {
+    api: undefined as unknown as ConsulApi, // set in the constructor
+    logger: silentLogger,
+    lifetime: {
+      track: (resource: Closeable) => {
+        this.assertOpen();
+        this.resources.add(resource);
+        return () => {
+          this.resources.delete(resource);
+        };
+      },
+      assertOpen: (what?: string) => this.assertOpen(what),
+    },
+  };
+
+  private assertOpen(what = 'Coordinator'): void {
     if (this.closing) throw new ClosedError(what);
   }
 

@@ -26,7 +26,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'eventemitter3';
-import type { Coordinator } from '../coordinator.js';
+import { contextOf, type RecipeContext, type RecipeHost } from '../recipes/context.js';
 import { ConfigError, SessionLostError, abortReason } from '../errors.js';
 import { linkSignals, sleep } from '../internal/abort.js';
 import { describe, formatDurationMs, toMs } from '../internal/duration.js';
@@ -151,7 +151,7 @@ export class Session extends EventEmitter<SessionEvents> {
   /** Closed after the recipes that hold keys under it (see Closeable.closePhase). */
   readonly closePhase = 1;
 
-  private readonly coord: Coordinator;
+  private readonly ctx: RecipeContext;
   private readonly healthCheckTtlMs: number | undefined;
   private readonly controller = new AbortController();
   private _state: SessionState = 'active';
@@ -171,15 +171,16 @@ export class Session extends EventEmitter<SessionEvents> {
    * Creates a session in Consul and starts renewing it. Options are validated synchronously, so
    * bad input throws here rather than rejecting later.
    */
-  static create(coord: Coordinator, options: SessionOptions = {}): Promise<Session> {
+  static create(host: RecipeHost, options: SessionOptions = {}): Promise<Session> {
     const resolved = resolveSessionOptions(options);
-    coord.assertOpen();
-    return Session.open(coord, resolved);
+    const ctx = contextOf(host);
+    ctx.lifetime.assertOpen();
+    return Session.open(ctx, resolved);
   }
 
-  private static async open(coord: Coordinator, o: ResolvedSessionOptions): Promise<Session> {
+  private static async open(ctx: RecipeContext, o: ResolvedSessionOptions): Promise<Session> {
     o.signal?.throwIfAborted();
-    const api = coord.api;
+    const api = ctx.api;
     let healthCheckId: string | undefined;
     let healthServiceId: string | undefined;
     if (o.healthCheckTtlMs !== undefined) {
@@ -224,11 +225,11 @@ export class Session extends EventEmitter<SessionEvents> {
       );
     } catch (err) {
       if (healthServiceId) {
-        await api.services.deregister(healthServiceId).catch((e: unknown) => coord.logger.debug({ err: String(e) }, 'heartbeat service cleanup failed'));
+        await api.services.deregister(healthServiceId).catch((e: unknown) => ctx.logger.debug({ err: String(e) }, 'heartbeat service cleanup failed'));
       }
       throw err;
     }
-    const session = new Session(coord, id, o, healthCheckId, healthServiceId, started);
+    const session = new Session(ctx, id, o, healthCheckId, healthServiceId, started);
     if (o.signal?.aborted) {
       // Cancelled while the create was in flight: do not leak what Consul made.
       await session.destroy();
@@ -238,7 +239,7 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   private constructor(
-    coord: Coordinator,
+    ctx: RecipeContext,
     id: string,
     o: ResolvedSessionOptions,
     healthCheckId: string | undefined,
@@ -246,7 +247,7 @@ export class Session extends EventEmitter<SessionEvents> {
     started: number,
   ) {
     super();
-    this.coord = coord;
+    this.ctx = ctx;
     this.id = id;
     this.name = o.name;
     this.ttlMs = o.ttlMs;
@@ -257,7 +258,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.healthCheckTtlMs = o.healthCheckTtlMs;
     this.renewDeadline = started + o.ttlMs;
     this.checkDeadline = o.healthCheckTtlMs === undefined ? Infinity : started + this.checkWindow();
-    this.untrack = coord.track(this);
+    this.untrack = ctx.lifetime.track(this);
     this.scheduleRenew(o.ttlMs / 2);
     if (this.healthCheckTtlMs !== undefined) this.scheduleHeartbeat(this.healthCheckTtlMs / 3);
     this.armDeadline();
@@ -314,7 +315,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (!this.controller.signal.aborted) {
       this.controller.abort(cause ?? new SessionLostError(this.id, 'destroyed'));
     }
-    this.coord.logger.debug({ session: this.id, from, to, reason: cause?.message }, 'session state');
+    this.ctx.logger.debug({ session: this.id, from, to, reason: cause?.message }, 'session state');
     if (to === 'lost' && cause) this.emit('lost', cause);
   }
 
@@ -366,7 +367,7 @@ export class Session extends EventEmitter<SessionEvents> {
       if (remaining <= 0) break;
       try {
         // Our own retry loop below knows the deadline; the transport must not retry on its own.
-        const entry = await this.coord.api.sessions.renew(this.id, {
+        const entry = await this.ctx.api.sessions.renew(this.id, {
           signal: this.loops.signal,
           timeoutMs: Math.max(50, Math.min(remaining, this.ttlMs / 2)),
           idempotent: false,
@@ -413,7 +414,7 @@ export class Session extends EventEmitter<SessionEvents> {
     while (this._state === 'active') {
       const started = performance.now();
       try {
-        await this.coord.api.agent.updateTtlCheck(id, 'passing', `session ${this.id} alive`, this.loops.signal);
+        await this.ctx.api.agent.updateTtlCheck(id, 'passing', `session ${this.id} alive`, this.loops.signal);
         if (this._state !== 'active') return;
         this.checkDeadline = Math.max(this.checkDeadline, started + this.checkWindow());
         this.enforceDeadline();
@@ -447,7 +448,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.transition('destroyed');
     this.stopTimers();
     await Promise.allSettled([this.renewing, this.heartbeating]);
-    const api = this.coord.api;
+    const api = this.ctx.api;
     // Bounded: if Consul cannot be reached, it expires the session by itself (TTL or check), so a
     // close() during a partition must not hang for the whole retry budget.
     const budget = linkSignals([], { ms: Math.max(SESSION_DEFAULTS.destroyBudgetMinMs, this.ttlMs), reason: () => new Error('destroy budget exhausted') });
@@ -455,14 +456,14 @@ export class Session extends EventEmitter<SessionEvents> {
       await api.sessions.destroy(this.id, budget.signal);
     } catch (err) {
       // Unreachable Consul: the server will expire the session by its TTL (or check); say so.
-      this.coord.logger.warn({ session: this.id, err: err instanceof Error ? err.message : String(err) }, 'session destroy failed; Consul will expire it');
+      this.ctx.logger.warn({ session: this.id, err: err instanceof Error ? err.message : String(err) }, 'session destroy failed; Consul will expire it');
     }
     if (this.healthServiceId) {
       try {
         // Removes the heartbeat check with it.
         await api.services.deregister(this.healthServiceId, budget.signal);
       } catch (err) {
-        this.coord.logger.warn({ service: this.healthServiceId, err: err instanceof Error ? err.message : String(err) }, 'heartbeat service deregistration failed; Consul reaps it once its check is critical');
+        this.ctx.logger.warn({ service: this.healthServiceId, err: err instanceof Error ? err.message : String(err) }, 'heartbeat service deregistration failed; Consul reaps it once its check is critical');
       }
     }
     budget.dispose();

@@ -21,7 +21,7 @@
  * between as one `change`). Intermediate states that came and went between two reads are never
  * seen: this is state watching, not a change log.
  */
-import type { Coordinator } from '../../coordinator.js';
+import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
 import { ConfigError } from '../../errors.js';
 import { validateKey } from '../../internal/keys.js';
 import { DEFAULT_WAIT_MS, type BlockingReadArgs, type BlockingResult } from '../../loop/blocking-query.js';
@@ -107,9 +107,9 @@ export class ConfigWatcher<T = unknown> extends Watcher<KVPair[], ConfigSnapshot
   readonly prefix: string;
   private readonly decode: Decoder<T>;
 
-  constructor(coord: Coordinator, prefix: string, options: ConfigWatcherOptions<T> = {}) {
+  constructor(host: RecipeHost, prefix: string, options: ConfigWatcherOptions<T> = {}) {
     const o = resolveConfigWatcherOptions<T>(prefix, options);
-    super(coord, `config "${o.prefix}"`, { waitMs: o.waitMs, signal: o.signal });
+    super(host, `config "${o.prefix}"`, { waitMs: o.waitMs, signal: o.signal });
     this.prefix = o.prefix;
     this.decode = o.decode;
     this.start();
@@ -138,7 +138,7 @@ export class ConfigWatcher<T = unknown> extends Watcher<KVPair[], ConfigSnapshot
   }
 
   protected async read({ index, waitMs, signal }: BlockingReadArgs): Promise<{ value: KVPair[]; meta: QueryMeta }> {
-    const { pairs, meta } = await this.coord.api.kv.list(this.prefix, { index, waitMs, signal });
+    const { pairs, meta } = await this.ctx.api.kv.list(this.prefix, { index, waitMs, signal });
     return { value: pairs, meta };
   }
 
@@ -146,7 +146,7 @@ export class ConfigWatcher<T = unknown> extends Watcher<KVPair[], ConfigSnapshot
     const previous = this.current;
     const built = buildSnapshot<T>({ prefix: this.prefix, pairs, index, decode: this.decode, previous });
     if (!built.ok) {
-      this.coord.logger.debug({ prefix: this.prefix, index: index.toString(), bad: built.errors.map((e) => e.key) }, 'config response rejected');
+      this.ctx.logger.debug({ prefix: this.prefix, index: index.toString(), bad: built.errors.map((e) => e.key) }, 'config response rejected');
       for (const err of built.errors) this.reportError(err);
       return;
     }

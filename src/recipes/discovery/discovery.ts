@@ -15,7 +15,7 @@
  * trip — or longer while Consul is unreachable, when the last list stays and `error` fires.
  * Callers must still handle a connection to a picked instance failing.
  */
-import type { Coordinator } from '../../coordinator.js';
+import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
 import { ConfigError, TimeoutError } from '../../errors.js';
 import { linkSignals } from '../../internal/abort.js';
 import { describe, toMs } from '../../internal/duration.js';
@@ -103,10 +103,10 @@ export class ServiceWatcher extends Watcher<ServiceInstance[], readonly ServiceI
   private readonly query: ResolvedQuery;
   private readonly rotation = new RoundRobin();
 
-  constructor(coord: Coordinator, name: string, options: ServiceWatcherOptions = {}) {
+  constructor(host: RecipeHost, name: string, options: ServiceWatcherOptions = {}) {
     const query = resolveServiceQuery(name, options);
     const waitMs = resolveWaitMs(options.wait, DISCOVERY_DEFAULTS.waitMs);
-    super(coord, `service "${query.name}"`, { waitMs, signal: options.signal, equals: sameInstances });
+    super(host, `service "${query.name}"`, { waitMs, signal: options.signal, equals: sameInstances });
     this.service = query.name;
     this.query = query;
     this.start();
@@ -134,7 +134,7 @@ export class ServiceWatcher extends Watcher<ServiceInstance[], readonly ServiceI
   }
 
   protected async read({ index, waitMs, signal }: BlockingReadArgs): Promise<{ value: ServiceInstance[]; meta: QueryMeta }> {
-    const { entries, meta } = await this.coord.api.health.service(this.query.name, {
+    const { entries, meta } = await this.ctx.api.health.service(this.query.name, {
       index,
       waitMs,
       signal,
@@ -162,21 +162,22 @@ export class ServiceWatcher extends Watcher<ServiceInstance[], readonly ServiceI
  * `ConsulError` when Consul cannot answer (after the transport's retries), with the signal's
  * reason, or with a timeout error after `timeout`.
  */
-export function resolve(coord: Coordinator, name: string, options: ResolveOptions = {}): Promise<ServiceInstance[]> {
+export function resolve(host: RecipeHost, name: string, options: ResolveOptions = {}): Promise<ServiceInstance[]> {
   const query = resolveServiceQuery(name, options);
   const timeoutMs = options.timeout === undefined ? undefined : toMs('timeout', options.timeout, { min: 1 });
-  coord.assertOpen();
-  return lookup(coord, query, options.signal, timeoutMs);
+  const ctx = contextOf(host);
+  ctx.lifetime.assertOpen();
+  return lookup(ctx, query, options.signal, timeoutMs);
 }
 
-async function lookup(coord: Coordinator, query: ResolvedQuery, signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<ServiceInstance[]> {
+async function lookup(ctx: RecipeContext, query: ResolvedQuery, signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<ServiceInstance[]> {
   signal?.throwIfAborted();
   const linked = linkSignals(
     [signal],
     timeoutMs === undefined ? undefined : { ms: timeoutMs, reason: () => new TimeoutError(`service "${query.name}"`, timeoutMs) },
   );
   try {
-    const { entries } = await coord.api.health.service(query.name, {
+    const { entries } = await ctx.api.health.service(query.name, {
       passing: query.passingOnly,
       tags: query.tags,
       signal: linked.signal,

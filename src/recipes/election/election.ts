@@ -41,7 +41,7 @@
  * pass `fencingToken` to downstream systems so they can refuse a deposed leader's late writes.
  */
 import { EventEmitter } from 'eventemitter3';
-import type { Coordinator } from '../../coordinator.js';
+import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
 import {
   ClosedError,
   ConfigError,
@@ -259,7 +259,7 @@ interface Hold {
  */
 export class LeaderElection<T = unknown> extends EventEmitter<ElectionEvents<T>> {
   readonly key: string;
-  private readonly coord: Coordinator;
+  private readonly ctx: RecipeContext;
   private readonly driver: ElectionDriver;
   private readonly engine: TermEngine;
   private readonly decode: Decoder<T>;
@@ -278,16 +278,17 @@ export class LeaderElection<T = unknown> extends EventEmitter<ElectionEvents<T>>
   private readonly background = new Set<Promise<unknown>>();
   private readonly untrack: () => void;
 
-  constructor(coord: Coordinator, key: string, options: ElectionOptions<T> = {}) {
+  constructor(host: RecipeHost, key: string, options: ElectionOptions<T> = {}) {
     super();
     const o = resolveElectionOptions<T>(key, options);
-    this.coord = coord;
+    const ctx = contextOf(host);
+    this.ctx = ctx;
     this.key = o.key;
     this.decode = o.decode;
     this.waitMs = o.engine.waitMs;
-    this.driver = new ElectionDriver(coord.api, o.key, o.value, { waitMs: o.engine.waitMs, retryTimeMs: o.retryTimeMs });
-    this.untrack = coord.track(this);
-    this.engine = new TermEngine(coord, { kind: 'election', key: o.key, driver: this.driver, ...o.engine }, (from, to, detail) =>
+    this.driver = new ElectionDriver(ctx.api, o.key, o.value, { waitMs: o.engine.waitMs, retryTimeMs: o.retryTimeMs });
+    this.untrack = ctx.lifetime.track(this);
+    this.engine = new TermEngine(ctx, { kind: 'election', key: o.key, driver: this.driver, ...o.engine }, (from, to, detail) =>
       this.follow(from, to, detail),
     );
     this.engine.on('waiting', () => this.emitSafe('waiting'));
@@ -372,7 +373,7 @@ export class LeaderElection<T = unknown> extends EventEmitter<ElectionEvents<T>>
 
   /** One read of the key: the current leader, or null. No session needed. */
   async leader(options: { signal?: AbortSignal } = {}): Promise<LeaderInfo<T> | null> {
-    const { pair } = await this.coord.api.kv.get(this.key, { signal: options.signal });
+    const { pair } = await this.ctx.api.kv.get(this.key, { signal: options.signal });
     return this.toInfo(leaderRecord(pair));
   }
 
@@ -495,7 +496,7 @@ export class LeaderElection<T = unknown> extends EventEmitter<ElectionEvents<T>>
     signal?.throwIfAborted();
     const hold = this.isLeader ? this.hold : undefined;
     if (!hold) throw new NotLeaderError(this.key);
-    const result = await this.coord.api.txn(proclaimOps(this.key, bytes, hold.session.id), signal);
+    const result = await this.ctx.api.txn(proclaimOps(this.key, bytes, hold.session.id), signal);
     if (!result.ok) throw new NotLeaderError(this.key, 'no longer the leader (the key does not carry our session)');
     this.driver.value = bytes;
   }
@@ -508,14 +509,14 @@ export class LeaderElection<T = unknown> extends EventEmitter<ElectionEvents<T>>
     try {
       const snapshots = blockingQuery<KVPair | null>(
         async ({ index, waitMs, signal: s }) => {
-          const { pair, meta } = await this.coord.api.kv.get(this.key, { index, waitMs, signal: s });
+          const { pair, meta } = await this.ctx.api.kv.get(this.key, { index, waitMs, signal: s });
           return { value: pair, meta };
         },
         {
           signal: linked.signal,
           waitMs: this.waitMs,
           isFatal: (err) => !isTransient(err),
-          onError: (err, failures) => this.coord.logger.debug({ key: this.key, failures, err: String(err) }, 'election observer read failed'),
+          onError: (err, failures) => this.ctx.logger.debug({ key: this.key, failures, err: String(err) }, 'election observer read failed'),
         },
       );
       let previous: LeaderRecord | null | undefined;
@@ -603,7 +604,7 @@ export class LeaderElection<T = unknown> extends EventEmitter<ElectionEvents<T>>
     this._state = to;
     const hold = this.hold;
     if (to === 'idle' || to === 'closed') this.hold = undefined;
-    this.coord.logger.debug({ key: this.key, from, to, reason: ended?.reason, token: hold?.term.fencingToken }, 'leader election state');
+    this.ctx.logger.debug({ key: this.key, from, to, reason: ended?.reason, token: hold?.term.fencingToken }, 'leader election state');
     // The engine aborted the term's signal before calling us: listeners never see a live signal.
     if (to === 'leader' && hold) this.emitSafe('elected', hold.term);
     if (ended && hold) {
@@ -629,7 +630,7 @@ export class LeaderElection<T = unknown> extends EventEmitter<ElectionEvents<T>>
     try {
       this.emit(event, ...args);
     } catch (err) {
-      this.coord.logger.warn({ key: this.key, event, err: String(err) }, `an election '${String(event)}' listener threw`);
+      this.ctx.logger.warn({ key: this.key, event, err: String(err) }, `an election '${String(event)}' listener threw`);
       if (event !== 'error') this.emitSafe('error', err);
     }
   }
@@ -644,11 +645,11 @@ class TermEngine extends Contender<Hold, KVPair | null> {
   private readonly key: string;
 
   constructor(
-    coord: Coordinator,
+    host: RecipeHost,
     config: ContenderConfig<KVPair | null>,
     private readonly listener: (from: HoldState, to: HoldState, detail: TransitionDetail<Hold>) => void,
   ) {
-    super(coord, config);
+    super(host, config);
     this.key = config.key;
   }
 

@@ -20,7 +20,7 @@
  * most), kept only by agents whose node/service/tag filters match, and never persisted. Use them
  * to nudge ("config changed, re-read"), not to carry state.
  */
-import type { Coordinator } from '../../coordinator.js';
+import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
 import { ConfigError, IllegalStateError } from '../../errors.js';
 import { describe } from '../../internal/duration.js';
 import { DEFAULT_WAIT_MS, type BlockingReadArgs, type BlockingResult } from '../../loop/blocking-query.js';
@@ -118,7 +118,11 @@ function optionalRegexp(option: string, value: unknown): string | undefined {
 
 /** Fire and watch user events; `coord.events`. */
 export class Events {
-  constructor(private readonly coord: Coordinator) {}
+  private readonly ctx: RecipeContext;
+
+  constructor(host: RecipeHost) {
+    this.ctx = contextOf(host);
+  }
 
   /**
    * Fires an event through the local agent and resolves with its ID. Bad input throws
@@ -134,8 +138,8 @@ export class Events {
     if (tag !== undefined && service === undefined) {
       throw new ConfigError('option "tag" needs option "service" (Consul filters tags of the matching service)', 'tag');
     }
-    this.coord.assertOpen();
-    return this.coord.api.events
+    this.ctx.lifetime.assertOpen();
+    return this.ctx.api.events
       .fire(name, bytes, { node, service, tag, signal: options.signal })
       .then((event) => event.id);
   }
@@ -145,7 +149,7 @@ export class Events {
    * `ready()` resolves once the baseline is read.
    */
   watch(name: string, options: EventWatchOptions = {}): EventWatcher {
-    return new EventWatcher(this.coord, name, options);
+    return new EventWatcher(this.ctx, name, options);
   }
 }
 
@@ -160,13 +164,13 @@ export class EventWatcher extends Watcher<UserEvent[], void, EventWatcherEvents>
   private cursor: EventCursor = INITIAL_EVENT_CURSOR;
   private iterated = false;
 
-  constructor(coord: Coordinator, name: string, options: EventWatchOptions = {}) {
+  constructor(host: RecipeHost, name: string, options: EventWatchOptions = {}) {
     validateEventName(name);
     if (options === null || typeof options !== 'object') throw new ConfigError('event watch options must be an object', 'options');
     const history = options.history ?? EVENTS_DEFAULTS.history;
     if (typeof history !== 'boolean') throw new ConfigError(`option "history" must be a boolean, got ${describe(history)}`, 'history');
     const waitMs = resolveWaitMs(options.wait, EVENTS_DEFAULTS.waitMs);
-    super(coord, `events "${name}"`, { waitMs, signal: options.signal, equals: sameLastEvent });
+    super(host, `events "${name}"`, { waitMs, signal: options.signal, equals: sameLastEvent });
     this.name = name;
     this.history = history;
     this.start();
@@ -180,7 +184,7 @@ export class EventWatcher extends Watcher<UserEvent[], void, EventWatcherEvents>
   }
 
   protected async read({ index, waitMs, signal }: BlockingReadArgs): Promise<{ value: UserEvent[]; meta: QueryMeta }> {
-    const { events, meta } = await this.coord.api.events.list({ name: this.name, index, waitMs, signal });
+    const { events, meta } = await this.ctx.api.events.list({ name: this.name, index, waitMs, signal });
     return { value: events, meta };
   }
 
@@ -190,7 +194,7 @@ export class EventWatcher extends Watcher<UserEvent[], void, EventWatcherEvents>
     this.cursor = step.cursor;
     this.publish(undefined);
     if (step.truncated) {
-      this.coord.logger.warn({ event: this.name, lastId }, 'event buffer moved past the last event handled; some may be missed');
+      this.ctx.logger.warn({ event: this.name, lastId }, 'event buffer moved past the last event handled; some may be missed');
       this.safeEmit(() => this.emit('truncated', { lastId }));
     }
     for (const event of step.deliver) {

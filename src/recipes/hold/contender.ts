@@ -21,7 +21,7 @@
  * (GC, SIGSTOP) learns of the loss on its first look instead of when a late timer fires.
  */
 import { EventEmitter } from 'eventemitter3';
-import type { Coordinator } from '../../coordinator.js';
+import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
 import {
   ClosedError,
   ConfigError,
@@ -154,7 +154,7 @@ class Holding {
 }
 
 export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEvents<H>> {
-  protected readonly coord: Coordinator;
+  protected readonly ctx: RecipeContext;
   private readonly config: ContenderConfig<T>;
   private _state: HoldState = 'idle';
   private holding: Holding | undefined;
@@ -164,11 +164,12 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
   private readonly background = new Set<Promise<unknown>>();
   private untrack: () => void;
 
-  protected constructor(coord: Coordinator, config: ContenderConfig<T>) {
+  protected constructor(host: RecipeHost, config: ContenderConfig<T>) {
     super();
-    this.coord = coord;
+    const ctx = contextOf(host);
+    this.ctx = ctx;
     this.config = config;
-    this.untrack = coord.track(this);
+    this.untrack = ctx.lifetime.track(this);
   }
 
   /** Builds the public handle for a hold. */
@@ -278,7 +279,7 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
         const owned = this.config.session === undefined;
         let session: Session;
         try {
-          session = this.config.session ?? (await Session.create(this.coord, { ...this.config.sessionOptions, signal: linked.signal }));
+          session = this.config.session ?? (await Session.create(this.ctx, { ...this.config.sessionOptions, signal: linked.signal }));
         } catch (err) {
           if (linked.signal.aborted) throw abortReason(linked.signal);
           // The first failure reaches the caller at once (a wrong address should not hang). A
@@ -307,7 +308,7 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
           if (!owned) throw session.signal.reason ?? err;
           // Our own session died while we only waited: nothing was held, so start over.
           sessionFailures += 1;
-          this.coord.logger.debug({ key, err: String(err) }, `${this.config.kind} waiter lost its session; retrying with a new one`);
+          this.ctx.logger.debug({ key, err: String(err) }, `${this.config.kind} waiter lost its session; retrying with a new one`);
           await sleep(backoffDelay(sessionFailures, SESSION_RETRY_BACKOFF), linked.signal);
           continue;
         } finally {
@@ -341,7 +342,7 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
     } catch (err) {
       // The server is unreachable; with our own session, destroying it (below) or its TTL
       // removes what we left. Report it rather than hide it.
-      this.coord.logger.debug({ key: this.config.key, err: String(err) }, `${this.config.kind}: cleanup after a failed acquire failed`);
+      this.ctx.logger.debug({ key: this.config.key, err: String(err) }, `${this.config.kind}: cleanup after a failed acquire failed`);
       this.emitSafe('error', err);
     }
     if (owned) await session.destroy();
@@ -349,7 +350,7 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
 
   private retrack(): void {
     this.untrack();
-    this.untrack = this.coord.track(this);
+    this.untrack = this.ctx.lifetime.track(this);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -377,7 +378,7 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
         initialIndex: holding.grant.index,
         waitMs,
         onError: (err, failures) => {
-          this.coord.logger.debug({ key, failures, err: String(err) }, `${kind} monitor read failed`);
+          this.ctx.logger.debug({ key, failures, err: String(err) }, `${kind} monitor read failed`);
           // Like Go's MonitorRetries: ride out a short outage, but a permanent error (ACL
           // revoked, …) or a long one means we can no longer prove we hold it.
           if (!isTransient(err) || failures > monitorRetries) {
@@ -499,7 +500,7 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
     // Abort before emitting: no listener may see `lost`/`released` while the signal looks live.
     if (to === 'lost' && holding) holding.controller.abort(detail.error);
     if (to === 'releasing' && holding) holding.controller.abort(new DOMException(`${this.what} was released`, 'AbortError'));
-    this.coord.logger.debug({ key: this.config.key, from, to, reason: detail.error?.reason }, `${this.config.kind} state`);
+    this.ctx.logger.debug({ key: this.config.key, from, to, reason: detail.error?.reason }, `${this.config.kind} state`);
     this.onTransition(from, to, detail);
     if (to === 'held' && detail.handle !== undefined) this.emitSafe('acquired', detail.handle);
     else if (to === 'lost' && detail.error) this.emitSafe('lost', detail.error);
@@ -514,7 +515,7 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
     try {
       this.emit(event, ...args);
     } catch (err) {
-      this.coord.logger.warn({ key: this.config.key, event, err: String(err) }, `a ${this.config.kind} '${String(event)}' listener threw`);
+      this.ctx.logger.warn({ key: this.config.key, event, err: String(err) }, `a ${this.config.kind} '${String(event)}' listener threw`);
       if (event !== 'error') this.emitSafe('error', err);
     }
   }

@@ -23,7 +23,7 @@
  * key, `consul` can invalidate the session, a pause can outlive the deadline; work already under
  * way cannot be recalled. Check `fencingToken` downstream when that matters.
  */
-import type { Coordinator } from '../../coordinator.js';
+import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
 import { ConfigError, LockConflictError, abortReason } from '../../errors.js';
 import { sleep } from '../../internal/abort.js';
 import { describe, toMs } from '../../internal/duration.js';
@@ -241,12 +241,12 @@ export interface LockHandle {
 export class Lock extends Contender<LockHandle, KVPair | null> {
   readonly key: string;
 
-  constructor(coord: Coordinator, key: string, options: LockOptions = {}) {
+  constructor(host: RecipeHost, key: string, options: LockOptions = {}) {
     const o = resolveLockOptions(key, options);
-    super(coord, {
+    super(host, {
       kind: 'lock',
       key: o.key,
-      driver: new LockDriver(coord.api, o.key, o.value, { waitMs: o.waitTimeMs, retryTimeMs: o.retryTimeMs }),
+      driver: new LockDriver(contextOf(host).api, o.key, o.value, { waitMs: o.waitTimeMs, retryTimeMs: o.retryTimeMs }),
       session: o.session,
       sessionOptions: o.sessionOptions,
       monitorRetries: o.monitorRetries,

@@ -6,7 +6,7 @@
  * call rejects with that `LockLostError` once `fn` has settled, even if `fn` returned normally —
  * its work may have overlapped another holder's, and the caller must know.
  */
-import type { Coordinator } from '../../coordinator.js';
+import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
 import { ConfigError, type LockLostError } from '../../errors.js';
 import { linkSignals } from '../../internal/abort.js';
 import { describe } from '../../internal/duration.js';
@@ -31,7 +31,7 @@ export type WithSemaphoreOptions = SemaphoreOptions & AcquireOptions;
  * and with `LockLostError` when the lock was lost meanwhile.
  */
 export function withLock<T>(
-  coord: Coordinator,
+  host: RecipeHost,
   key: string,
   fn: (ctx: HeldContext) => T | Promise<T>,
   options: WithLockOptions = {},
@@ -39,7 +39,7 @@ export function withLock<T>(
   const { signal, timeout, ...lockOptions } = options ?? {};
   const acquire = resolveAcquireOptions({ signal, timeout });
   assertFunction(fn);
-  const lock = new Lock(coord, key, lockOptions);
+  const lock = new Lock(host, key, lockOptions);
   return runHeld(lock, acquire, fn);
 }
 
@@ -49,7 +49,7 @@ export function withLock<T>(
  * place for those two (it wins when both are given).
  */
 export function withSemaphore<T>(
-  coord: Coordinator,
+  host: RecipeHost,
   prefix: string,
   options: WithSemaphoreOptions,
   fn: (ctx: HeldContext) => T | Promise<T>,
@@ -58,7 +58,7 @@ export function withSemaphore<T>(
   const { signal, timeout, ...semaphoreOptions } = options ?? ({} as WithSemaphoreOptions);
   const acquire = resolveAcquireOptions({ signal, timeout, ...acquireOptions });
   assertFunction(fn);
-  const semaphore = new Semaphore(coord, prefix, semaphoreOptions as SemaphoreOptions);
+  const semaphore = new Semaphore(host, prefix, semaphoreOptions as SemaphoreOptions);
   return runHeld(semaphore, acquire, fn);
 }
 

@@ -21,7 +21,7 @@
  * Hazard: as with any Consul lock, it is NOT safe to assume the permit is held until
  * `release()`; watch `permit.signal`.
  */
-import type { Coordinator } from '../../coordinator.js';
+import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
 import { ConfigError, LockConflictError, abortReason } from '../../errors.js';
 import { linkSignals, sleep } from '../../internal/abort.js';
 import { describe } from '../../internal/duration.js';
@@ -169,12 +169,12 @@ export class Semaphore extends Contender<Permit, KVPair[]> {
   readonly prefix: string;
   readonly limit: number;
 
-  constructor(coord: Coordinator, prefix: string, options: SemaphoreOptions) {
+  constructor(host: RecipeHost, prefix: string, options: SemaphoreOptions) {
     const o = resolveSemaphoreOptions(prefix, options);
-    super(coord, {
+    super(host, {
       kind: 'semaphore',
       key: o.prefix,
-      driver: new SemaphoreDriver(coord.api, o.prefix, o.limit, o.value, { waitMs: o.waitTimeMs }),
+      driver: new SemaphoreDriver(contextOf(host).api, o.prefix, o.limit, o.value, { waitMs: o.waitTimeMs }),
       session: o.session,
       sessionOptions: o.sessionOptions,
       monitorRetries: o.monitorRetries,

@@ -24,7 +24,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
-import type { Coordinator } from '../../coordinator.js';
+import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
 import { ConfigError, IllegalStateError, abortReason } from '../../errors.js';
 import { sleep } from '../../internal/abort.js';
 import { describe, formatDurationMs, toMs } from '../../internal/duration.js';
@@ -310,10 +310,11 @@ const ALLOWED: Record<RegistrationState, readonly RegistrationState[]> = {
  * Registers a service instance on the local agent and keeps it registered. Options are checked
  * synchronously (throwing {@link ConfigError}); resolves once the agent has the instance.
  */
-export function registerService(coord: Coordinator, options: RegisterServiceOptions): Promise<ServiceRegistration> {
+export function registerService(host: RecipeHost, options: RegisterServiceOptions): Promise<ServiceRegistration> {
   const resolved = resolveServiceOptions(options);
-  coord.assertOpen();
-  return ServiceRegistration.open(coord, resolved);
+  const ctx = contextOf(host);
+  ctx.lifetime.assertOpen();
+  return ServiceRegistration.open(ctx, resolved);
 }
 
 export class ServiceRegistration extends EventEmitter<ServiceRegistrationEvents> {
@@ -324,7 +325,7 @@ export class ServiceRegistration extends EventEmitter<ServiceRegistrationEvents>
   /** The check's ID on the agent, when there is a check. */
   readonly checkId: string | undefined;
 
-  private readonly coord: Coordinator;
+  private readonly ctx: RecipeContext;
   private readonly options: ResolvedServiceOptions;
   private _state: RegistrationState = 'registered';
   /** The TTL check's status and output as last set; what heartbeats repeat. */
@@ -338,34 +339,34 @@ export class ServiceRegistration extends EventEmitter<ServiceRegistrationEvents>
   private untrack: () => void = () => {};
 
   /** @internal Use {@link registerService} (or `coord.registerService`). */
-  static async open(coord: Coordinator, o: ResolvedServiceOptions): Promise<ServiceRegistration> {
+  static async open(ctx: RecipeContext, o: ResolvedServiceOptions): Promise<ServiceRegistration> {
     o.signal?.throwIfAborted();
-    await coord.api.services.register(buildServiceDefinition(o, o.initialStatus), { signal: o.signal });
+    await ctx.api.services.register(buildServiceDefinition(o, o.initialStatus), { signal: o.signal });
     let registration: ServiceRegistration;
     try {
-      registration = new ServiceRegistration(coord, o);
+      registration = new ServiceRegistration(ctx, o);
     } catch (err) {
       // The Coordinator closed while the registration was in flight: take the instance back out.
-      await coord.api.services.deregister(o.id).catch((e: unknown) => coord.logger.warn({ service: o.id, err: String(e) }, 'could not deregister after close'));
+      await ctx.api.services.deregister(o.id).catch((e: unknown) => ctx.logger.warn({ service: o.id, err: String(e) }, 'could not deregister after close'));
       throw err;
     }
     if (o.signal?.aborted) {
       // Cancelled while the registration was in flight: do not leave the instance behind.
-      await registration.deregister().catch((err: unknown) => coord.logger.debug({ err: String(err) }, 'cleanup after abort failed'));
+      await registration.deregister().catch((err: unknown) => ctx.logger.debug({ err: String(err) }, 'cleanup after abort failed'));
       throw abortReason(o.signal);
     }
     return registration;
   }
 
-  private constructor(coord: Coordinator, o: ResolvedServiceOptions) {
+  private constructor(ctx: RecipeContext, o: ResolvedServiceOptions) {
     super();
-    this.coord = coord;
+    this.ctx = ctx;
     this.options = o;
     this.id = o.id;
     this.name = o.name;
     this.checkId = o.check ? serviceCheckId(o.id) : undefined;
     this.health = { status: o.initialStatus ?? 'passing', note: '' };
-    this.untrack = coord.track(this);
+    this.untrack = ctx.lifetime.track(this);
     this.maintaining = this.maintain();
   }
 
@@ -401,7 +402,7 @@ export class ServiceRegistration extends EventEmitter<ServiceRegistrationEvents>
     if (this._state === 'deregistering' || this._state === 'deregistered') {
       throw new IllegalStateError('setMaintenance() after deregister()', this._state);
     }
-    await this.coord.api.services.maintenance(this.id, enabled, reason, this.loops.signal);
+    await this.ctx.api.services.maintenance(this.id, enabled, reason, this.loops.signal);
   }
 
   /**
@@ -430,7 +431,7 @@ export class ServiceRegistration extends EventEmitter<ServiceRegistrationEvents>
     if (!ALLOWED[this._state].includes(to)) return;
     const from = this._state;
     this._state = to;
-    this.coord.logger.debug({ service: this.id, from, to }, 'service registration state');
+    this.ctx.logger.debug({ service: this.id, from, to }, 'service registration state');
     if (to === 'registered') this.emit('registered', { id: this.id, reregistered });
     if (to === 'deregistered') this.emit('deregistered');
   }
@@ -451,7 +452,7 @@ export class ServiceRegistration extends EventEmitter<ServiceRegistrationEvents>
     return this.serial(async () => {
       if (!this.isActive()) return;
       const { status, note } = this.health;
-      const result = await this.coord.api.services.updateCheck(this.checkId as string, status, note, {
+      const result = await this.ctx.api.services.updateCheck(this.checkId as string, status, note, {
         signal,
         // The heartbeat loop retries with its own backoff; a second retry layer would only delay.
         idempotent: false,
@@ -464,13 +465,13 @@ export class ServiceRegistration extends EventEmitter<ServiceRegistrationEvents>
 
   private async reregister(signal: AbortSignal): Promise<void> {
     if (!this.isActive()) return;
-    this.coord.logger.info({ service: this.id }, 'agent forgot the service; registering it again');
+    this.ctx.logger.info({ service: this.id }, 'agent forgot the service; registering it again');
     this.transition('reregistering');
     const status = this.options.check?.kind === 'ttl' ? this.health.status : this.options.initialStatus;
-    await this.coord.api.services.register(buildServiceDefinition(this.options, status), { signal });
+    await this.ctx.api.services.register(buildServiceDefinition(this.options, status), { signal });
     if (this.options.check?.kind === 'ttl' && this.health.note !== '') {
       // The registration carries the status but not the output; restore the note too.
-      await this.coord.api.services.updateCheck(this.checkId as string, this.health.status, this.health.note, { signal });
+      await this.ctx.api.services.updateCheck(this.checkId as string, this.health.status, this.health.note, { signal });
     }
     this.transition('registered', true);
   }
@@ -494,7 +495,7 @@ export class ServiceRegistration extends EventEmitter<ServiceRegistrationEvents>
         if (check?.kind === 'ttl') {
           await this.syncHealth(signal);
         } else {
-          const present = await this.serial(() => this.coord.api.services.get(this.id, signal));
+          const present = await this.serial(() => this.ctx.api.services.get(this.id, signal));
           if (present === null) await this.serial(() => this.reregister(signal));
         }
         attempt = 0;
@@ -514,7 +515,7 @@ export class ServiceRegistration extends EventEmitter<ServiceRegistrationEvents>
     await this.maintaining;
     await this.chain;
     try {
-      await this.coord.api.services.deregister(this.id);
+      await this.ctx.api.services.deregister(this.id);
     } finally {
       this.untrack();
       this.transition('deregistered');

@@ -12,7 +12,7 @@
  * operator fixes the policy.
  */
 import { EventEmitter } from 'eventemitter3';
-import type { Coordinator } from '../../coordinator.js';
+import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
 import { ClosedError, ConsulError, TimeoutError, abortReason } from '../../errors.js';
 import { linkSignals } from '../../internal/abort.js';
 import { toMs } from '../../internal/duration.js';
@@ -79,7 +79,7 @@ const ALLOWED: Record<WatcherState, readonly WatcherState[]> = {
  * the recipe's typed events (including {@link WatcherEvents}).
  */
 export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitter<E> {
-  protected readonly coord: Coordinator;
+  protected readonly ctx: RecipeContext;
   /** Names the watcher in messages and timeout errors (`config "app/"`, `service "web"`). */
   protected readonly what: string;
   private readonly waitMs: number;
@@ -99,13 +99,14 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitte
   private abortedBy: { reason: unknown } | undefined;
 
   protected constructor(
-    coord: Coordinator,
+    host: RecipeHost,
     what: string,
     options: { waitMs: number; signal?: AbortSignal | undefined; equals?: (a: R, b: R) => boolean },
   ) {
     super();
-    coord.assertOpen();
-    this.coord = coord;
+    const ctx = contextOf(host);
+    ctx.lifetime.assertOpen();
+    this.ctx = ctx;
     this.what = what;
     this.waitMs = options.waitMs;
     this.equals = options.equals;
@@ -195,7 +196,7 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitte
 
   /** Starts the loop. Called by the recipe's constructor once its own fields are set. */
   protected start(): void {
-    this.untrack = this.coord.track(this);
+    this.untrack = this.ctx.lifetime.track(this);
     this.loop = this.run();
   }
 
@@ -249,7 +250,7 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitte
     try {
       (this as unknown as EventEmitter<WatcherEvents>).emit('error', err);
     } catch (listenerErr) {
-      this.coord.logger.error({ what: this.what, err: String(listenerErr) }, 'an error listener threw');
+      this.ctx.logger.error({ what: this.what, err: String(listenerErr) }, 'an error listener threw');
     }
   }
 
@@ -269,7 +270,7 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitte
     const from = this._state;
     this._state = to;
     if (to === 'ready') this.startupError = undefined;
-    this.coord.logger.debug({ what: this.what, from, to }, 'watcher state');
+    this.ctx.logger.debug({ what: this.what, from, to }, 'watcher state');
     this.notifyState();
     const self = this as unknown as EventEmitter<WatcherEvents & { ready: [V] }>;
     if (to === 'ready') this.safeEmit(() => self.emit('ready', (this.published as { value: V }).value));
@@ -307,7 +308,7 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitte
   }
 
   private onReadError(err: unknown, failures: number): void {
-    this.coord.logger.debug(
+    this.ctx.logger.debug(
       { what: this.what, failures, err: err instanceof Error ? err.message : String(err) },
       'watch read failed; backing off',
     );
