@@ -18,6 +18,7 @@ export const ErrorCodes = Object.freeze({
   NOT_LEADER: 'ERR_NOT_LEADER',
   CLOSED: 'ERR_CLOSED',
   DECODE: 'ERR_DECODE',
+  RELEASED: 'ERR_RELEASED',
 } as const);
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -178,6 +179,21 @@ export class DecodeError extends RecipeError {
   readonly key: string;
   constructor(key: string, message: string, options?: { cause?: unknown }) {
     super(ErrorCodes.DECODE, `cannot decode "${key}": ${message}`, options);
+    this.key = key;
+  }
+}
+
+/**
+ * The reason a hold's `signal` (lock handle, permit, leader term) carries after a normal
+ * `release()` / `resign()` / `close()`: not a failure. Its `name` is `'AbortError'`, as for any
+ * cancellation, so `err.name === 'AbortError'` checks keep treating it as one; `code` tells it
+ * apart from a loss (`ERR_LOCK_LOST`).
+ */
+export class ReleasedError extends RecipeError {
+  readonly key: string;
+  constructor(what: string, key: string) {
+    super(ErrorCodes.RELEASED, `${what} was released`);
+    this.name = 'AbortError';
     this.key = key;
   }
 }

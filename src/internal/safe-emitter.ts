@@ -24,32 +24,36 @@ interface ListenerRecord {
 export class SafeEmitter<E extends EventEmitter.ValidEventTypes> extends EventEmitter<E> {
   /**
    * @param logger where a throwing listener is reported
-   * @param what names the emitter in that report (`lock "jobs/x"`, `session 1f…`)
+   * @param name names the emitter in that report (`lock "jobs/x"`, `session 1f…`)
    */
-  constructor(
-    private readonly emitterLogger: Logger,
-    private readonly emitterName: () => string,
-  ) {
+  constructor(logger: Logger, name: () => string) {
     super();
+    // An own property rather than an `override`: the public type of `emit` (and so of every
+    // recipe) stays eventemitter3's, assignable wherever an `EventEmitter` is expected.
+    Object.defineProperty(this, 'emit', {
+      configurable: true,
+      writable: true,
+      value: (event: EventEmitter.EventNames<E>, ...args: unknown[]): boolean => safeEmit(this, logger, name, event, args),
+    });
   }
+}
 
-  /** Calls every listener of `event`; a listener that throws is logged and changes nothing else. */
-  override emit<T extends EventEmitter.EventNames<E>>(event: T, ...args: EventEmitter.EventArgs<E, T>): boolean {
-    const records = listenerRecords(this, event);
-    if (records.length === 0) return false;
-    for (const record of records) {
-      if (record.once) this.removeListener(event, record.fn as never, undefined, true);
-      try {
-        record.fn.apply(record.context, args as unknown[]);
-      } catch (err) {
-        this.emitterLogger.warn(
-          { emitter: this.emitterName(), event: String(event), err: err instanceof Error ? err.message : String(err) },
-          `a '${String(event)}' listener threw; ignored`,
-        );
-      }
+/** Calls every listener of `event`; a listener that throws is logged and changes nothing else. */
+function safeEmit(emitter: object, logger: Logger, name: () => string, event: unknown, args: unknown[]): boolean {
+  const records = listenerRecords(emitter, event);
+  if (records.length === 0) return false;
+  for (const record of records) {
+    if (record.once) (emitter as unknown as EventEmitter).removeListener(event as string, record.fn, undefined, true);
+    try {
+      record.fn.apply(record.context, args);
+    } catch (err) {
+      logger.warn(
+        { emitter: name(), event: String(event), err: err instanceof Error ? err.message : String(err) },
+        `a '${String(event)}' listener threw; ignored`,
+      );
     }
-    return true;
   }
+  return true;
 }
 
 /** A snapshot of the listeners of `event` (a listener added or removed meanwhile does not change this emit). */

@@ -25,12 +25,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { EventEmitter } from 'eventemitter3';
 import { contextOf, type RecipeContext, type RecipeHost } from '../recipes/context.js';
 import { ConfigError, SessionLostError, abortReason } from '../errors.js';
 import { linkSignals, sleep } from '../internal/abort.js';
 import { describe, formatDurationMs, toMs } from '../internal/duration.js';
 import { backoffDelay } from '../loop/backoff.js';
+import { SafeEmitter } from '../internal/safe-emitter.js';
+import { StateMachine, type Moves } from '../internal/state-machine.js';
 
 /** Defaults, each with its reason. */
 export const SESSION_DEFAULTS = Object.freeze({
@@ -132,13 +133,14 @@ export function resolveSessionOptions(options: SessionOptions = {}): ResolvedSes
   };
 }
 
-const ALLOWED: Record<SessionState, readonly SessionState[]> = {
+/** Allowed moves: `destroyed` is entered as soon as destroy() starts (nothing renews after that). */
+const SESSION_TRANSITIONS: Moves<SessionState> = {
   active: ['lost', 'destroyed'],
   lost: ['destroyed'],
   destroyed: [],
 };
 
-export class Session extends EventEmitter<SessionEvents> {
+export class Session extends SafeEmitter<SessionEvents> {
   readonly id: string;
   readonly name: string;
   readonly ttlMs: number;
@@ -154,7 +156,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private readonly ctx: RecipeContext;
   private readonly healthCheckTtlMs: number | undefined;
   private readonly controller = new AbortController();
-  private _state: SessionState = 'active';
+  private readonly machine: StateMachine<SessionState, SessionLostError>;
   private renewDeadline: number;
   private checkDeadline: number;
   private renewTimer: NodeJS.Timeout | undefined;
@@ -246,9 +248,24 @@ export class Session extends EventEmitter<SessionEvents> {
     healthServiceId: string | undefined,
     started: number,
   ) {
-    super();
+    super(ctx.logger, () => `session ${id}`);
     this.ctx = ctx;
     this.id = id;
+    this.machine = new StateMachine<SessionState, SessionLostError>({
+      what: () => `session ${id}`,
+      initial: 'active',
+      moves: SESSION_TRANSITIONS,
+      logger: ctx.logger,
+      logFields: (cause) => ({ session: id, reason: cause?.message }),
+      beforeEmit: (_from, _to, cause) => {
+        this.stopTimers();
+        // Abort before emitting: a listener must never observe 'lost' while the signal still looks live.
+        if (!this.controller.signal.aborted) this.controller.abort(cause ?? new SessionLostError(id, 'destroyed'));
+      },
+      emit: (_from, to, cause) => {
+        if (to === 'lost' && cause) this.emit('lost', cause);
+      },
+    });
     this.name = o.name;
     this.ttlMs = o.ttlMs;
     this.lockDelayMs = o.lockDelayMs;
@@ -267,7 +284,7 @@ export class Session extends EventEmitter<SessionEvents> {
   /** 'active' | 'lost' | 'destroyed'; reading it checks the local deadline first. */
   get state(): SessionState {
     this.enforceDeadline();
-    return this._state;
+    return this.machine.state;
   }
 
   /** Aborted (with a {@link SessionLostError}) as soon as the session is lost or destroyed. */
@@ -306,26 +323,13 @@ export class Session extends EventEmitter<SessionEvents> {
 
   // ---------------------------------------------------------------------------------------------
 
-  private transition(to: SessionState, cause?: SessionLostError): void {
-    if (!ALLOWED[this._state].includes(to)) return;
-    const from = this._state;
-    this._state = to;
-    this.stopTimers();
-    // Abort before emitting: a listener must never observe 'lost' while the signal still looks live.
-    if (!this.controller.signal.aborted) {
-      this.controller.abort(cause ?? new SessionLostError(this.id, 'destroyed'));
-    }
-    this.ctx.logger.debug({ session: this.id, from, to, reason: cause?.message }, 'session state');
-    if (to === 'lost' && cause) this.emit('lost', cause);
-  }
-
   private lose(reason: string, cause?: unknown): void {
-    if (this._state !== 'active') return;
-    this.transition('lost', new SessionLostError(this.id, reason, cause === undefined ? undefined : { cause }));
+    if (this.machine.state !== 'active') return;
+    this.machine.transition('lost', new SessionLostError(this.id, reason, cause === undefined ? undefined : { cause }));
   }
 
   private enforceDeadline(): void {
-    if (this._state === 'active' && performance.now() >= this.validUntil) {
+    if (this.machine.state === 'active' && performance.now() >= this.validUntil) {
       this.lose(
         this.checkDeadline <= this.renewDeadline
           ? `no successful health-check heartbeat within healthCheckTtl (${this.healthCheckTtlMs}ms)`
@@ -336,11 +340,11 @@ export class Session extends EventEmitter<SessionEvents> {
 
   private armDeadline(): void {
     clearTimeout(this.deadlineTimer);
-    if (this._state !== 'active') return;
+    if (this.machine.state !== 'active') return;
     const delay = Math.max(0, this.validUntil - performance.now());
     this.deadlineTimer = setTimeout(() => {
       this.enforceDeadline();
-      if (this._state === 'active') this.armDeadline();
+      if (this.machine.state === 'active') this.armDeadline();
     }, delay);
     this.deadlineTimer.unref();
   }
@@ -351,7 +355,7 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   private scheduleRenew(delay: number): void {
-    if (this._state !== 'active') return;
+    if (this.machine.state !== 'active') return;
     this.renewTimer = setTimeout(() => {
       this.renewing = this.renewOnce();
     }, Math.max(0, delay));
@@ -361,7 +365,7 @@ export class Session extends EventEmitter<SessionEvents> {
   /** One renewal round: retried with backoff until it succeeds or the deadline passes. */
   private async renewOnce(): Promise<void> {
     let attempt = 0;
-    while (this._state === 'active') {
+    while (this.machine.state === 'active') {
       const started = performance.now();
       const remaining = this.renewDeadline - started;
       if (remaining <= 0) break;
@@ -372,20 +376,20 @@ export class Session extends EventEmitter<SessionEvents> {
           timeoutMs: Math.max(50, Math.min(remaining, this.ttlMs / 2)),
           idempotent: false,
         });
-        if (this._state !== 'active') return;
+        if (this.machine.state !== 'active') return;
         if (entry === null) {
           this.lose('Consul no longer knows the session (invalidated or destroyed)');
           return;
         }
         this.renewDeadline = Math.max(this.renewDeadline, started + this.ttlMs);
         this.enforceDeadline(); // a renewal that started after the deadline proves nothing
-        if (this._state !== 'active') return;
+        if (this.machine.state !== 'active') return;
         this.armDeadline();
         this.emit('renewed');
         this.scheduleRenew(started + this.ttlMs / 2 - performance.now());
         return;
       } catch (err) {
-        if (this._state !== 'active' || this.loops.signal.aborted) return;
+        if (this.machine.state !== 'active' || this.loops.signal.aborted) return;
         attempt += 1;
         this.emit('error', err);
         const delay = backoffDelay(attempt, { minMs: SESSION_DEFAULTS.retryMinMs, maxMs: Math.max(SESSION_DEFAULTS.retryMinMs, this.ttlMs / 4) });
@@ -400,7 +404,7 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   private scheduleHeartbeat(delay: number): void {
-    if (this._state !== 'active' || this.healthCheckId === undefined) return;
+    if (this.machine.state !== 'active' || this.healthCheckId === undefined) return;
     this.heartbeatTimer = setTimeout(() => {
       this.heartbeating = this.heartbeatOnce();
     }, Math.max(0, delay));
@@ -411,19 +415,19 @@ export class Session extends EventEmitter<SessionEvents> {
     const id = this.healthCheckId as string;
     const ttl = this.healthCheckTtlMs as number;
     let attempt = 0;
-    while (this._state === 'active') {
+    while (this.machine.state === 'active') {
       const started = performance.now();
       try {
         await this.ctx.api.agent.updateTtlCheck(id, 'passing', `session ${this.id} alive`, this.loops.signal);
-        if (this._state !== 'active') return;
+        if (this.machine.state !== 'active') return;
         this.checkDeadline = Math.max(this.checkDeadline, started + this.checkWindow());
         this.enforceDeadline();
-        if (this._state !== 'active') return;
+        if (this.machine.state !== 'active') return;
         this.armDeadline();
         this.scheduleHeartbeat(started + ttl / 3 - performance.now());
         return;
       } catch (err) {
-        if (this._state !== 'active' || this.loops.signal.aborted) return;
+        if (this.machine.state !== 'active' || this.loops.signal.aborted) return;
         attempt += 1;
         this.emit('error', err);
         try {
@@ -445,7 +449,7 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   private async teardown(): Promise<void> {
-    this.transition('destroyed');
+    if (this.machine.can('destroyed')) this.machine.transition('destroyed');
     this.stopTimers();
     await Promise.allSettled([this.renewing, this.heartbeating]);
     const api = this.ctx.api;

@@ -320,8 +320,12 @@ describe('ConfigWatcher (scripted endpoint)', () => {
     });
   });
 
-  it('reports a throwing change listener as error and keeps watching', async () => {
-    const { coord, kv } = setup();
+  it('reports a throwing change listener through the logger (not as error) and keeps watching', async () => {
+    const warn = vi.fn();
+    const coord = new Coordinator({ address: 'http://127.0.0.1:1', retry: { retries: 0 }, logger: { debug() {}, info() {}, error() {}, warn } });
+    coords.push(coord);
+    const kv = new FakeKV();
+    vi.spyOn(coord.api.kv, 'list').mockImplementation(kv.list);
     const config = new ConfigWatcher(coord, 'app/');
     const errors: unknown[] = [];
     config.on('error', (e) => errors.push(e));
@@ -330,8 +334,11 @@ describe('ConfigWatcher (scripted endpoint)', () => {
     });
     await config.ready();
     kv.put('app/a', '1');
-    await waitFor(() => errors.length === 1);
+    await waitFor(() => warn.mock.calls.length === 1);
+    expect(warn).toHaveBeenCalledWith(expect.objectContaining({ event: 'change', err: 'listener bug' }), expect.any(String));
     kv.put('app/a', '2');
+    await waitFor(() => config.get('a') === '2');
+    expect(errors).toEqual([]);
     await waitFor(() => config.get('a') === '2');
   });
 });

@@ -157,6 +157,6 @@ export class ConfigWatcher<T = unknown> extends Watcher<KVPair[], ConfigSnapshot
     this.publish(built.snapshot);
     // The first snapshot reaches iterations even when empty: they yield the current one first.
     this.pushToQueues(built.snapshot);
-    if (changed) this.safeEmit(() => this.emit('change', built.snapshot, changes));
+    if (changed) this.emit('change', built.snapshot, changes);
   }
 }

@@ -152,7 +152,7 @@ export class ServiceWatcher extends Watcher<ServiceInstance[], readonly ServiceI
     this.publish(list);
     // The first list reaches iterations even when empty: they yield the current one first.
     this.pushToQueues(list);
-    if (changed) this.safeEmit(() => this.emit('change', list));
+    if (changed) this.emit('change', list);
   }
 }
 

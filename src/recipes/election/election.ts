@@ -40,7 +40,9 @@
  * its deadline; work already under way cannot be recalled. Check `signal` before each step and
  * pass `fencingToken` to downstream systems so they can refuse a deposed leader's late writes.
  */
-import { EventEmitter } from 'eventemitter3';
+import type { EventEmitter } from 'eventemitter3';
+import { SafeEmitter } from '../../internal/safe-emitter.js';
+import { StateMachine } from '../../internal/state-machine.js';
 import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
 import {
   ClosedError,
@@ -70,7 +72,7 @@ import {
   type LeaderRecord,
 } from './leader-key.js';
 import { installShutdown, resolveShutdownOptions, type ShutdownOptions } from './shutdown.js';
-import { canTransition, type DeposedReason, type ElectionState } from './state.js';
+import { ELECTION_TRANSITIONS, type DeposedReason, type ElectionState } from './state.js';
 import {
   Contender,
   resolveAcquireOptions,
@@ -244,6 +246,13 @@ export interface CampaignOptions {
   timeout?: string | number;
 }
 
+/** What accompanies a move of the election's state machine. */
+interface ElectionMove {
+  /** The term current when the move began (cleared on `idle`/`closed`). */
+  readonly hold: Hold | undefined;
+  readonly ended?: { readonly reason: DeposedReason; readonly error?: LockLostError };
+}
+
 /** What the engine holds for one term. */
 interface Hold {
   readonly term: LeaderTerm;
@@ -257,21 +266,19 @@ interface Hold {
  * States: `idle → campaigning → leader → resigning → idle`, `leader → idle` (deposed by a loss),
  * `idle → closed`. Events: {@link ElectionEvents}.
  */
-export class LeaderElection<T = unknown> extends EventEmitter<ElectionEvents<T>> {
+export class LeaderElection<T = unknown> extends SafeEmitter<ElectionEvents<T>> {
   readonly key: string;
   private readonly ctx: RecipeContext;
   private readonly driver: ElectionDriver;
   private readonly engine: TermEngine;
   private readonly decode: Decoder<T>;
   private readonly waitMs: number;
-  private _state: ElectionState = 'idle';
+  private readonly machine: StateMachine<ElectionState, ElectionMove>;
   /** The current term, from `elected` until the election is idle again. */
   private hold: Hold | undefined;
   /** Why the running release was started; none means the engine's own close(). */
   private endingReason: DeposedReason | undefined;
   private resigning: Promise<void> | undefined;
-  /** Set by the shutdown helper: no new campaign may start. */
-  private stopping = false;
   private closing: Promise<void> | undefined;
   private readonly closed = new AbortController();
   private watch: AbortController | undefined;
@@ -279,10 +286,22 @@ export class LeaderElection<T = unknown> extends EventEmitter<ElectionEvents<T>>
   private readonly untrack: () => void;
 
   constructor(host: RecipeHost, key: string, options: ElectionOptions<T> = {}) {
-    super();
     const o = resolveElectionOptions<T>(key, options);
     const ctx = contextOf(host);
+    super(ctx.logger, () => `election "${o.key}"`);
     this.ctx = ctx;
+    this.machine = new StateMachine<ElectionState, ElectionMove>({
+      what: () => this.what,
+      initial: 'idle',
+      moves: ELECTION_TRANSITIONS,
+      logger: ctx.logger,
+      logFields: (move) => ({ key: this.key, reason: move?.ended?.reason, token: move?.hold?.term.fencingToken }),
+      // The engine aborted the term's signal before it called us: listeners never see a live signal.
+      beforeEmit: (_from, to) => {
+        if (to === 'idle' || to === 'closed') this.hold = undefined;
+      },
+      emit: (_from, to, move) => this.emitFor(to, move),
+    });
     this.key = o.key;
     this.decode = o.decode;
     this.waitMs = o.engine.waitMs;
@@ -291,14 +310,14 @@ export class LeaderElection<T = unknown> extends EventEmitter<ElectionEvents<T>>
     this.engine = new TermEngine(ctx, { kind: 'election', key: o.key, driver: this.driver, ...o.engine }, (from, to, detail) =>
       this.follow(from, to, detail),
     );
-    this.engine.on('waiting', () => this.emitSafe('waiting'));
-    this.engine.on('error', (err) => this.emitSafe('error', err));
+    this.engine.on('waiting', () => this.emit('waiting'));
+    this.engine.on('error', (err) => this.emit('error', err));
   }
 
   /** Current state. Reading it checks the session deadline first, so it never says `leader` late. */
   get state(): ElectionState {
-    if (this._state === 'leader') void this.engine.state; // the engine's getter enforces the deadline
-    return this._state;
+    if (this.machine.state === 'leader') void this.engine.state; // the engine's getter enforces the deadline
+    return this.machine.state;
   }
 
   /** True while leader; checks the session deadline synchronously. */
@@ -406,11 +425,12 @@ export class LeaderElection<T = unknown> extends EventEmitter<ElectionEvents<T>>
     return installShutdown(
       o,
       async () => {
-        this.stopping = true;
+        // No new campaign from here on: the same signal close() aborts.
+        this.closed.abort(new ClosedError(this.what));
         await this.resign();
         await this.close();
       },
-      (err) => this.emitSafe('error', err),
+      (err) => this.emit('error', err),
     );
   }
 
@@ -424,7 +444,7 @@ export class LeaderElection<T = unknown> extends EventEmitter<ElectionEvents<T>>
       this.watch?.abort();
       await this.engine.close();
       while (this.background.size > 0) await Promise.allSettled([...this.background]);
-      if (this._state !== 'closed') this.transition('closed');
+      if (this.machine.state !== 'closed') this.transition('closed');
       this.untrack();
     })();
     return this.closing;
@@ -482,7 +502,7 @@ export class LeaderElection<T = unknown> extends EventEmitter<ElectionEvents<T>>
   // Campaign and proclaim
 
   private async runCampaign(options: CampaignOptions | undefined): Promise<LeaderTerm> {
-    if (this.closing || this.stopping) throw new ClosedError(this.what);
+    if (this.closed.signal.aborted) throw new ClosedError(this.what);
     options?.signal?.throwIfAborted();
     const state = this.state;
     if (state !== 'idle') {
@@ -539,9 +559,9 @@ export class LeaderElection<T = unknown> extends EventEmitter<ElectionEvents<T>>
       this.inBackground(
         (async () => {
           try {
-            for await (const leader of this.observeLoop(controller.signal)) this.emitSafe('leader', leader);
+            for await (const leader of this.observeLoop(controller.signal)) this.emit('leader', leader);
           } catch (err) {
-            if (!controller.signal.aborted) this.emitSafe('error', err);
+            if (!controller.signal.aborted) this.emit('error', err);
           } finally {
             if (this.watch === controller) this.watch = undefined;
           }
@@ -559,7 +579,7 @@ export class LeaderElection<T = unknown> extends EventEmitter<ElectionEvents<T>>
     try {
       value = this.decode(record.raw ?? Buffer.alloc(0), this.key);
     } catch (err) {
-      this.emitSafe('error', new DecodeError(this.key, `the leader's value: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
+      this.emit('error', new DecodeError(this.key, `the leader's value: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
     }
     return Object.freeze({ value, sessionId: record.sessionId, fencingToken: record.fencingToken });
   }
@@ -596,20 +616,16 @@ export class LeaderElection<T = unknown> extends EventEmitter<ElectionEvents<T>>
   }
 
   private transition(to: ElectionState, ended?: { reason: DeposedReason; error?: LockLostError }): void {
-    const from = this._state;
-    if (!canTransition(from, to)) {
-      // A bug in this class, not a caller mistake: callers get their errors before this point.
-      throw new IllegalStateError(`election "${this.key}": no transition from ${from} to ${to}`, from);
-    }
-    this._state = to;
-    const hold = this.hold;
-    if (to === 'idle' || to === 'closed') this.hold = undefined;
-    this.ctx.logger.debug({ key: this.key, from, to, reason: ended?.reason, token: hold?.term.fencingToken }, 'leader election state');
-    // The engine aborted the term's signal before calling us: listeners never see a live signal.
-    if (to === 'leader' && hold) this.emitSafe('elected', hold.term);
+    this.machine.transition(to, { hold: this.hold, ...(ended ? { ended } : {}) });
+  }
+
+  private emitFor(to: ElectionState, move: ElectionMove | undefined): void {
+    const hold = move?.hold;
+    if (to === 'leader' && hold) this.emit('elected', hold.term);
+    const ended = move?.ended;
     if (ended && hold) {
       const deposition: Deposition = Object.freeze({ reason: ended.reason, fencingToken: hold.term.fencingToken, ...(ended.error ? { error: ended.error } : {}) });
-      this.emitSafe('deposed', ended.reason, deposition);
+      this.emit('deposed', ended.reason, deposition);
     }
   }
 
@@ -623,16 +639,6 @@ export class LeaderElection<T = unknown> extends EventEmitter<ElectionEvents<T>>
     this.background.add(p);
     const done = (): void => void this.background.delete(p);
     p.then(done, done);
-  }
-
-  /** Emits without letting a throwing listener break our bookkeeping (we often run inside the engine's transition). */
-  private emitSafe<E extends keyof ElectionEvents<T>>(event: E, ...args: EventEmitter.EventArgs<ElectionEvents<T>, E>): void {
-    try {
-      this.emit(event, ...args);
-    } catch (err) {
-      this.ctx.logger.warn({ key: this.key, event, err: String(err) }, `an election '${String(event)}' listener threw`);
-      if (event !== 'error') this.emitSafe('error', err);
-    }
   }
 
   private get what(): string {

@@ -195,11 +195,11 @@ export class EventWatcher extends Watcher<UserEvent[], void, EventWatcherEvents>
     this.publish(undefined);
     if (step.truncated) {
       this.ctx.logger.warn({ event: this.name, lastId }, 'event buffer moved past the last event handled; some may be missed');
-      this.safeEmit(() => this.emit('truncated', { lastId }));
+      this.emit('truncated', { lastId });
     }
     for (const event of step.deliver) {
       this.pushToQueues(event);
-      this.safeEmit(() => this.emit('event', event));
+      this.emit('event', event);
     }
   }
 }

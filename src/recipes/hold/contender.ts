@@ -20,7 +20,6 @@
  * `state` / `handle.signal` check it again whenever they are read, so a process that was paused
  * (GC, SIGSTOP) learns of the loss on its first look instead of when a late timer fires.
  */
-import { EventEmitter } from 'eventemitter3';
 import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
 import {
   ClosedError,
@@ -29,6 +28,7 @@ import {
   IllegalStateError,
   LockLostError,
   LockTimeoutError,
+  ReleasedError,
   SessionLostError,
   abortReason,
 } from '../../errors.js';
@@ -38,7 +38,9 @@ import { backoffDelay } from '../../loop/backoff.js';
 import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
 import { Session, type SessionOptions } from '../../session/session.js';
 import { isTransient } from '../../transport/client.js';
-import { canTransition, type HoldState } from './state.js';
+import { SafeEmitter } from '../../internal/safe-emitter.js';
+import { StateMachine } from '../../internal/state-machine.js';
+import { HOLD_TRANSITIONS, type HoldState } from './state.js';
 
 /** What the driver hands over once it holds: the fencing token and where to start monitoring. */
 export interface Grant {
@@ -153,10 +155,10 @@ class Holding {
   ) {}
 }
 
-export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEvents<H>> {
+export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEvents<H>> {
   protected readonly ctx: RecipeContext;
   private readonly config: ContenderConfig<T>;
-  private _state: HoldState = 'idle';
+  private readonly machine: StateMachine<HoldState, TransitionDetail<H>>;
   private holding: Holding | undefined;
   private acquiring: Promise<unknown> | undefined;
   private closing: Promise<void> | undefined;
@@ -165,10 +167,20 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
   private untrack: () => void;
 
   protected constructor(host: RecipeHost, config: ContenderConfig<T>) {
-    super();
     const ctx = contextOf(host);
+    const what = `${config.kind} "${config.key}"`;
+    super(ctx.logger, () => what);
     this.ctx = ctx;
     this.config = config;
+    this.machine = new StateMachine<HoldState, TransitionDetail<H>>({
+      what: () => what,
+      initial: 'idle',
+      moves: HOLD_TRANSITIONS,
+      logger: ctx.logger,
+      logFields: (detail) => ({ key: config.key, reason: detail?.error?.reason }),
+      beforeEmit: (from, to, detail) => this.beforeEmit(from, to, detail ?? {}),
+      emit: (from, to, detail) => this.emitFor(from, to, detail ?? {}),
+    });
     this.untrack = ctx.lifetime.track(this);
   }
 
@@ -178,7 +190,7 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
   /** Current state. Reading it checks the session's deadline first, so it never says `held` late. */
   get state(): HoldState {
     this.enforceDeadline();
-    return this._state;
+    return this.machine.state;
   }
 
   /**
@@ -205,10 +217,10 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
    */
   release(): Promise<void> {
     const holding = this.holding;
-    if (holding && (this._state === 'held' || this._state === 'releasing' || this._state === 'lost')) {
+    if (holding && (this.machine.state === 'held' || this.machine.state === 'releasing' || this.machine.state === 'lost')) {
       return this.releaseHolding(holding);
     }
-    return Promise.reject(new IllegalStateError(`${this.what} is not held`, this._state));
+    return Promise.reject(new IllegalStateError(`${this.what} is not held`, this.machine.state));
   }
 
   /**
@@ -220,8 +232,8 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
       this.closed.abort(new ClosedError(this.what));
       await this.acquiring?.catch(() => undefined);
       const holding = this.holding;
-      if (holding && this._state === 'held') {
-        await this.releaseHolding(holding).catch((err: unknown) => this.emitSafe('error', err));
+      if (holding && this.machine.state === 'held') {
+        await this.releaseHolding(holding).catch((err: unknown) => this.emit('error', err));
       }
       while (this.background.size > 0) await Promise.allSettled([...this.background]);
       this.transition('closed');
@@ -240,7 +252,7 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
   private async run(signal: AbortSignal | undefined, timeoutMs: number | undefined, once: boolean): Promise<H | null> {
     if (this.closing) throw new ClosedError(this.what);
     signal?.throwIfAborted();
-    const state = this._state;
+    const state = this.machine.state;
     if (state === 'acquiring') throw new IllegalStateError(`${this.what}: an acquire is already in progress`, state);
     if (state === 'held' || state === 'releasing') throw new IllegalStateError(`${this.what} is already held`, state);
     // After a loss the cleanup may still be giving the key back with the same (caller's)
@@ -256,7 +268,7 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
       return await attempt;
     } finally {
       this.acquiring = undefined;
-      if (this._state === 'acquiring') this.transition('idle');
+      if (this.machine.state === 'acquiring') this.transition('idle');
     }
   }
 
@@ -271,7 +283,7 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
     const onWaiting = (): void => {
       if (waitingReported) return;
       waitingReported = true;
-      this.emitSafe('waiting');
+      this.emit('waiting');
     };
     try {
       for (;;) {
@@ -286,7 +298,7 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
           // waiter that lost its session meanwhile keeps waiting through an outage instead.
           if (sessionFailures === 0 || !isTransient(err)) throw err;
           sessionFailures += 1;
-          this.emitSafe('error', err);
+          this.emit('error', err);
           await sleep(backoffDelay(sessionFailures, SESSION_RETRY_BACKOFF), linked.signal);
           continue;
         }
@@ -343,7 +355,7 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
       // The server is unreachable; with our own session, destroying it (below) or its TTL
       // removes what we left. Report it rather than hide it.
       this.ctx.logger.debug({ key: this.config.key, err: String(err) }, `${this.config.kind}: cleanup after a failed acquire failed`);
-      this.emitSafe('error', err);
+      this.emit('error', err);
     }
     if (owned) await session.destroy();
   }
@@ -399,7 +411,7 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
   }
 
   private lose(holding: Holding, reason: string, cause?: unknown): void {
-    if (this.holding !== holding || this._state !== 'held') return;
+    if (this.holding !== holding || this.machine.state !== 'held') return;
     const error = new LockLostError(this.config.key, reason, cause === undefined ? undefined : { cause });
     this.transition('lost', { error });
     holding.ended = this.inBackground(this.afterLoss(holding));
@@ -416,7 +428,7 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
       try {
         await this.config.driver.release(holding.session);
       } catch (err) {
-        this.emitSafe('error', err);
+        this.emit('error', err);
       }
     }
     if (holding.owned) await holding.session.destroy();
@@ -424,7 +436,7 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
 
   private releaseHolding(holding: Holding): Promise<void> {
     if (holding.ended) return holding.ended;
-    if (this.holding !== holding || this._state !== 'held') return Promise.resolve();
+    if (this.holding !== holding || this.machine.state !== 'held') return Promise.resolve();
     this.transition('releasing');
     holding.ended = this.inBackground(this.giveBack(holding));
     return holding.ended;
@@ -445,7 +457,7 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
     if (failure !== undefined) {
       // With our own session, destroying it released the key anyway (Consul applies
       // lock-delay then); with the caller's session the key may still be held: say so.
-      if (holding.owned) this.emitSafe('error', failure);
+      if (holding.owned) this.emit('error', failure);
       else throw failure;
     }
   }
@@ -461,7 +473,7 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
   /** The synchronous deadline check behind `state` and `handle.signal`. */
   private enforceDeadline(): void {
     const holding = this.holding;
-    if (this._state === 'held' && holding && !holding.session.isAlive()) {
+    if (this.machine.state === 'held' && holding && !holding.session.isAlive()) {
       this.lose(holding, 'the session was lost', holding.session.signal.reason);
     }
   }
@@ -490,34 +502,21 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
   protected onTransition(_from: HoldState, _to: HoldState, _detail: TransitionDetail<H>): void {}
 
   private transition(to: HoldState, detail: TransitionDetail<H> = {}): void {
-    const from = this._state;
-    if (!canTransition(from, to)) {
-      // A bug in this class, not a caller mistake: callers get their errors before this point.
-      throw new IllegalStateError(`${this.what}: no transition from ${from} to ${to}`, from);
-    }
-    this._state = to;
-    const holding = this.holding;
-    // Abort before emitting: no listener may see `lost`/`released` while the signal looks live.
-    if (to === 'lost' && holding) holding.controller.abort(detail.error);
-    if (to === 'releasing' && holding) holding.controller.abort(new DOMException(`${this.what} was released`, 'AbortError'));
-    this.ctx.logger.debug({ key: this.config.key, from, to, reason: detail.error?.reason }, `${this.config.kind} state`);
-    this.onTransition(from, to, detail);
-    if (to === 'held' && detail.handle !== undefined) this.emitSafe('acquired', detail.handle);
-    else if (to === 'lost' && detail.error) this.emitSafe('lost', detail.error);
-    else if (to === 'idle' && from === 'releasing') this.emitSafe('released');
+    this.machine.transition(to, detail);
   }
 
-  /**
-   * Emits without letting a throwing listener break our bookkeeping: many emits run inside an
-   * AbortSignal dispatch or a loop, where a throw would become an uncaught exception.
-   */
-  private emitSafe<E extends keyof ContenderEvents<H>>(event: E, ...args: EventEmitter.EventArgs<ContenderEvents<H>, E>): void {
-    try {
-      this.emit(event, ...args);
-    } catch (err) {
-      this.ctx.logger.warn({ key: this.config.key, event, err: String(err) }, `a ${this.config.kind} '${String(event)}' listener threw`);
-      if (event !== 'error') this.emitSafe('error', err);
-    }
+  /** Abort before emitting: no listener may see `lost`/`released` while the signal looks live. */
+  private beforeEmit(from: HoldState, to: HoldState, detail: TransitionDetail<H>): void {
+    const holding = this.holding;
+    if (to === 'lost' && holding) holding.controller.abort(detail.error);
+    if (to === 'releasing' && holding) holding.controller.abort(new ReleasedError(this.what, this.config.key));
+    this.onTransition(from, to, detail);
+  }
+
+  private emitFor(from: HoldState, to: HoldState, detail: TransitionDetail<H>): void {
+    if (to === 'held' && detail.handle !== undefined) this.emit('acquired', detail.handle);
+    else if (to === 'lost' && detail.error) this.emit('lost', detail.error);
+    else if (to === 'idle' && from === 'releasing') this.emit('released');
   }
 
   private get what(): string {

@@ -23,12 +23,13 @@
  * past the TTL, Consul marks the check critical even though the process is fine.
  */
 import { randomUUID } from 'node:crypto';
-import { EventEmitter } from 'eventemitter3';
 import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
 import { ConfigError, IllegalStateError, abortReason } from '../../errors.js';
 import { sleep } from '../../internal/abort.js';
 import { describe, formatDurationMs, toMs } from '../../internal/duration.js';
 import { backoffDelay } from '../../loop/backoff.js';
+import { SafeEmitter } from '../../internal/safe-emitter.js';
+import { StateMachine, type Moves } from '../../internal/state-machine.js';
 import type { CheckStatus, ServiceCheckDefinition, ServiceDefinition } from '../../transport/services.js';
 
 /** Defaults, each with its reason. */
@@ -131,12 +132,18 @@ export type RegistrationState = 'registered' | 'reregistering' | 'deregistering'
 export interface ServiceRegistrationEvents {
   /**
    * The agent forgot the service and it was registered again (the first registration happens
-   * before `registerService()` resolves, so it is not announced).
+   * before `registerService()` resolves, so it is not announced). `reregistered` is therefore
+   * always `true`; it is kept so the payload says why the event fired.
    */
   registered: [info: { id: string; reregistered: boolean }];
   /** A TTL update (a heartbeat or `setHealth()`) succeeded: Consul's TTL timer restarted. */
   renewed: [];
-  /** `deregister()` (or `close()`) finished; the agent no longer lists the instance. */
+  /**
+   * `deregister()` (or `close()`) finished: this object no longer heartbeats. It fires whatever
+   * the outcome; when the agent could not be reached `deregister()` rejects with the
+   * `ConsulError` and the instance stays listed until its check fails (and, with
+   * `deregisterCriticalServiceAfter`, is reaped).
+   */
   deregistered: [];
   /** A heartbeat, presence check or re-registration failed; it is retried with backoff. */
   error: [error: unknown];
@@ -299,7 +306,8 @@ export function buildServiceDefinition(o: ResolvedServiceOptions, status: CheckS
   return definition;
 }
 
-const ALLOWED: Record<RegistrationState, readonly RegistrationState[]> = {
+/** Allowed moves. `deregistering` is entered when deregister() starts; nothing heartbeats after it. */
+const REGISTRATION_TRANSITIONS: Moves<RegistrationState> = {
   registered: ['reregistering', 'deregistering'],
   reregistering: ['registered', 'deregistering'],
   deregistering: ['deregistered'],
@@ -317,7 +325,7 @@ export function registerService(host: RecipeHost, options: RegisterServiceOption
   return ServiceRegistration.open(ctx, resolved);
 }
 
-export class ServiceRegistration extends EventEmitter<ServiceRegistrationEvents> {
+export class ServiceRegistration extends SafeEmitter<ServiceRegistrationEvents> {
   /** Instance ID on the agent. */
   readonly id: string;
   /** Service name. */
@@ -327,7 +335,7 @@ export class ServiceRegistration extends EventEmitter<ServiceRegistrationEvents>
 
   private readonly ctx: RecipeContext;
   private readonly options: ResolvedServiceOptions;
-  private _state: RegistrationState = 'registered';
+  private readonly machine: StateMachine<RegistrationState>;
   /** The TTL check's status and output as last set; what heartbeats repeat. */
   private health: { status: CheckStatus; note: string };
   /** Stops the maintenance loop and aborts its requests. */
@@ -359,9 +367,21 @@ export class ServiceRegistration extends EventEmitter<ServiceRegistrationEvents>
   }
 
   private constructor(ctx: RecipeContext, o: ResolvedServiceOptions) {
-    super();
+    super(ctx.logger, () => `service registration "${o.id}"`);
     this.ctx = ctx;
     this.options = o;
+    this.machine = new StateMachine<RegistrationState>({
+      what: () => `service registration "${o.id}"`,
+      initial: 'registered',
+      moves: REGISTRATION_TRANSITIONS,
+      logger: ctx.logger,
+      logFields: () => ({ service: o.id }),
+      emit: (from, to) => {
+        // `registered` is only ever re-entered after the agent forgot the instance.
+        if (to === 'registered') this.emit('registered', { id: this.id, reregistered: from === 'reregistering' });
+        if (to === 'deregistered') this.emit('deregistered');
+      },
+    });
     this.id = o.id;
     this.name = o.name;
     this.checkId = o.check ? serviceCheckId(o.id) : undefined;
@@ -372,7 +392,7 @@ export class ServiceRegistration extends EventEmitter<ServiceRegistrationEvents>
 
   /** `'registered' | 'reregistering' | 'deregistering' | 'deregistered'`. */
   get state(): RegistrationState {
-    return this._state;
+    return this.machine.state;
   }
 
   /**
@@ -385,10 +405,10 @@ export class ServiceRegistration extends EventEmitter<ServiceRegistrationEvents>
     }
     if (typeof note !== 'string') throw new ConfigError(`note must be a string, got ${describe(note)}`, 'note');
     if (this.options.check?.kind !== 'ttl') {
-      return Promise.reject(new IllegalStateError('setHealth() needs a TTL check; the agent runs HTTP and TCP checks itself', this._state));
+      return Promise.reject(new IllegalStateError('setHealth() needs a TTL check; the agent runs HTTP and TCP checks itself', this.machine.state));
     }
-    if (this._state === 'deregistering' || this._state === 'deregistered') {
-      return Promise.reject(new IllegalStateError('setHealth() after deregister()', this._state));
+    if (this.machine.state === 'deregistering' || this.machine.state === 'deregistered') {
+      return Promise.reject(new IllegalStateError('setHealth() after deregister()', this.machine.state));
     }
     this.health = { status, note };
     return this.syncHealth(this.loops.signal);
@@ -399,8 +419,8 @@ export class ServiceRegistration extends EventEmitter<ServiceRegistrationEvents>
    * `passingOnly` discovery drops it, without deregistering.
    */
   async setMaintenance(enabled: boolean, reason?: string): Promise<void> {
-    if (this._state === 'deregistering' || this._state === 'deregistered') {
-      throw new IllegalStateError('setMaintenance() after deregister()', this._state);
+    if (this.machine.state === 'deregistering' || this.machine.state === 'deregistered') {
+      throw new IllegalStateError('setMaintenance() after deregister()', this.machine.state);
     }
     await this.ctx.api.services.maintenance(this.id, enabled, reason, this.loops.signal);
   }
@@ -427,17 +447,8 @@ export class ServiceRegistration extends EventEmitter<ServiceRegistrationEvents>
 
   // ---------------------------------------------------------------------------------------------
 
-  private transition(to: RegistrationState, reregistered = false): void {
-    if (!ALLOWED[this._state].includes(to)) return;
-    const from = this._state;
-    this._state = to;
-    this.ctx.logger.debug({ service: this.id, from, to }, 'service registration state');
-    if (to === 'registered') this.emit('registered', { id: this.id, reregistered });
-    if (to === 'deregistered') this.emit('deregistered');
-  }
-
   private isActive(): boolean {
-    return this._state === 'registered' || this._state === 'reregistering';
+    return this.machine.state === 'registered' || this.machine.state === 'reregistering';
   }
 
   /** Runs `fn` after every earlier queued update, whatever their outcome. */
@@ -466,14 +477,15 @@ export class ServiceRegistration extends EventEmitter<ServiceRegistrationEvents>
   private async reregister(signal: AbortSignal): Promise<void> {
     if (!this.isActive()) return;
     this.ctx.logger.info({ service: this.id }, 'agent forgot the service; registering it again');
-    this.transition('reregistering');
+    this.machine.transition('reregistering');
     const status = this.options.check?.kind === 'ttl' ? this.health.status : this.options.initialStatus;
     await this.ctx.api.services.register(buildServiceDefinition(this.options, status), { signal });
     if (this.options.check?.kind === 'ttl' && this.health.note !== '') {
       // The registration carries the status but not the output; restore the note too.
       await this.ctx.api.services.updateCheck(this.checkId as string, this.health.status, this.health.note, { signal });
     }
-    this.transition('registered', true);
+    // deregister() may have started while the registration was in flight: it wins.
+    if (this.machine.can('registered')) this.machine.transition('registered');
   }
 
   /** TTL: heartbeat every ttl/3. Otherwise: check the agent still has the service, now and then. */
@@ -510,7 +522,7 @@ export class ServiceRegistration extends EventEmitter<ServiceRegistrationEvents>
   }
 
   private async teardown(): Promise<void> {
-    this.transition('deregistering');
+    this.machine.transition('deregistering');
     this.loops.abort();
     await this.maintaining;
     await this.chain;
@@ -518,7 +530,7 @@ export class ServiceRegistration extends EventEmitter<ServiceRegistrationEvents>
       await this.ctx.api.services.deregister(this.id);
     } finally {
       this.untrack();
-      this.transition('deregistered');
+      this.machine.transition('deregistered');
     }
   }
 }

@@ -4,14 +4,17 @@
  * blocking-query loop, `ready()`, iteration queues, `close()` — and each recipe is a driver that
  * reads one endpoint and decides what a new result means (`handle`).
  *
- * Lifecycle: `starting` (no value yet) → `ready` (a value is published) → `closed`. Read failures
+ * Lifecycle: `starting` (no value yet) → `ready` (a value is published) → `closing` (close() is
+ * stopping the loop and ending iterations) → `closed`. Read failures
  * never change the state: the loop backs off and retries (src/loop/blocking-query.ts), the last
  * published value stays, and each failure is emitted as `error`. A failure that retrying cannot
  * cure (a 4xx such as 403 ACL denied) while still `starting` also rejects pending `ready()` calls,
  * so a misconfigured watcher does not hang its caller; the loop keeps retrying in case the
  * operator fixes the policy.
  */
-import { EventEmitter } from 'eventemitter3';
+import type { EventEmitter } from 'eventemitter3';
+import { SafeEmitter } from '../../internal/safe-emitter.js';
+import { StateMachine, type Moves } from '../../internal/state-machine.js';
 import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
 import { ClosedError, ConsulError, TimeoutError, abortReason } from '../../errors.js';
 import { linkSignals } from '../../internal/abort.js';
@@ -20,7 +23,7 @@ import { blockingQuery, type BlockingReadArgs, type BlockingResult } from '../..
 import type { QueryMeta } from '../../transport/client.js';
 import { AsyncQueue, type QueueMode } from './async-queue.js';
 
-export type WatcherState = 'starting' | 'ready' | 'closed';
+export type WatcherState = 'starting' | 'ready' | 'closing' | 'closed';
 
 /** Events every watcher emits. Recipes add their own. */
 export interface WatcherEvents {
@@ -68,9 +71,10 @@ export function isPermanentFailure(err: unknown): boolean {
   return err instanceof ConsulError && err.statusCode >= 400 && err.statusCode < 500 && err.statusCode !== 429;
 }
 
-const ALLOWED: Record<WatcherState, readonly WatcherState[]> = {
-  starting: ['ready', 'closed'],
-  ready: ['closed'],
+const WATCHER_TRANSITIONS: Moves<WatcherState> = {
+  starting: ['ready', 'closing'],
+  ready: ['closing'],
+  closing: ['closed'],
   closed: [],
 };
 
@@ -78,13 +82,13 @@ const ALLOWED: Record<WatcherState, readonly WatcherState[]> = {
  * Base of the watcher recipes. `R` is what one read returns, `V` what `ready()` resolves with, `E`
  * the recipe's typed events (including {@link WatcherEvents}).
  */
-export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitter<E> {
+export abstract class Watcher<R, V, E extends WatcherEvents> extends SafeEmitter<E> {
   protected readonly ctx: RecipeContext;
   /** Names the watcher in messages and timeout errors (`config "app/"`, `service "web"`). */
   protected readonly what: string;
   private readonly waitMs: number;
   private readonly equals: ((a: R, b: R) => boolean) | undefined;
-  private _state: WatcherState = 'starting';
+  private readonly machine: StateMachine<WatcherState>;
   private published: { value: V } | undefined;
   /** A permanent failure seen while starting; rejects `ready()` until a value arrives. */
   private startupError: unknown;
@@ -103,10 +107,25 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitte
     what: string,
     options: { waitMs: number; signal?: AbortSignal | undefined; equals?: (a: R, b: R) => boolean },
   ) {
-    super();
     const ctx = contextOf(host);
+    super(ctx.logger, () => what);
     ctx.lifetime.assertOpen();
     this.ctx = ctx;
+    this.machine = new StateMachine<WatcherState>({
+      what: () => what,
+      initial: 'starting',
+      moves: WATCHER_TRANSITIONS,
+      logger: ctx.logger,
+      beforeEmit: (_from, to) => {
+        if (to === 'ready') this.startupError = undefined;
+        this.notifyState();
+      },
+      emit: (_from, to) => {
+        const self = this as unknown as EventEmitter<WatcherEvents & { ready: [V] }>;
+        if (to === 'ready') self.emit('ready', (this.published as { value: V }).value);
+        if (to === 'closed') self.emit('closed');
+      },
+    });
     this.what = what;
     this.waitMs = options.waitMs;
     this.equals = options.equals;
@@ -123,9 +142,9 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitte
     }
   }
 
-  /** `'starting' | 'ready' | 'closed'`. */
+  /** `'starting' | 'ready' | 'closing' | 'closed'`. */
   get state(): WatcherState {
-    return this._state;
+    return this.machine.state;
   }
 
   /**
@@ -173,6 +192,7 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitte
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.machine.transition('closing');
       this.controller.abort(new ClosedError(this.what));
       await this.loop;
       for (const queue of this.queues) {
@@ -182,7 +202,7 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitte
       this.queues.clear();
       this.detachSignal();
       this.untrack();
-      this.transition('closed');
+      this.machine.transition('closed');
     })();
     return this.closing;
   }
@@ -208,9 +228,9 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitte
 
   /** Records the current value; the first one moves the watcher to `ready`. */
   protected publish(value: V): void {
-    if (this._state === 'closed') return;
+    if (!this.machine.is('starting', 'ready')) return;
     this.published = { value };
-    if (this._state === 'starting') this.transition('ready');
+    if (this.machine.state === 'starting') this.machine.transition('ready');
   }
 
   /** The last published value, if any. */
@@ -224,7 +244,7 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitte
       this.queues.delete(queue as AsyncQueue<unknown>);
       onReturn?.();
     });
-    if (this._state === 'closed') {
+    if (this.machine.is('closing', 'closed')) {
       if (this.abortedBy) queue.fail(this.abortedBy.reason);
       else queue.end();
     } else this.queues.add(queue as AsyncQueue<unknown>);
@@ -236,45 +256,20 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitte
     for (const queue of this.queues) queue.push(value);
   }
 
-  /** Emits a recipe event; a throwing listener is reported as `error`, never breaks the loop. */
-  protected safeEmit(emit: () => void): void {
-    try {
-      emit();
-    } catch (err) {
-      this.reportError(err);
-    }
-  }
-
-  /** Emits `error`, guarding against a listener that throws in turn. */
+  /** Reports a failure as an `error` event (a throwing listener is logged by the emitter, nothing more). */
   protected reportError(err: unknown): void {
-    try {
-      (this as unknown as EventEmitter<WatcherEvents>).emit('error', err);
-    } catch (listenerErr) {
-      this.ctx.logger.error({ what: this.what, err: String(listenerErr) }, 'an error listener threw');
-    }
+    (this as unknown as EventEmitter<WatcherEvents>).emit('error', err);
   }
 
   // ---------------------------------------------------------------------------------------------
 
   private readyOutcome(): { ok: true; value: V } | { ok: false; error: unknown } | undefined {
     if (this.published) return { ok: true, value: this.published.value };
-    if (this._state === 'closed' || this.abortedBy) {
+    if (this.machine.is('closing', 'closed') || this.abortedBy) {
       return { ok: false, error: this.abortedBy ? this.abortedBy.reason : new ClosedError(this.what) };
     }
     if (this.startupError !== undefined) return { ok: false, error: this.startupError };
     return undefined;
-  }
-
-  private transition(to: WatcherState): void {
-    if (!ALLOWED[this._state].includes(to)) return;
-    const from = this._state;
-    this._state = to;
-    if (to === 'ready') this.startupError = undefined;
-    this.ctx.logger.debug({ what: this.what, from, to }, 'watcher state');
-    this.notifyState();
-    const self = this as unknown as EventEmitter<WatcherEvents & { ready: [V] }>;
-    if (to === 'ready') this.safeEmit(() => self.emit('ready', (this.published as { value: V }).value));
-    if (to === 'closed') this.safeEmit(() => self.emit('closed'));
   }
 
   private notifyState(): void {
@@ -312,7 +307,7 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitte
       { what: this.what, failures, err: err instanceof Error ? err.message : String(err) },
       'watch read failed; backing off',
     );
-    if (this._state === 'starting' && isPermanentFailure(err)) {
+    if (this.machine.state === 'starting' && isPermanentFailure(err)) {
       this.startupError = err;
       this.notifyState();
     }
