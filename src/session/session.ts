@@ -180,7 +180,13 @@ export class Session extends SafeEmitter<SessionEvents> {
     return Session.open(ctx, resolved);
   }
 
-  private static async open(ctx: RecipeContext, o: ResolvedSessionOptions): Promise<Session> {
+  /**
+   * Creates a session from options already resolved by {@link resolveSessionOptions} (recipes
+   * resolve theirs once, in their constructor, and open one session per acquisition).
+   * @internal
+   */
+  static async open(ctx: RecipeContext, o: ResolvedSessionOptions): Promise<Session> {
+    ctx.lifetime.assertOpen();
     o.signal?.throwIfAborted();
     const api = ctx.api;
     let healthCheckId: string | undefined;

@@ -156,19 +156,19 @@ describe('options', () => {
   it('fills documented defaults; sessions delete the key when they die', () => {
     const o = resolveElectionOptions('elections/billing');
     expect(o.engine.sessionOptions).toMatchObject({
-      ttl: ELECTION_DEFAULTS.ttlMs,
-      lockDelay: ELECTION_DEFAULTS.lockDelayMs,
+      ttlMs: ELECTION_DEFAULTS.ttlMs,
+      lockDelayMs: ELECTION_DEFAULTS.lockDelayMs,
       behavior: 'delete',
       name: 'consul-recipes election',
     });
-    expect(o.engine.sessionOptions).not.toHaveProperty('healthCheckTtl');
+    expect(o.engine.sessionOptions.healthCheckTtlMs).toBeUndefined();
     expect(o.retryTimeMs).toBe(250);
     expect(o.value).toBeNull();
   });
 
   it('converts durations and values', () => {
     const o = resolveElectionOptions('e', { ttl: '10s', lockDelay: 0, healthCheckTtl: '2s', retryTime: '1s', waitTime: 500, value: { id: 1 } });
-    expect(o.engine.sessionOptions).toMatchObject({ ttl: '10s', lockDelay: 0, healthCheckTtl: '2s' });
+    expect(o.engine.sessionOptions).toMatchObject({ ttlMs: 10_000, lockDelayMs: 0, healthCheckTtlMs: 2_000 });
     expect(o.retryTimeMs).toBe(1000);
     expect(o.engine.waitMs).toBe(500);
     expect(o.value?.toString()).toBe('{"id":1}');

@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Coordinator } from '../../src/index.js';
-import { defaultHolderChecks } from '../../src/recipes/lock/lock.js';
+import { defaultHolderChecks } from '../../src/recipes/hold/options.js';
 import { startFaultProxy, type FaultProxy } from '../../src/testing/index.js';
 import { startTarget, waitFor, type Target } from '../support/target.js';
 

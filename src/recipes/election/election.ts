@@ -82,7 +82,8 @@ import {
 } from '../hold/contender.js';
 import { encodeLockValue, type LockValue } from '../hold/keys.js';
 import type { HoldState } from '../hold/state.js';
-import { resolveHolderOptions } from '../lock/lock.js';
+import { checkOptions } from '../../internal/options.js';
+import { HOLDER_OPTION_NAMES, resolveHolderOptions, type HolderOptions } from '../hold/options.js';
 
 export type { DeposedReason, ElectionState } from './state.js';
 export type { LeaderDecodeOption } from './leader-key.js';
@@ -115,8 +116,12 @@ export const ELECTION_DEFAULTS = Object.freeze({
   sessionName: 'consul-recipes election',
 });
 
-/** Options of `new LeaderElection(coord, key, options)` / `coord.election(key, options)`. */
-export interface ElectionOptions<T = unknown> {
+/**
+ * Options of `new LeaderElection(coord, key, options)` / `coord.election(key, options)`. The
+ * session and monitor options are documented once, in {@link HolderOptions}; those re-declared
+ * here have the election's own default or meaning.
+ */
+export interface ElectionOptions<T = unknown> extends HolderOptions {
   /** Value advertised while leader (Buffer/string as is, anything else as JSON). @default empty */
   value?: LockValue;
   /** How `leader()`, `observe()` and `leader` events decode the value. @default 'auto' (JSON, else text) */
@@ -127,8 +132,6 @@ export interface ElectionOptions<T = unknown> {
    * campaigner replaces it (same safety, same tokens). @default a new session per campaign
    */
   session?: Session;
-  /** TTL of the session we create. @default '15s' */
-  ttl?: string | number;
   /** Lock-delay of the session we create; `0` really sends 0. @default '1s' */
   lockDelay?: string | number;
   /** Binds the session we create to a heartbeated agent TTL check: crash failover in about this long. @default none */
@@ -142,13 +145,14 @@ export interface ElectionOptions<T = unknown> {
   checks?: readonly string[];
   /** Name of the session we create. @default 'consul-recipes election' */
   sessionName?: string;
-  /** Consecutive failed monitor reads tolerated before the term counts as lost. @default 3 */
-  monitorRetries?: number;
   /** Blocking wait per read of followers, the leader's monitor and observers. @default '15s' */
   waitTime?: string | number;
   /** Cap of the delay between campaigns refused by lock-delay. @default '250ms' */
   retryTime?: string | number;
 }
+
+/** The names `election()` accepts. */
+export const ELECTION_OPTION_NAMES = Object.freeze([...HOLDER_OPTION_NAMES, 'value', 'decode', 'retryTime'] as const);
 
 export interface ResolvedElectionOptions<T> {
   key: string;
@@ -164,6 +168,7 @@ export function resolveElectionOptions<T>(key: unknown, options: ElectionOptions
   if (options === null || typeof options !== 'object') {
     throw new ConfigError(`election options must be an object, got ${describe(options)}`, 'options');
   }
+  checkOptions(options, ELECTION_OPTION_NAMES, 'election()');
   const common = resolveHolderOptions(options, { ...ELECTION_DEFAULTS, behavior: 'delete', lockDelayGuards: true });
   return {
     key: key as string,

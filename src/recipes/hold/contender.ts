@@ -36,7 +36,8 @@ import { linkSignals, sleep } from '../../internal/abort.js';
 import { describe, toMs } from '../../internal/duration.js';
 import { backoffDelay } from '../../loop/backoff.js';
 import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
-import { Session, type SessionOptions } from '../../session/session.js';
+import { Session, type ResolvedSessionOptions } from '../../session/session.js';
+import { resolveAcquireOptions, type AcquireOptions } from './options.js';
 import { isTransient } from '../../transport/client.js';
 import { SafeEmitter } from '../../internal/safe-emitter.js';
 import { StateMachine } from '../../internal/state-machine.js';
@@ -84,31 +85,8 @@ export interface ContenderEvents<H> {
   error: [error: unknown];
 }
 
-/** Per-call options of `acquire()`. */
-export interface AcquireOptions {
-  /** Cancels the acquire; it rejects with the signal's reason. */
-  signal?: AbortSignal;
-  /** Gives up after this long with `LockTimeoutError` (duration string or ms). @default no timeout */
-  timeout?: string | number;
-}
-
-export interface ResolvedAcquireOptions {
-  signal: AbortSignal | undefined;
-  timeoutMs: number | undefined;
-}
-
-/** Validates `acquire()` options synchronously; throws {@link ConfigError}. */
-export function resolveAcquireOptions(options: AcquireOptions | undefined): ResolvedAcquireOptions {
-  if (options === undefined) return { signal: undefined, timeoutMs: undefined };
-  if (options === null || typeof options !== 'object') {
-    throw new ConfigError(`acquire options must be an object, got ${describe(options)}`, 'options');
-  }
-  const { signal, timeout } = options;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new ConfigError(`option "signal" must be an AbortSignal, got ${describe(signal)}`, 'signal');
-  }
-  return { signal, timeoutMs: timeout === undefined ? undefined : toMs('timeout', timeout) };
-}
+export type { AcquireOptions, ResolvedAcquireOptions } from './options.js';
+export { resolveAcquireOptions } from './options.js';
 
 /** Everything the engine needs from a recipe, resolved and validated. */
 export interface ContenderConfig<T> {
@@ -119,8 +97,8 @@ export interface ContenderConfig<T> {
   readonly driver: HoldDriver<T>;
   /** A caller-provided session: used as is, never destroyed. */
   readonly session: Session | undefined;
-  /** Options for the sessions we create when `session` is not given. */
-  readonly sessionOptions: SessionOptions;
+  /** Options for the sessions we create when `session` is not given, parsed once by the recipe. */
+  readonly sessionOptions: ResolvedSessionOptions;
   /** Consecutive failed monitor reads tolerated (each already retried by the transport). */
   readonly monitorRetries: number;
   /** Blocking wait of the monitor's reads. */
@@ -291,7 +269,7 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
         const owned = this.config.session === undefined;
         let session: Session;
         try {
-          session = this.config.session ?? (await Session.create(this.ctx, { ...this.config.sessionOptions, signal: linked.signal }));
+          session = this.config.session ?? (await Session.open(this.ctx, { ...this.config.sessionOptions, signal: linked.signal }));
         } catch (err) {
           if (linked.signal.aborted) throw abortReason(linked.signal);
           // The first failure reaches the caller at once (a wrong address should not hang). A

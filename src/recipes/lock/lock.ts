@@ -30,7 +30,9 @@ import { describe, toMs } from '../../internal/duration.js';
 import { validateKey } from '../../internal/keys.js';
 import { backoffDelay } from '../../loop/backoff.js';
 import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
-import { Session, resolveSessionOptions, type SessionOptions } from '../../session/session.js';
+import type { Session } from '../../session/session.js';
+import { checkOptions } from '../../internal/options.js';
+import { HOLDER_OPTION_NAMES, resolveHolderOptions, type HolderOptions, type ResolvedHolderOptions } from '../hold/options.js';
 import { isTransient } from '../../transport/client.js';
 import type { ConsulApi, KVPair } from '../../transport/index.js';
 import {
@@ -45,7 +47,8 @@ import { LOCK_FLAG_VALUE, encodeLockValue, type LockValue } from '../hold/keys.j
 import { consistentKeyRead, lockLossReason, observeLockKey } from './lock-key.js';
 
 export { LOCK_FLAG_VALUE } from '../hold/keys.js';
-export type { AcquireOptions } from '../hold/contender.js';
+export type { AcquireOptions } from '../hold/options.js';
+export { defaultHolderChecks, type HolderOptions } from '../hold/options.js';
 /** Events of a {@link Lock}: `acquired`, `released`, `lost`, `waiting`, `error`. */
 export type LockEvents = ContenderEvents<LockHandle>;
 export type { HoldState as LockState } from '../hold/state.js';
@@ -77,139 +80,47 @@ export const LOCK_DEFAULTS = Object.freeze({
 /** First delay of the lock-delay retry backoff. */
 const RETRY_MIN_MS = 100;
 
-/** Options of `new Lock(coord, key, options)` / `coord.lock(key, options)`. */
-export interface LockOptions {
+/**
+ * Options of `new Lock(coord, key, options)` / `coord.lock(key, options)`. The session and
+ * monitor options are documented once, in {@link HolderOptions}; those re-declared here have
+ * the lock's own default.
+ */
+export interface LockOptions extends HolderOptions {
   /** Value stored with the lock (Buffer/string as is, anything else as JSON). @default empty */
   value?: LockValue;
-  /**
-   * A session to hold the lock with. It is used as is and never destroyed by the lock; its
-   * loss is a loss of the lock. When omitted, one session is created per acquisition (with
-   * `ttl`, `lockDelay`, `healthCheckTtl`) and destroyed when the hold ends. @default a new session
-   */
-  session?: Session;
-  /** TTL of the session we create. @default '15s' */
-  ttl?: string | number;
   /** Lock-delay of the session we create; `0` really sends 0 (no delay after a loss). @default '15s' */
   lockDelay?: string | number;
-  /** Binds the session we create to a heartbeated agent TTL check (fast crash detection). @default none */
-  healthCheckTtl?: string | number;
   /**
-   * Node checks the session we create is bound to, besides the heartbeat check. Consul
-   * invalidates the session as soon as one goes critical — without the holder hearing of it —
-   * so a check is only safe when lock-delay covers the holder's deadline (lockDelay ≥ ttl).
+   * Node checks the session we create is bound to, besides the heartbeat check; only safe when
+   * lockDelay ≥ ttl (see {@link defaultHolderChecks}).
    * @default ['serfHealth'] when lockDelay ≥ ttl (the defaults), otherwise []
    */
   checks?: readonly string[];
   /** Name of the session we create. @default 'consul-recipes lock' */
   sessionName?: string;
-  /** Consecutive failed monitor reads tolerated before the lock counts as lost. @default 3 */
-  monitorRetries?: number;
-  /** Blocking wait per read while waiting and monitoring. @default '15s' */
-  waitTime?: string | number;
-  /** Cap of the delay between acquires refused by lock-delay. @default '5s' */
+  /** Cap of the delay between acquires refused by lock-delay (they start at 100ms and double). @default '1s' */
   retryTime?: string | number;
 }
 
-export interface ResolvedLockOptions {
+/** The names `lock()` accepts. */
+export const LOCK_OPTION_NAMES = Object.freeze([...HOLDER_OPTION_NAMES, 'value', 'retryTime'] as const);
+
+export interface ResolvedLockOptions extends ResolvedHolderOptions {
   key: string;
   value: Buffer | null;
-  session: Session | undefined;
-  sessionOptions: SessionOptions;
-  monitorRetries: number;
-  waitTimeMs: number;
   retryTimeMs: number;
 }
 
 /** Validates and converts lock options synchronously; throws {@link ConfigError}. */
 export function resolveLockOptions(key: unknown, options: LockOptions = {}): ResolvedLockOptions {
   validateKey('key', key);
-  if (options === null || typeof options !== 'object') {
-    throw new ConfigError(`lock options must be an object, got ${describe(options)}`, 'options');
-  }
+  checkOptions(options, LOCK_OPTION_NAMES, 'lock()');
   const common = resolveHolderOptions(options, { ...LOCK_DEFAULTS, behavior: 'release', lockDelayGuards: true });
   return {
     key: key as string,
     value: encodeLockValue('value', options.value),
     ...common,
     retryTimeMs: options.retryTime === undefined ? LOCK_DEFAULTS.retryTimeMs : toMs('retryTime', options.retryTime, { min: 1 }),
-  };
-}
-
-/** Options shared by Lock and Semaphore: the session and the monitor. */
-export interface HolderOptions {
-  session?: Session;
-  ttl?: string | number;
-  lockDelay?: string | number;
-  healthCheckTtl?: string | number;
-  checks?: readonly string[];
-  sessionName?: string;
-  monitorRetries?: number;
-  waitTime?: string | number;
-}
-
-/**
- * The node checks a recipe binds its own sessions to, unless told otherwise.
- *
- * Consul invalidates a session the moment a bound check goes critical (serfHealth: the node
- * left the cluster's gossip, say in a partition). The holder cannot hear of that — its renewals
- * simply start failing — so it only counts itself lost at its local deadline, last renewal + ttl.
- * The invalidation came after that renewal, and nobody can acquire the key for lockDelay after
- * the invalidation; so the holder still learns first iff lock-delay guards the hold (locks and
- * elections: yes; semaphore slots: no) and lockDelay ≥ ttl. Bind to serfHealth only then; without
- * it the session ends by TTL (Consul waits 2×ttl, a full ttl after our deadline) or by the
- * heartbeat check (whose deadline we track), both of which the holder sees first.
- */
-export function defaultHolderChecks(lockDelayGuards: boolean, ttlMs: number, lockDelayMs: number): readonly string[] {
-  return lockDelayGuards && lockDelayMs >= ttlMs ? ['serfHealth'] : [];
-}
-
-/** @internal Resolves {@link HolderOptions} for Lock, Semaphore and LeaderElection. */
-export function resolveHolderOptions(
-  options: HolderOptions,
-  defaults: {
-    ttlMs: number;
-    lockDelayMs: number;
-    monitorRetries: number;
-    waitTimeMs: number;
-    sessionName: string;
-    behavior: 'release' | 'delete';
-    /** Whether Consul's lock-delay keeps others off the hold after an invalidation. */
-    lockDelayGuards: boolean;
-  },
-): Pick<ResolvedLockOptions, 'session' | 'sessionOptions' | 'monitorRetries' | 'waitTimeMs'> {
-  const { session } = options;
-  if (session !== undefined) {
-    if (!(session instanceof Session)) {
-      throw new ConfigError(`option "session" must be a Session (from coord.session()), got ${describe(session)}`, 'session');
-    }
-    for (const name of ['ttl', 'lockDelay', 'healthCheckTtl', 'sessionName', 'checks'] as const) {
-      if (options[name] !== undefined) {
-        throw new ConfigError(`option "${name}" configures the session the recipe creates; it cannot be combined with "session"`, name);
-      }
-    }
-  }
-  const sessionOptions: SessionOptions = {
-    name: options.sessionName ?? defaults.sessionName,
-    ttl: options.ttl ?? defaults.ttlMs,
-    lockDelay: options.lockDelay ?? defaults.lockDelayMs,
-    behavior: defaults.behavior,
-    ...(options.healthCheckTtl !== undefined ? { healthCheckTtl: options.healthCheckTtl } : {}),
-    ...(options.checks !== undefined ? { checks: options.checks } : {}),
-  };
-  // Same checks Session.create makes, now, so bad input throws at the call site.
-  const resolved = resolveSessionOptions(sessionOptions);
-  if (options.checks === undefined) {
-    sessionOptions.checks = defaultHolderChecks(defaults.lockDelayGuards, resolved.ttlMs, resolved.lockDelayMs);
-  }
-  const monitorRetries = options.monitorRetries ?? defaults.monitorRetries;
-  if (!Number.isSafeInteger(monitorRetries) || monitorRetries < 0) {
-    throw new ConfigError(`option "monitorRetries" must be a non-negative integer, got ${describe(monitorRetries)}`, 'monitorRetries');
-  }
-  return {
-    session,
-    sessionOptions,
-    monitorRetries,
-    waitTimeMs: options.waitTime === undefined ? defaults.waitTimeMs : toMs('waitTime', options.waitTime, { min: 1 }),
   };
 }
 

@@ -51,7 +51,8 @@ import {
   type SemaphoreRecord,
   type SemaphoreView,
 } from './record.js';
-import { resolveHolderOptions, type HolderOptions, type ResolvedLockOptions } from '../lock/lock.js';
+import { checkOptions } from '../../internal/options.js';
+import { HOLDER_OPTION_NAMES, resolveHolderOptions, type HolderOptions, type ResolvedHolderOptions } from '../hold/options.js';
 
 export { SEMAPHORE_FLAG_VALUE } from '../hold/keys.js';
 export type { HoldState as SemaphoreState } from '../hold/state.js';
@@ -85,7 +86,11 @@ const QUEUE_READ_SPACING_MS = 50;
 /** Spacing of retries after a write failed with a transient error. */
 const WRITE_RETRY_BACKOFF = Object.freeze({ minMs: 100, maxMs: 2_000 });
 
-/** Options of `new Semaphore(coord, prefix, options)` / `coord.semaphore(prefix, options)`. */
+/**
+ * Options of `new Semaphore(coord, prefix, options)` / `coord.semaphore(prefix, options)`. The
+ * session and monitor options are documented once, in {@link HolderOptions}; those re-declared
+ * here have the semaphore's own default or meaning.
+ */
 export interface SemaphoreOptions extends HolderOptions {
   /** How many holders at once. Every contender on the prefix must use the same limit. Required. */
   limit: number;
@@ -96,12 +101,8 @@ export interface SemaphoreOptions extends HolderOptions {
    * does, so its contender key goes away with it. @default a new session per acquisition
    */
   session?: Session;
-  /** TTL of the session we create. @default '15s' */
-  ttl?: string | number;
   /** Lock-delay of the session we create (it only affects our own contender key). @default '15s' */
   lockDelay?: string | number;
-  /** Binds the session we create to a heartbeated agent TTL check. @default none */
-  healthCheckTtl?: string | number;
   /**
    * Node checks the session we create is bound to, besides the heartbeat check. Lock-delay never
    * guards a slot, so binding to `serfHealth` lets a node cut off from the servers lose its slot
@@ -110,15 +111,15 @@ export interface SemaphoreOptions extends HolderOptions {
   checks?: readonly string[];
   /** Name of the session we create. @default 'consul-recipes semaphore' */
   sessionName?: string;
-  /** Consecutive failed monitor reads tolerated before the permit counts as lost. @default 3 */
-  monitorRetries?: number;
-  /** Blocking wait per read while waiting and monitoring. @default '15s' */
-  waitTime?: string | number;
 }
 
-export interface ResolvedSemaphoreOptions extends Omit<ResolvedLockOptions, 'key' | 'retryTimeMs'> {
+/** The names `semaphore()` accepts. */
+export const SEMAPHORE_OPTION_NAMES = Object.freeze([...HOLDER_OPTION_NAMES, 'limit', 'value'] as const);
+
+export interface ResolvedSemaphoreOptions extends ResolvedHolderOptions {
   prefix: string;
   limit: number;
+  value: Buffer | null;
 }
 
 /** Validates and converts semaphore options synchronously; throws {@link ConfigError}. */
@@ -127,6 +128,7 @@ export function resolveSemaphoreOptions(prefix: unknown, options: SemaphoreOptio
   if (options === null || typeof options !== 'object') {
     throw new ConfigError(`semaphore options must be an object with a "limit", got ${describe(options)}`, 'options');
   }
+  checkOptions(options, SEMAPHORE_OPTION_NAMES, 'semaphore()');
   const { limit } = options;
   if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit <= 0) {
     throw new ConfigError(`option "limit" must be a positive integer, got ${describe(limit)}`, 'limit');
