@@ -20,6 +20,7 @@ import { Semaphore, type SemaphoreOptions } from './recipes/semaphore/semaphore.
 import { withLock, withSemaphore, type HeldContext, type WithLockOptions, type WithSemaphoreOptions } from './recipes/lock/with-lock.js';
 import type { AcquireOptions } from './recipes/hold/contender.js';
 import { LeaderElection, type ElectionOptions } from './recipes/election/election.js';
+import { checkOptions } from './internal/options.js';
 
 /** Connection defaults, each with its reason. */
 export const COORDINATOR_DEFAULTS = Object.freeze({
@@ -30,6 +31,21 @@ export const COORDINATOR_DEFAULTS = Object.freeze({
   /** Transient failures (no leader, connection refused) usually clear within seconds. */
   retry: Object.freeze({ retries: 4, minTimeoutMs: 100, maxTimeoutMs: 2_000 }) as RetryPolicy,
 });
+
+/** The names `new Coordinator()` accepts. */
+const COORDINATOR_OPTION_NAMES = Object.freeze([
+  'address',
+  'token',
+  'datacenter',
+  'ca',
+  'cert',
+  'key',
+  'tlsServerName',
+  'tlsSkipVerify',
+  'timeout',
+  'logger',
+  'retry',
+]);
 
 export interface CoordinatorOptions {
   /** Agent address, `http(s)://host:port` or `host:port`. @default CONSUL_HTTP_ADDR, then http://127.0.0.1:8500 */
@@ -119,6 +135,8 @@ export class Coordinator {
   private closing: Promise<void> | undefined;
 
   constructor(options: CoordinatorOptions = {}) {
+    checkOptions(options, COORDINATOR_OPTION_NAMES, 'new Coordinator()');
+    if (options.retry !== undefined) checkOptions(options.retry, ['retries', 'minTimeout', 'maxTimeout'], 'new Coordinator() retry');
     const env = optionsFromEnvSafe();
     // An option given as undefined means "not given": it must not hide the environment's value.
     const merged: CoordinatorOptions = { ...env };

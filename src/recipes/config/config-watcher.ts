@@ -38,6 +38,7 @@ import {
   type Decoder,
 } from './config-snapshot.js';
 import { resolveWaitMs, Watcher, type WatcherEvents, type WatcherOptions } from '../watch/watcher.js';
+import { checkOptions } from '../../internal/options.js';
 
 export { ConfigSnapshot, type ConfigChanges, type DecodeOption, type Decoder } from './config-snapshot.js';
 
@@ -90,6 +91,7 @@ export function resolveConfigWatcherOptions<T>(prefix: unknown, options: ConfigW
   if (options === null || typeof options !== 'object') {
     throw new ConfigError('config watcher options must be an object', 'options');
   }
+  checkOptions(options, ['decode', 'wait', 'signal'], 'configWatcher()');
   return {
     prefix: validateKey('prefix', prefix),
     decode: resolveDecoder<T>(options.decode ?? CONFIG_WATCHER_DEFAULTS.decode),

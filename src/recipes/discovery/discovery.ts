@@ -23,6 +23,7 @@ import { DEFAULT_WAIT_MS, type BlockingReadArgs, type BlockingResult } from '../
 import type { QueryMeta } from '../../transport/client.js';
 import { healthyInstances, RoundRobin, sameInstances, toInstances, type ServiceInstance } from '../watch/instances.js';
 import { resolveWaitMs, Watcher, type WatcherEvents, type WatcherOptions } from '../watch/watcher.js';
+import { checkOptions } from '../../internal/options.js';
 
 export type { ServiceInstance, HealthStatus } from '../watch/instances.js';
 
@@ -105,6 +106,7 @@ export class ServiceWatcher extends Watcher<ServiceInstance[], readonly ServiceI
 
   constructor(host: RecipeHost, name: string, options: ServiceWatcherOptions = {}) {
     const query = resolveServiceQuery(name, options);
+    checkOptions(options, ['passingOnly', 'tag', 'wait', 'signal'], 'serviceWatcher()');
     const waitMs = resolveWaitMs(options.wait, DISCOVERY_DEFAULTS.waitMs);
     super(host, `service "${query.name}"`, { waitMs, signal: options.signal, equals: sameInstances });
     this.service = query.name;
@@ -164,6 +166,7 @@ export class ServiceWatcher extends Watcher<ServiceInstance[], readonly ServiceI
  */
 export function resolve(host: RecipeHost, name: string, options: ResolveOptions = {}): Promise<ServiceInstance[]> {
   const query = resolveServiceQuery(name, options);
+  checkOptions(options, ['passingOnly', 'tag', 'signal', 'timeout'], 'resolve()');
   const timeoutMs = options.timeout === undefined ? undefined : toMs('timeout', options.timeout, { min: 1 });
   const ctx = contextOf(host);
   ctx.lifetime.assertOpen();

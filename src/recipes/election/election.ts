@@ -358,7 +358,7 @@ export class LeaderElection<T = unknown> extends SafeEmitter<ElectionEvents<T>> 
    * session, no key.
    */
   campaign(options?: CampaignOptions): Promise<LeaderTerm> {
-    resolveAcquireOptions(options);
+    resolveAcquireOptions(options, 'campaign()');
     return this.runCampaign(options);
   }
 

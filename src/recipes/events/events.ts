@@ -28,6 +28,7 @@ import type { QueryMeta } from '../../transport/client.js';
 import type { UserEventRecord } from '../../transport/events.js';
 import { advanceEventCursor, INITIAL_EVENT_CURSOR, sameLastEvent, type EventCursor } from '../watch/event-cursor.js';
 import { resolveWaitMs, Watcher, type WatcherEvents, type WatcherOptions } from '../watch/watcher.js';
+import { checkOptions } from '../../internal/options.js';
 
 /** A user event as delivered: `payload` is the raw bytes (null when none), `ltime` exact. */
 export type UserEvent = UserEventRecord;
@@ -131,6 +132,7 @@ export class Events {
    */
   fire(name: string, payload?: EventPayload, options: FireEventOptions = {}): Promise<string> {
     validateEventName(name);
+    checkOptions(options, ['node', 'service', 'tag', 'signal'], 'events.fire()');
     const bytes = encodePayload(payload);
     const node = optionalRegexp('node', options.node);
     const service = optionalRegexp('service', options.service);
@@ -167,6 +169,7 @@ export class EventWatcher extends Watcher<UserEvent[], void, EventWatcherEvents>
   constructor(host: RecipeHost, name: string, options: EventWatchOptions = {}) {
     validateEventName(name);
     if (options === null || typeof options !== 'object') throw new ConfigError('event watch options must be an object', 'options');
+    checkOptions(options, ['history', 'wait', 'signal'], 'events.watch()');
     const history = options.history ?? EVENTS_DEFAULTS.history;
     if (typeof history !== 'boolean') throw new ConfigError(`option "history" must be a boolean, got ${describe(history)}`, 'history');
     const waitMs = resolveWaitMs(options.wait, EVENTS_DEFAULTS.waitMs);

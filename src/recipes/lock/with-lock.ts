@@ -6,13 +6,14 @@
  * call rejects with that `LockLostError` once `fn` has settled, even if `fn` returned normally —
  * its work may have overlapped another holder's, and the caller must know.
  */
-import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
+import type { RecipeHost } from '../context.js';
 import { ConfigError, type LockLostError } from '../../errors.js';
 import { linkSignals } from '../../internal/abort.js';
 import { describe } from '../../internal/duration.js';
 import { resolveAcquireOptions, type AcquireOptions, type ResolvedAcquireOptions } from '../hold/contender.js';
-import { Lock, type LockHandle, type LockOptions } from './lock.js';
-import { Semaphore, type Permit, type SemaphoreOptions } from '../semaphore/semaphore.js';
+import { LOCK_OPTION_NAMES, Lock, type LockHandle, type LockOptions } from './lock.js';
+import { SEMAPHORE_OPTION_NAMES, Semaphore, type Permit, type SemaphoreOptions } from '../semaphore/semaphore.js';
+import { checkOptions } from '../../internal/options.js';
 
 /** What `fn` gets while it holds the lock or permit. */
 export interface HeldContext {
@@ -36,6 +37,7 @@ export function withLock<T>(
   fn: (ctx: HeldContext) => T | Promise<T>,
   options: WithLockOptions = {},
 ): Promise<T> {
+  checkOptions(options, [...LOCK_OPTION_NAMES, 'signal', 'timeout'], 'withLock()');
   const { signal, timeout, ...lockOptions } = options ?? {};
   const acquire = resolveAcquireOptions({ signal, timeout });
   assertFunction(fn);
@@ -55,6 +57,7 @@ export function withSemaphore<T>(
   fn: (ctx: HeldContext) => T | Promise<T>,
   acquireOptions: AcquireOptions = {},
 ): Promise<T> {
+  checkOptions(options, [...SEMAPHORE_OPTION_NAMES, 'signal', 'timeout'], 'withSemaphore()');
   const { signal, timeout, ...semaphoreOptions } = options ?? ({} as WithSemaphoreOptions);
   const acquire = resolveAcquireOptions({ signal, timeout, ...acquireOptions });
   assertFunction(fn);

@@ -31,6 +31,22 @@ import { backoffDelay } from '../../loop/backoff.js';
 import { SafeEmitter } from '../../internal/safe-emitter.js';
 import { StateMachine, type Moves } from '../../internal/state-machine.js';
 import type { CheckStatus, ServiceCheckDefinition, ServiceDefinition } from '../../transport/services.js';
+import { checkOptions } from '../../internal/options.js';
+
+/** The names `registerService()` accepts. */
+const SERVICE_OPTION_NAMES = Object.freeze([
+  'name',
+  'id',
+  'address',
+  'port',
+  'tags',
+  'meta',
+  'check',
+  'deregisterCriticalServiceAfter',
+  'initialStatus',
+  'reconcileInterval',
+  'signal',
+]);
 
 /** Defaults, each with its reason. */
 export const SERVICE_DEFAULTS = Object.freeze({
@@ -207,6 +223,7 @@ export function resolveServiceOptions(options: RegisterServiceOptions): Resolved
   if (options === null || typeof options !== 'object') {
     throw new ConfigError(`service options must be an object, got ${describe(options)}`, 'options');
   }
+  checkOptions(options, SERVICE_OPTION_NAMES, 'registerService()');
   const name = optionalString('name', options.name);
   if (name === undefined || name.includes('/')) {
     throw new ConfigError(`option "name" must be a non-empty string without '/', got ${describe(options.name)}`, 'name');

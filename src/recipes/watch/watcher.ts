@@ -22,6 +22,7 @@ import { toMs } from '../../internal/duration.js';
 import { blockingQuery, type BlockingReadArgs, type BlockingResult } from '../../loop/blocking-query.js';
 import type { QueryMeta } from '../../transport/client.js';
 import { AsyncQueue, type QueueMode } from './async-queue.js';
+import { checkOptions } from '../../internal/options.js';
 
 export type WatcherState = 'starting' | 'ready' | 'closing' | 'closed';
 
@@ -154,6 +155,7 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends SafeEmitter
    * seen before the first value, with the signal's reason, or with a timeout error after `timeout`.
    */
   ready(options: ReadyOptions = {}): Promise<V> {
+    checkOptions(options, ['signal', 'timeout'], 'ready()');
     const timeoutMs = options.timeout === undefined ? undefined : toMs('timeout', options.timeout);
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(abortReason(signal));
