@@ -21,7 +21,7 @@
  * between as one `change`). Intermediate states that came and went between two reads are never
  * seen: this is state watching, not a change log.
  */
-import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
+import type { RecipeHost } from '../context.js';
 import { ConfigError } from '../../errors.js';
 import { validateKey } from '../../internal/keys.js';
 import { DEFAULT_WAIT_MS, type BlockingReadArgs, type BlockingResult } from '../../loop/blocking-query.js';

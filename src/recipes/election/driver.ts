@@ -15,15 +15,13 @@
  *    nothing to block on. Refused because the key changed → read again. Our session is gone →
  *    tell the engine, which starts over with a new session.
  */
-import { SessionLostError, abortReason } from '../../errors.js';
-import { sleep } from '../../internal/abort.js';
-import { backoffDelay } from '../../loop/backoff.js';
-import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
+import { SessionLostError } from '../../errors.js';
+import type { BlockingRead } from '../../loop/blocking-query.js';
 import type { Session } from '../../session/session.js';
 import { isTransient } from '../../transport/client.js';
 import type { ConsulApi, KVPair } from '../../transport/index.js';
 import type { AcquireAttempt, Grant, HoldDriver } from '../hold/contender.js';
-import { consistentKeyRead } from '../lock/lock-key.js';
+import { KeyContentionAttempt, consistentKeyRead, type WriteOutcome } from '../hold/key-contention.js';
 import {
   campaignOps,
   classifyRefusal,
@@ -78,91 +76,45 @@ export class ElectionDriver implements HoldDriver<KVPair | null> {
   }
 }
 
-type WriteOutcome =
-  | { readonly kind: 'elected'; readonly grant: Grant }
-  | { readonly kind: 'lock-delay' }
-  | { readonly kind: 'conflict' }
-  /** A transient failure: the transaction may or may not have landed; the next read tells. */
-  | { readonly kind: 'unknown' };
-
-class CampaignAttempt implements AcquireAttempt {
-  /** A campaign transaction was sent: abandon() must check whether it landed. */
-  private wrote = false;
-
-  constructor(
-    private readonly d: ElectionDriver,
-    private readonly sessionId: string,
-  ) {}
-
-  async acquire(signal: AbortSignal, onWaiting: () => void): Promise<Grant> {
-    // Campaigns refused by lock-delay in a row; reset when another leader is seen.
-    let refusals = 0;
-    for (;;) {
-      const seen = await this.waitForChance(signal, () => {
-        refusals = 0;
-        onWaiting();
-      });
-      if (seen.kind === 'ours') return grantOf(seen.pair);
-      if (refusals > 0) await sleep(backoffDelay(refusals, { minMs: RETRY_MIN_MS, maxMs: this.d.options.retryTimeMs }), signal);
-      const outcome = await this.write(seen, signal);
-      if (outcome.kind === 'elected') return outcome.grant;
-      if (outcome.kind === 'lock-delay') {
-        refusals += 1;
-        // Waiting for somebody else's lock-delay is waiting too (debug event, once per campaign).
-        onWaiting();
-      }
-    }
-  }
-
-  async tryOnce(signal: AbortSignal): Promise<Grant | null> {
-    const { pair } = await this.d.api.kv.get(this.d.key, { signal });
-    const seen = observeLeaderKey(pair, this.sessionId);
-    if (seen.kind === 'held') return null;
-    if (seen.kind === 'ours') return grantOf(seen.pair);
-    const outcome = await this.write(seen, signal);
-    if (outcome.kind === 'elected') return outcome.grant;
-    if (outcome.kind !== 'unknown') return null;
-    const again = await this.d.api.kv.get(this.d.key, { consistent: true, signal });
-    return again.pair?.session === this.sessionId ? grantOf(again.pair) : null;
+class CampaignAttempt extends KeyContentionAttempt<KeyObservation> {
+  constructor(private readonly d: ElectionDriver, sessionId: string) {
+    super(d.api, d.key, sessionId, {
+      waitMs: d.options.waitMs,
+      retryMinMs: RETRY_MIN_MS,
+      retryTimeMs: d.options.retryTimeMs,
+      // Waiting for somebody else's lock-delay is waiting too (debug event, once per campaign).
+      lockDelayIsWaiting: true,
+    });
   }
 
   async abandon(): Promise<void> {
     if (!this.wrote) return;
     // A transaction whose answer we never saw (or a term we then refused) may hold the key:
     // delete it before the engine destroys the session, which would set lock-delay on it.
-    await this.d.api.txn(resignOps(this.d.key, this.sessionId));
+    await this.api.txn(resignOps(this.key, this.sessionId));
   }
 
-  /** Blocks until the key is absent, a leftover, or ours; `onHeld` runs each time another leader is seen. */
-  private async waitForChance(signal: AbortSignal, onHeld: () => void): Promise<Exclude<KeyObservation, { kind: 'held' }>> {
-    const snapshots = blockingQuery<KVPair | null>(
-      async ({ index, waitMs, signal: s }) => {
-        const { pair, meta } = await this.d.api.kv.get(this.d.key, { index, waitMs, signal: s });
-        return { value: pair, meta };
-      },
-      // A permanent error (403, bad key) fails the campaign instead of retrying forever.
-      { signal, waitMs: this.d.options.waitMs, isFatal: (err) => !isTransient(err) },
-    );
-    for await (const { value } of snapshots) {
-      const seen = observeLeaderKey(value, this.sessionId);
-      if (seen.kind !== 'held') return seen;
-      onHeld();
-    }
-    throw abortReason(signal);
+  protected observe(pair: KVPair | null): KeyObservation {
+    return observeLeaderKey(pair, this.sessionId);
   }
 
-  private async write(seen: KeyObservation, signal: AbortSignal): Promise<WriteOutcome> {
+  /** A create whose answer was lost did land: that is our term. */
+  protected async claim(seen: KeyObservation): Promise<Grant | null> {
+    return seen.kind === 'ours' ? grantOf(seen.pair) : null;
+  }
+
+  protected async write(seen: KeyObservation, signal: AbortSignal): Promise<WriteOutcome> {
     this.wrote = true;
     let result: Awaited<ReturnType<ConsulApi['txn']>>;
     try {
-      result = await this.d.api.txn(campaignOps(this.d.key, this.d.value, this.sessionId, seen), signal);
+      result = await this.api.txn(campaignOps(this.key, this.d.value, this.sessionId, seen), signal);
     } catch (err) {
       if (signal.aborted || !isTransient(err)) throw err;
       return { kind: 'unknown' };
     }
     if (result.ok) {
-      const entry = lockedEntry(result, this.d.key);
-      return entry ? { kind: 'elected', grant: grantOf(entry) } : { kind: 'unknown' };
+      const entry = lockedEntry(result, this.key);
+      return entry ? { kind: 'held', grant: grantOf(entry) } : { kind: 'unknown' };
     }
     const refusal = classifyRefusal(result);
     if (refusal === 'session-gone') {
@@ -170,10 +122,14 @@ class CampaignAttempt implements AcquireAttempt {
       // waited, e.g. during a partition).
       throw new SessionLostError(this.sessionId, result.errors.map((e) => e.what).join('; '));
     }
-    return { kind: refusal };
+    return { kind: refusal === 'lock-delay' ? 'refused' : 'conflict' };
+  }
+
+  protected async confirm(signal: AbortSignal): Promise<Grant | null> {
+    const { pair } = await this.api.kv.get(this.key, { consistent: true, signal });
+    return pair?.session === this.sessionId ? grantOf(pair) : null;
   }
 }
-
 
 /** The term an entry proves: its creation is the fencing token; the monitor blocks from its last write. */
 function grantOf(pair: KVPair): Grant {

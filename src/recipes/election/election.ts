@@ -58,6 +58,7 @@ import { linkSignals } from '../../internal/abort.js';
 import { describe, toMs } from '../../internal/duration.js';
 import { validateKey } from '../../internal/keys.js';
 import { blockingQuery } from '../../loop/blocking-query.js';
+import { keyRead } from '../hold/key-contention.js';
 import type { Session } from '../../session/session.js';
 import { isTransient } from '../../transport/client.js';
 import type { KVPair } from '../../transport/index.js';
@@ -533,10 +534,7 @@ export class LeaderElection<T = unknown> extends SafeEmitter<ElectionEvents<T>> 
     const linked = linkSignals([signal, this.closed.signal]);
     try {
       const snapshots = blockingQuery<KVPair | null>(
-        async ({ index, waitMs, signal: s }) => {
-          const { pair, meta } = await this.ctx.api.kv.get(this.key, { index, waitMs, signal: s });
-          return { value: pair, meta };
-        },
+        keyRead(this.ctx.api, this.key),
         {
           signal: linked.signal,
           waitMs: this.waitMs,

@@ -23,7 +23,6 @@
 import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
 import {
   ClosedError,
-  ConfigError,
   ConsulError,
   IllegalStateError,
   LockLostError,
@@ -33,7 +32,6 @@ import {
   abortReason,
 } from '../../errors.js';
 import { linkSignals, sleep } from '../../internal/abort.js';
-import { describe, toMs } from '../../internal/duration.js';
 import { backoffDelay } from '../../loop/backoff.js';
 import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
 import { Session, type ResolvedSessionOptions } from '../../session/session.js';

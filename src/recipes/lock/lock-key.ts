@@ -3,8 +3,6 @@
  * those of Consul's `api/lock.go`: a key with other flags is somebody else's data; a key with a
  * session is held; a key without one is free (an acquire may still be refused by lock-delay).
  */
-import type { BlockingRead } from '../../loop/blocking-query.js';
-import type { ConsulApi } from '../../transport/index.js';
 import type { KVPair } from '../../transport/kv.js';
 import { LOCK_FLAG_VALUE } from '../hold/keys.js';
 
@@ -37,15 +35,4 @@ export function lockLossReason(pair: KVPair | null, sessionId: string): string |
   if (pair.session === sessionId) return undefined;
   if (pair.session === undefined) return 'the lock key was released (session invalidated or released by another client)';
   return `the lock key was taken by session ${pair.session}`;
-}
-
-/**
- * The monitor read of a single-key hold (lock, election term): a consistent blocking read, as
- * Go's monitor does, so a stale follower can never tell a holder it still holds.
- */
-export function consistentKeyRead(api: ConsulApi, key: string): BlockingRead<KVPair | null> {
-  return async ({ index, waitMs, signal }) => {
-    const { pair, meta } = await api.kv.get(key, { index, waitMs, signal, consistent: true });
-    return { value: pair, meta };
-  };
 }

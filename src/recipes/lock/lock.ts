@@ -23,13 +23,11 @@
  * key, `consul` can invalidate the session, a pause can outlive the deadline; work already under
  * way cannot be recalled. Check `fencingToken` downstream when that matters.
  */
-import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
-import { ConfigError, LockConflictError, abortReason } from '../../errors.js';
-import { sleep } from '../../internal/abort.js';
-import { describe, toMs } from '../../internal/duration.js';
+import { contextOf, type RecipeHost } from '../context.js';
+import { LockConflictError } from '../../errors.js';
+import { toMs } from '../../internal/duration.js';
 import { validateKey } from '../../internal/keys.js';
-import { backoffDelay } from '../../loop/backoff.js';
-import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
+import type { BlockingRead } from '../../loop/blocking-query.js';
 import type { Session } from '../../session/session.js';
 import { checkOptions } from '../../internal/options.js';
 import { HOLDER_OPTION_NAMES, resolveHolderOptions, type HolderOptions, type ResolvedHolderOptions } from '../hold/options.js';
@@ -44,7 +42,8 @@ import {
   type HoldingView,
 } from '../hold/contender.js';
 import { LOCK_FLAG_VALUE, encodeLockValue, type LockValue } from '../hold/keys.js';
-import { consistentKeyRead, lockLossReason, observeLockKey } from './lock-key.js';
+import { lockLossReason, observeLockKey, type LockObservation } from './lock-key.js';
+import { KeyContentionAttempt, consistentKeyRead, type WriteOutcome } from '../hold/key-contention.js';
 
 export { LOCK_FLAG_VALUE } from '../hold/keys.js';
 export type { AcquireOptions } from '../hold/options.js';
@@ -211,91 +210,43 @@ export class LockDriver implements HoldDriver<KVPair | null> {
   }
 }
 
-/** What one acquiring write told us. */
-type WriteOutcome = { kind: 'held'; grant: Grant } | { kind: 'refused' } | { kind: 'unknown' };
-
-class LockAttempt implements AcquireAttempt {
-  /** An `?acquire` was sent: abandon() must check whether it landed. */
-  private wrote = false;
-
-  constructor(
-    private readonly d: LockDriver,
-    private readonly sessionId: string,
-  ) {}
-
-  async acquire(signal: AbortSignal, onWaiting: () => void): Promise<Grant> {
-    // Acquires refused while the key looked free: lock-delay. Reset when we see another holder.
-    let refusals = 0;
-    for (;;) {
-      const seen = await this.waitForChance(signal, () => {
-        refusals = 0;
-        onWaiting();
-      });
-      if (seen === 'ours') {
-        const grant = await this.confirm(signal);
-        if (grant) return grant;
-        continue;
-      }
-      if (refusals > 0) await sleep(backoffDelay(refusals, { minMs: RETRY_MIN_MS, maxMs: this.d.options.retryTimeMs }), signal);
-      const outcome = await this.write(signal);
-      if (outcome.kind === 'held') return outcome.grant;
-      // Go: "Determine why the lock failed" — the next read says held (block on it) or free
-      // (lock-delay: wait, then retry). An unknown outcome is settled by the same read.
-      if (outcome.kind === 'refused') refusals += 1;
-    }
-  }
-
-  async tryOnce(signal: AbortSignal): Promise<Grant | null> {
-    const { pair } = await this.d.api.kv.get(this.d.key, { signal });
-    const seen = this.classify(pair);
-    if (seen === 'held') return null;
-    if (seen === 'ours') return this.confirm(signal);
-    const outcome = await this.write(signal);
-    if (outcome.kind === 'held') return outcome.grant;
-    if (outcome.kind === 'refused') return null;
-    return this.confirm(signal);
+class LockAttempt extends KeyContentionAttempt<LockObservation> {
+  constructor(private readonly d: LockDriver, sessionId: string) {
+    super(d.api, d.key, sessionId, {
+      waitMs: d.options.waitMs,
+      retryMinMs: RETRY_MIN_MS,
+      retryTimeMs: d.options.retryTimeMs,
+      lockDelayIsWaiting: false,
+    });
   }
 
   async abandon(): Promise<void> {
     if (!this.wrote) return;
     // A write whose answer we never saw (or a grant we then refused) may have taken the key.
-    const { pair } = await this.d.api.kv.get(this.d.key, { consistent: true });
+    const { pair } = await this.api.kv.get(this.key, { consistent: true });
     if (pair?.session === this.sessionId) {
-      await this.d.api.kv.put(this.d.key, this.d.value, { flags: LOCK_FLAG_VALUE, release: this.sessionId });
+      await this.api.kv.put(this.key, this.d.value, { flags: LOCK_FLAG_VALUE, release: this.sessionId });
     }
   }
 
-  /** Blocks until the key is free (or ours); `onHeld` runs each time it is seen held by another. */
-  private async waitForChance(signal: AbortSignal, onHeld: () => void): Promise<'free' | 'ours'> {
-    const snapshots = blockingQuery<KVPair | null>(
-      async ({ index, waitMs, signal: s }) => {
-        const { pair, meta } = await this.d.api.kv.get(this.d.key, { index, waitMs, signal: s });
-        return { value: pair, meta };
-      },
-      // A permanent error (403, bad key) fails the acquire instead of retrying forever.
-      { signal, waitMs: this.d.options.waitMs, isFatal: (err) => !isTransient(err) },
-    );
-    for await (const { value } of snapshots) {
-      const seen = this.classify(value);
-      if (seen !== 'held') return seen;
-      onHeld();
-    }
-    throw abortReason(signal);
-  }
-
-  private classify(pair: KVPair | null): 'free' | 'ours' | 'held' {
+  protected observe(pair: KVPair | null): LockObservation {
     const seen = observeLockKey(pair, this.sessionId);
     if (seen.kind === 'conflict') {
-      throw new LockConflictError(this.d.key, `the key has flags 0x${seen.flags.toString(16)}, not the lock flag 0x${LOCK_FLAG_VALUE.toString(16)}; it is not a lock (a semaphore or plain data?)`);
+      throw new LockConflictError(this.key, `the key has flags 0x${seen.flags.toString(16)}, not the lock flag 0x${LOCK_FLAG_VALUE.toString(16)}; it is not a lock (a semaphore or plain data?)`);
     }
-    return seen.kind;
+    return seen;
   }
 
-  private async write(signal: AbortSignal): Promise<WriteOutcome> {
+  /** Seen ours (a retried acquire landed, or a reclaim): a consistent read proves it. */
+  protected claim(_seen: LockObservation, signal: AbortSignal): Promise<Grant | null> {
+    return this.confirm(signal);
+  }
+
+  protected async write(_seen: LockObservation, signal: AbortSignal): Promise<WriteOutcome> {
     this.wrote = true;
     let acquired: boolean;
     try {
-      acquired = await this.d.api.kv.put(this.d.key, this.d.value, { flags: LOCK_FLAG_VALUE, acquire: this.sessionId, signal });
+      acquired = await this.api.kv.put(this.key, this.d.value, { flags: LOCK_FLAG_VALUE, acquire: this.sessionId, signal });
     } catch (err) {
       if (signal.aborted || !isTransient(err)) throw err;
       // The write may have landed (the transport retries acquires only when it provably did
@@ -308,10 +259,10 @@ class LockAttempt implements AcquireAttempt {
   }
 
   /** A consistent read proving the key carries our session; its ModifyIndex is the fencing token. */
-  private async confirm(signal: AbortSignal): Promise<Grant | null> {
+  protected async confirm(signal: AbortSignal): Promise<Grant | null> {
     let read: Awaited<ReturnType<ConsulApi['kv']['get']>>;
     try {
-      read = await this.d.api.kv.get(this.d.key, { consistent: true, signal });
+      read = await this.api.kv.get(this.key, { consistent: true, signal });
     } catch (err) {
       if (signal.aborted || !isTransient(err)) throw err;
       return null;

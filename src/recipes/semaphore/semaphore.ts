@@ -21,8 +21,8 @@
  * Hazard: as with any Consul lock, it is NOT safe to assume the permit is held until
  * `release()`; watch `permit.signal`.
  */
-import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
-import { ConfigError, LockConflictError, abortReason } from '../../errors.js';
+import { contextOf, type RecipeHost } from '../context.js';
+import { ConfigError, LockConflictError } from '../../errors.js';
 import { linkSignals, sleep } from '../../internal/abort.js';
 import { describe } from '../../internal/duration.js';
 import { validateKey } from '../../internal/keys.js';
