@@ -106,11 +106,34 @@ export class TimeoutError extends RecipeError {
 export class LockTimeoutError extends RecipeError {
   readonly key: string;
   readonly timeoutMs: number;
-  constructor(key: string, timeoutMs: number) {
-    super(ErrorCodes.LOCK_TIMEOUT, `timed out after ${timeoutMs}ms waiting for "${key}"`);
+  /** Who held the key when the wait ended (session ID and name, never a token), when known. */
+  readonly holder: { readonly sessionId: string; readonly sessionName?: string } | undefined;
+  /**
+   * True when the key was free but Consul refused our acquires: the previous holder's session was
+   * invalidated and its lock-delay was still in force. False when we never saw that.
+   */
+  readonly lockDelay: boolean;
+  constructor(
+    key: string,
+    timeoutMs: number,
+    details: { holder?: { sessionId: string; sessionName?: string }; lockDelay?: boolean } = {},
+  ) {
+    super(ErrorCodes.LOCK_TIMEOUT, `timed out after ${timeoutMs}ms waiting for "${key}"${timeoutDetail(details)}`);
     this.key = key;
     this.timeoutMs = timeoutMs;
+    this.holder = details.holder;
+    this.lockDelay = details.lockDelay === true;
   }
+}
+
+function timeoutDetail(details: { holder?: { sessionId: string; sessionName?: string }; lockDelay?: boolean }): string {
+  const parts: string[] = [];
+  if (details.holder) {
+    const name = details.holder.sessionName ? ` ("${details.holder.sessionName}")` : '';
+    parts.push(`held by session ${details.holder.sessionId}${name}`);
+  }
+  if (details.lockDelay) parts.push("the key is free but the previous holder's lock-delay is in force (Consul refuses acquires until it passes)");
+  return parts.length > 0 ? `; ${parts.join('; ')}` : '';
 }
 
 /**

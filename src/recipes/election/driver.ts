@@ -16,12 +16,11 @@
  *    tell the engine, which starts over with a new session.
  */
 import { SessionLostError } from '../../errors.js';
-import type { BlockingRead } from '../../loop/blocking-query.js';
 import type { Session } from '../../session/session.js';
 import { isTransient } from '../../transport/client.js';
 import type { ConsulApi, KVPair } from '../../transport/index.js';
-import type { AcquireAttempt, Grant, HoldDriver } from '../hold/contender.js';
-import { KeyContentionAttempt, consistentKeyRead, type WriteOutcome } from '../hold/key-contention.js';
+import type { AcquireAttempt, Grant } from '../hold/contender.js';
+import { KeyContentionAttempt, SingleKeyDriver, type WriteOutcome } from '../hold/key-contention.js';
 import {
   campaignOps,
   classifyRefusal,
@@ -43,21 +42,14 @@ export interface ElectionDriverOptions {
 }
 
 /** @internal The election algorithm over one key. */
-export class ElectionDriver implements HoldDriver<KVPair | null> {
+export class ElectionDriver extends SingleKeyDriver {
   /** The value the next term starts with; `proclaim()` updates it. */
   value: Buffer | null;
 
-  constructor(
-    readonly api: ConsulApi,
-    readonly key: string,
-    value: Buffer | null,
-    readonly options: ElectionDriverOptions,
-  ) {
+  constructor(api: ConsulApi, key: string, value: Buffer | null, options: ElectionDriverOptions) {
+    super(api, key, options);
     this.value = value;
-    this.monitorRead = consistentKeyRead(api, key);
   }
-
-  readonly monitorRead: BlockingRead<KVPair | null>;
 
   lossReason(pair: KVPair | null, sessionId: string): string | undefined {
     return termLossReason(pair, sessionId);

@@ -55,6 +55,9 @@ export interface AcquireAttempt {
   acquire(signal: AbortSignal, onWaiting: () => void): Promise<Grant>;
   /** One look that never waits for other holders: the grant, or null when busy. */
   tryOnce(signal: AbortSignal): Promise<Grant | null>;
+  /** What the attempt last saw of the competition, for a `LockTimeoutError` (single-key holds). */
+  readonly lastHolder?: string | undefined;
+  readonly lockDelayInForce?: boolean;
   /** Undoes whatever this attempt may have left on the server (contender key, holder entry, a lock taken by a write whose answer was lost). */
   abandon(): Promise<void>;
 }
@@ -136,6 +139,8 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
   private readonly config: ContenderConfig<T>;
   private readonly machine: StateMachine<HoldState, TransitionDetail<H>>;
   private holding: Holding | undefined;
+  /** The running attempt (its view of the competition explains a timeout). */
+  private lastAttempt: AcquireAttempt | undefined;
   private acquiring: Promise<unknown> | undefined;
   private closing: Promise<void> | undefined;
   private readonly closed = new AbortController();
@@ -242,7 +247,11 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
     this.acquiring = attempt;
     try {
       return await attempt;
+    } catch (err) {
+      if (err instanceof LockTimeoutError && err.key === this.config.key) throw await this.explainTimeout(err);
+      throw err;
     } finally {
+      this.lastAttempt = undefined;
       this.acquiring = undefined;
       if (this.machine.state === 'acquiring') this.transition('idle');
     }
@@ -279,6 +288,7 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
           continue;
         }
         const attempt = driver.begin(session);
+        this.lastAttempt = attempt;
         let grant: Grant | null;
         const scoped = linkSignals([linked.signal, session.signal]);
         try {
@@ -334,6 +344,30 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
       this.emit('error', err);
     }
     if (owned) await session.destroy();
+  }
+
+  /** The timeout error with who held the key (session ID and name) and whether lock-delay was in force. */
+  private async explainTimeout(err: LockTimeoutError): Promise<LockTimeoutError> {
+    const attempt = this.lastAttempt;
+    if (!attempt) return err;
+    const sessionId = attempt.lastHolder;
+    let sessionName: string | undefined;
+    if (sessionId !== undefined) {
+      // One short, best-effort read: the caller is waiting for this rejection.
+      const budget = linkSignals([], { ms: 1_000, reason: () => new LockTimeoutError(err.key, err.timeoutMs) });
+      try {
+        sessionName = (await this.ctx.api.sessions.info(sessionId, { signal: budget.signal })).session?.Name;
+      } catch (lookupErr) {
+        this.ctx.logger.debug({ key: err.key, err: String(lookupErr) }, 'could not read the holder session for a timeout error');
+      } finally {
+        budget.dispose();
+      }
+    }
+    if (sessionId === undefined && !attempt.lockDelayInForce) return err;
+    return new LockTimeoutError(err.key, err.timeoutMs, {
+      ...(sessionId !== undefined ? { holder: { sessionId, ...(sessionName ? { sessionName } : {}) } } : {}),
+      lockDelay: attempt.lockDelayInForce === true,
+    });
   }
 
   private retrack(): void {
@@ -504,6 +538,23 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
 export interface TransitionDetail<H> {
   handle?: H;
   error?: LockLostError;
+}
+
+/** What every hold's handle offers (a lock handle, a semaphore permit). */
+export interface HoldHandle {
+  /** The session holding it (ours, or the one passed in options). */
+  readonly session: Session;
+  /** Strictly increasing across successive holds (the recipe says which index it is). */
+  readonly fencingToken: number;
+  /**
+   * Aborted when the hold ends: with a `LockLostError` when lost (session lost, key taken,
+   * released by someone else or deleted), with a `ReleasedError` (`name: 'AbortError'`) on
+   * `release()`. Reading it checks the session deadline first.
+   */
+  readonly signal: AbortSignal;
+  /** Gives the hold back and destroys the session we created. Idempotent; resolves after a loss. */
+  release(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** What a recipe needs to build its public handle. */

@@ -20,7 +20,8 @@ import { backoffDelay } from '../../loop/backoff.js';
 import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
 import { isTransient } from '../../transport/client.js';
 import type { ConsulApi, KVPair } from '../../transport/index.js';
-import type { AcquireAttempt, Grant } from './contender.js';
+import type { Session } from '../../session/session.js';
+import type { AcquireAttempt, Grant, HoldDriver } from './contender.js';
 
 /** A blocking read of one key, as the blocking-query loop wants it. */
 export function keyRead(api: ConsulApi, key: string, options: { consistent?: boolean } = {}): BlockingRead<KVPair | null> {
@@ -37,6 +38,26 @@ export function keyRead(api: ConsulApi, key: string, options: { consistent?: boo
  */
 export function consistentKeyRead(api: ConsulApi, key: string): BlockingRead<KVPair | null> {
   return keyRead(api, key, { consistent: true });
+}
+
+/** The half of a single-key recipe (Lock, LeaderElection) the hold engine drives. */
+export abstract class SingleKeyDriver implements HoldDriver<KVPair | null> {
+  /** The monitor's consistent blocking read of the key. */
+  readonly monitorRead: BlockingRead<KVPair | null>;
+
+  constructor(
+    readonly api: ConsulApi,
+    readonly key: string,
+    readonly options: { readonly waitMs: number; readonly retryTimeMs: number },
+  ) {
+    this.monitorRead = consistentKeyRead(api, key);
+  }
+
+  /** Why the hold is gone according to `pair`, or undefined while it is ours. */
+  abstract lossReason(pair: KVPair | null, sessionId: string): string | undefined;
+  abstract begin(session: Session): AcquireAttempt;
+  /** Gives the hold back. Must not need a signal: it runs during close and after aborts. */
+  abstract release(session: Session): Promise<void>;
 }
 
 /** What a read of the key means to a contender. `held`: another session has it. */
@@ -144,7 +165,10 @@ export abstract class KeyContentionAttempt<S extends KeySeen> implements Acquire
     });
     for await (const { value } of snapshots) {
       const seen = this.observe(value);
-      if (!isHeld(seen)) return seen;
+      if (!isHeld(seen)) {
+        this.lastHolder = undefined;
+        return seen;
+      }
       this.lastHolder = seen.holder;
       onHeld();
     }

@@ -27,7 +27,6 @@ import { contextOf, type RecipeHost } from '../context.js';
 import { LockConflictError } from '../../errors.js';
 import { toMs } from '../../internal/duration.js';
 import { validateKey } from '../../internal/keys.js';
-import type { BlockingRead } from '../../loop/blocking-query.js';
 import type { Session } from '../../session/session.js';
 import { checkOptions } from '../../internal/options.js';
 import { HOLDER_OPTION_NAMES, resolveHolderOptions, type HolderOptions, type ResolvedHolderOptions } from '../hold/options.js';
@@ -38,12 +37,12 @@ import {
   type AcquireAttempt,
   type ContenderEvents,
   type Grant,
-  type HoldDriver,
+  type HoldHandle,
   type HoldingView,
 } from '../hold/contender.js';
 import { LOCK_FLAG_VALUE, encodeLockValue, type LockValue } from '../hold/keys.js';
 import { lockLossReason, observeLockKey, type LockObservation } from './lock-key.js';
-import { KeyContentionAttempt, consistentKeyRead, type WriteOutcome } from '../hold/key-contention.js';
+import { KeyContentionAttempt, SingleKeyDriver, type WriteOutcome } from '../hold/key-contention.js';
 
 export { LOCK_FLAG_VALUE } from '../hold/keys.js';
 export type { AcquireOptions } from '../hold/options.js';
@@ -124,22 +123,11 @@ export function resolveLockOptions(key: unknown, options: LockOptions = {}): Res
 }
 
 /** A held lock. */
-export interface LockHandle {
+export interface LockHandle extends HoldHandle {
   /** The lock key. */
   readonly key: string;
-  /** The session holding the key (ours, or the one passed in options). */
-  readonly session: Session;
   /** The key's ModifyIndex at our acquiring write: strictly increasing across successive holders. */
   readonly fencingToken: number;
-  /**
-   * Aborted when the hold ends: with a `LockLostError` when lost (session lost, key taken,
-   * released by someone else or deleted), with an `AbortError` on `release()`. Reading it checks
-   * the session deadline first.
-   */
-  readonly signal: AbortSignal;
-  /** Releases the lock (`?release`) and destroys the session we created. Idempotent; resolves after a loss. */
-  release(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -184,17 +172,15 @@ export class Lock extends Contender<LockHandle, KVPair | null> {
 // Driver: Consul's lock algorithm
 
 /** @internal The lock algorithm over one key (exported for tests). */
-export class LockDriver implements HoldDriver<KVPair | null> {
+export class LockDriver extends SingleKeyDriver {
   constructor(
-    readonly api: ConsulApi,
-    readonly key: string,
+    api: ConsulApi,
+    key: string,
     readonly value: Buffer | null,
-    readonly options: { waitMs: number; retryTimeMs: number },
+    options: { waitMs: number; retryTimeMs: number },
   ) {
-    this.monitorRead = consistentKeyRead(api, key);
+    super(api, key, options);
   }
-
-  readonly monitorRead: BlockingRead<KVPair | null>;
 
   lossReason(pair: KVPair | null, sessionId: string): string | undefined {
     return lockLossReason(pair, sessionId);

@@ -31,7 +31,7 @@ import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
 import type { Session } from '../../session/session.js';
 import { isTransient } from '../../transport/client.js';
 import type { ConsulApi, KVPair } from '../../transport/index.js';
-import { Contender, type AcquireAttempt, type ContenderEvents, type Grant, type HoldDriver, type HoldingView } from '../hold/contender.js';
+import { Contender, type AcquireAttempt, type ContenderEvents, type Grant, type HoldDriver, type HoldHandle, type HoldingView } from '../hold/contender.js';
 import {
   SEMAPHORE_FLAG_VALUE,
   contenderKey,
@@ -146,18 +146,11 @@ export function resolveSemaphoreOptions(prefix: unknown, options: SemaphoreOptio
 }
 
 /** A held slot of a semaphore. */
-export interface Permit {
+export interface Permit extends HoldHandle {
   /** The semaphore prefix (normalised: no trailing slash). */
   readonly prefix: string;
-  /** The session holding the slot. */
-  readonly session: Session;
   /** ModifyIndex of the `.lock` write that added us: strictly increasing across acquisitions. */
   readonly fencingToken: number;
-  /** Aborted when the permit ends: `LockLostError` when lost, `AbortError` on `release()`. */
-  readonly signal: AbortSignal;
-  /** Leaves the holders, deletes our contender key, destroys the session we created. Idempotent. */
-  release(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
