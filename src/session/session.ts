@@ -36,6 +36,8 @@ import { checkOptions } from '../internal/options.js';
 
 /** Defaults, each with its reason. */
 export const SESSION_DEFAULTS = Object.freeze({
+  /** Shown by `consul operator` and the UI; recipes name their sessions after themselves. */
+  name: 'consul-recipes',
   /** Consul's recipes use 15s: long enough to ride out a leader election, short enough to fail over. */
   ttlMs: 15_000,
   /** Consul's own default lock-delay (session endpoint): time for a lost holder to notice. */
@@ -112,7 +114,7 @@ export function resolveSessionOptions(options: SessionOptions = {}): ResolvedSes
     throw new ConfigError(`session options must be an object, got ${describe(options)}`, 'options');
   }
   checkOptions(options, ['name', 'ttl', 'lockDelay', 'behavior', 'checks', 'healthCheckTtl', 'signal'], 'session()');
-  const name = options.name ?? 'consul-recipes';
+  const name = options.name ?? SESSION_DEFAULTS.name;
   if (typeof name !== 'string' || name.length === 0) {
     throw new ConfigError(`option "name" must be a non-empty string, got ${describe(name)}`, 'name');
   }

@@ -55,7 +55,11 @@ export interface ServiceWatcherOptions extends ServiceQueryOptions, WatcherOptio
 
 export interface ResolveOptions extends ServiceQueryOptions {
   signal?: AbortSignal;
-  /** Gives up after this long (duration string or ms). @default the Coordinator's timeout */
+  /**
+   * Gives up after this long (duration string or ms) with a timeout error: an overall deadline
+   * across the transport's retries. Without it each request is still bounded by the
+   * Coordinator's `timeout`, but the retries of a failing one are not. @default no overall deadline
+   */
   timeout?: string | number;
 }
 
