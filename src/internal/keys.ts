@@ -1,4 +1,4 @@
-/** KV key validation shared by every recipe (rules from API.md "Keys"). */
+/** KV key validation shared by every recipe: one rule for keys and prefixes, stated on validateKey below. */
 import { ConfigError } from '../errors.js';
 import { describe } from './duration.js';
 

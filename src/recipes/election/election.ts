@@ -3,8 +3,9 @@
  * a fencing token per term, fast hand-over on a graceful shutdown, and a leader that steps down
  * (locally) before Consul can elect anybody else.
  *
- * Algorithm. Built on the shared hold engine of Lock and Semaphore
- * (`lock-internal/contender.ts`); the election's own half is `election-internal/driver.ts`.
+ * Algorithm. Built on the hold engine shared with Lock and Semaphore (`hold/contender.ts`) and the
+ * key-contention loop shared with Lock (`hold/key-contention.ts`); the election's own half is
+ * `election/driver.ts`.
  * - Each campaign creates a session (`Behavior: delete`, `ttl`, `lockDelay`, optional
  *   `healthCheckTtl`). A term starts with one transaction that *creates* the key locked by that
  *   session: `check-not-exists` + `lock` (or `delete-cas` of a leftover unlocked key + `lock`).

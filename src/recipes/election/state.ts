@@ -1,4 +1,4 @@
-/** The LeaderElection lifecycle (design/API.md), with its one table of allowed moves. */
+/** The LeaderElection lifecycle, with its one table of allowed moves. */
 
 export type ElectionState = 'idle' | 'campaigning' | 'leader' | 'resigning' | 'closed';
 

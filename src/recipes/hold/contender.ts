@@ -1,8 +1,8 @@
 /**
- * The engine shared by Lock and Semaphore (as Curator's `LockInternals` is shared by its mutexes
- * and semaphores). A recipe supplies a {@link HoldDriver} — how to wait for and take the key, how
+ * The hold engine shared by Lock, Semaphore and LeaderElection (as Curator's `LockInternals` is
+ * shared by its mutexes and semaphores). A recipe supplies a {@link HoldDriver} — how to wait for and take the key, how
  * to tell from a snapshot that the hold is gone, how to give it back — and this class does the
- * rest, once, for both:
+ * rest, once, for all three:
  *
  * - the lifecycle (`idle → acquiring → held → releasing → idle`, `held → lost`, `→ closed`), with
  *   every change made by one `transition()`;
@@ -43,7 +43,10 @@ import { HOLD_TRANSITIONS, type HoldState } from './state.js';
 
 /** What the driver hands over once it holds: the fencing token and where to start monitoring. */
 export interface Grant {
-  /** ModifyIndex of the acquiring write (strictly increasing across successive holders). */
+  /**
+   * Strictly increasing across successive holders: the lock key's ModifyIndex after our acquire,
+   * the `.lock` record's ModifyIndex after the write that added us, the leader key's CreateIndex.
+   */
   readonly fencingToken: number;
   /** Index the monitor's first blocking read waits on. */
   readonly index: bigint;

@@ -1,4 +1,4 @@
-/** The lifecycle shared by Lock and Semaphore (design/API.md), with its one table of allowed moves. */
+/** The hold lifecycle of Lock and Semaphore (LeaderElection projects it onto its own states), with its one table of allowed moves. */
 
 export type HoldState = 'idle' | 'acquiring' | 'held' | 'releasing' | 'lost' | 'closed';
 
