@@ -29,6 +29,7 @@ describe('an unknown option', () => {
     ['election()', () => coord.election('e', { retryTme: '1s' } as never), 'retryTme', 'retryTime'],
     ['configWatcher()', () => coord.configWatcher('c/', { decoder: 'json' } as never), 'decoder', 'decode'],
     ['registerService()', () => coord.registerService({ name: 'web', prot: 80 } as never), 'prot', 'port'],
+    ['registerService() check (http)', () => coord.registerService({ name: 'web', check: { http: 'http://x', interval: '1s', methd: 'GET' } } as never), 'methd', 'method'],
     ['serviceWatcher()', () => coord.serviceWatcher('web', { tags: ['a'] } as never), 'tags', 'tag'],
     ['resolve()', () => coord.resolve('web', { timout: '1s' } as never), 'timout', 'timeout'],
     ['withLock()', () => coord.withLock('k', () => 1, { timout: '1s' } as never), 'timout', 'timeout'],
