@@ -31,7 +31,7 @@ export interface HolderOptions {
    * Node checks the session we create is bound to, besides the heartbeat check. Consul
    * invalidates the session as soon as one goes critical — without the holder hearing of it —
    * so a check is only safe when lock-delay covers the holder's deadline (see
-   * {@link defaultHolderChecks}).
+   * `defaultHolderChecks`).
    */
   checks?: readonly string[];
   /** Name of the session we create (shown by `consul operator` and the UI). */

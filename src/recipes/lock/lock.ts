@@ -90,7 +90,7 @@ export interface LockOptions extends HolderOptions {
   lockDelay?: string | number;
   /**
    * Node checks the session we create is bound to, besides the heartbeat check; only safe when
-   * lockDelay ≥ ttl (see {@link defaultHolderChecks}).
+   * lockDelay ≥ ttl (see `defaultHolderChecks`).
    * @default ['serfHealth'] when lockDelay ≥ ttl (the defaults), otherwise []
    */
   checks?: readonly string[];
