@@ -70,13 +70,8 @@ export class ElectionDriver extends SingleKeyDriver {
 
 class CampaignAttempt extends KeyContentionAttempt<KeyObservation> {
   constructor(private readonly d: ElectionDriver, sessionId: string) {
-    super(d.api, d.key, sessionId, {
-      waitMs: d.options.waitMs,
-      retryMinMs: RETRY_MIN_MS,
-      retryTimeMs: d.options.retryTimeMs,
-      // Waiting for somebody else's lock-delay is waiting too (debug event, once per campaign).
-      lockDelayIsWaiting: true,
-    });
+    // Waiting for somebody else's lock-delay is waiting too (debug event, once per campaign).
+    super(d, sessionId, { retryMinMs: RETRY_MIN_MS, lockDelayIsWaiting: true });
   }
 
   async abandon(): Promise<void> {

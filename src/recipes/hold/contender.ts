@@ -560,6 +560,20 @@ export interface HoldHandle {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/** The public handle of a hold: the view's session, token, live signal and release, plus the recipe's `fields`. */
+export function holdHandle<X extends object>(view: HoldingView, fields: X): HoldHandle & X {
+  return Object.freeze({
+    ...fields,
+    session: view.session,
+    fencingToken: view.fencingToken,
+    get signal() {
+      return view.signal();
+    },
+    release: view.release,
+    [Symbol.asyncDispose]: view.release,
+  });
+}
+
 /** What a recipe needs to build its public handle. */
 export interface HoldingView {
   readonly session: Session;

@@ -76,13 +76,10 @@ export type WriteOutcome =
   /** A transient failure: the write may or may not have landed; the next read tells. */
   | { readonly kind: 'unknown' };
 
+/** What differs between the recipes' loops (the driver carries `waitMs` and the backoff cap `retryTimeMs`). */
 export interface KeyContentionOptions {
-  /** Blocking wait of the reads while the key is held. */
-  readonly waitMs: number;
   /** First delay of the lock-delay backoff. */
   readonly retryMinMs: number;
-  /** Cap of the lock-delay backoff. */
-  readonly retryTimeMs: number;
   /** Whether waiting out somebody else's lock-delay counts as `waiting` (the election's view). */
   readonly lockDelayIsWaiting: boolean;
 }
@@ -96,12 +93,19 @@ export abstract class KeyContentionAttempt<S extends KeySeen> implements Acquire
   /** The holder last seen on the key, when another session held it. */
   lastHolder: string | undefined;
 
+  protected readonly api: ConsulApi;
+  protected readonly key: string;
+  private readonly options: KeyContentionOptions & { readonly waitMs: number; readonly retryTimeMs: number };
+
   constructor(
-    protected readonly api: ConsulApi,
-    protected readonly key: string,
+    driver: SingleKeyDriver,
     protected readonly sessionId: string,
-    private readonly options: KeyContentionOptions,
-  ) {}
+    options: KeyContentionOptions,
+  ) {
+    this.api = driver.api;
+    this.key = driver.key;
+    this.options = { ...options, waitMs: driver.options.waitMs, retryTimeMs: driver.options.retryTimeMs };
+  }
 
   /** What `pair` means for us; throws when the key is not this recipe's (a conflict error). */
   protected abstract observe(pair: KVPair | null): S;

@@ -34,6 +34,7 @@ import { isTransient } from '../../transport/client.js';
 import type { ConsulApi, KVPair } from '../../transport/index.js';
 import {
   Contender,
+  holdHandle,
   type AcquireAttempt,
   type ContenderEvents,
   type Grant,
@@ -154,17 +155,7 @@ export class Lock extends Contender<LockHandle, KVPair | null> {
   }
 
   protected wrap(view: HoldingView): LockHandle {
-    const key = this.key;
-    return Object.freeze({
-      key,
-      session: view.session,
-      fencingToken: view.fencingToken,
-      get signal() {
-        return view.signal();
-      },
-      release: view.release,
-      [Symbol.asyncDispose]: view.release,
-    });
+    return holdHandle(view, { key: this.key });
   }
 }
 
@@ -198,12 +189,7 @@ export class LockDriver extends SingleKeyDriver {
 
 class LockAttempt extends KeyContentionAttempt<LockObservation> {
   constructor(private readonly d: LockDriver, sessionId: string) {
-    super(d.api, d.key, sessionId, {
-      waitMs: d.options.waitMs,
-      retryMinMs: RETRY_MIN_MS,
-      retryTimeMs: d.options.retryTimeMs,
-      lockDelayIsWaiting: false,
-    });
+    super(d, sessionId, { retryMinMs: RETRY_MIN_MS, lockDelayIsWaiting: false });
   }
 
   async abandon(): Promise<void> {

@@ -31,7 +31,7 @@ import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
 import type { Session } from '../../session/session.js';
 import { isTransient } from '../../transport/client.js';
 import type { ConsulApi, KVPair } from '../../transport/index.js';
-import { Contender, type AcquireAttempt, type ContenderEvents, type Grant, type HoldDriver, type HoldHandle, type HoldingView } from '../hold/contender.js';
+import { Contender, holdHandle, type AcquireAttempt, type ContenderEvents, type Grant, type HoldDriver, type HoldHandle, type HoldingView } from '../hold/contender.js';
 import {
   SEMAPHORE_FLAG_VALUE,
   contenderKey,
@@ -180,17 +180,7 @@ export class Semaphore extends Contender<Permit, KVPair[]> {
   }
 
   protected wrap(view: HoldingView): Permit {
-    const prefix = this.prefix;
-    return Object.freeze({
-      prefix,
-      session: view.session,
-      fencingToken: view.fencingToken,
-      get signal() {
-        return view.signal();
-      },
-      release: view.release,
-      [Symbol.asyncDispose]: view.release,
-    });
+    return holdHandle(view, { prefix: this.prefix });
   }
 }
 
