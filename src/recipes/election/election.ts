@@ -286,6 +286,11 @@ export class LeaderElection<T = unknown> extends SafeEmitter<ElectionEvents<T>> 
   /** Why the running release was started; none means the engine's own close(). */
   private endingReason: DeposedReason | undefined;
   private resigning: Promise<void> | undefined;
+  /**
+   * The running close(), kept so close() is idempotent. As in the hold engine, closing drives
+   * the ordinary moves (`campaigning → idle`, `leader → resigning → idle`) and ends in `closed`;
+   * "no new campaign" is the aborted `closed` signal, which the shutdown helper aborts first.
+   */
   private closing: Promise<void> | undefined;
   private readonly closed = new AbortController();
   private watch: AbortController | undefined;

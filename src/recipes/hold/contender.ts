@@ -145,6 +145,12 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
   /** The running attempt (its view of the competition explains a timeout). */
   private lastAttempt: AcquireAttempt | undefined;
   private acquiring: Promise<unknown> | undefined;
+  /**
+   * The running close(), kept so close() is idempotent. Not a hidden state: closing drives the
+   * ordinary moves of the table (a running acquire unwinds `acquiring → idle`, a hold is given
+   * back `held → releasing → idle`) and ends in `closed`; a separate `closing` state would hide
+   * which of those is under way, and the public states are the contract's.
+   */
   private closing: Promise<void> | undefined;
   private readonly closed = new AbortController();
   private readonly background = new Set<Promise<unknown>>();

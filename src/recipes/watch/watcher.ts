@@ -97,6 +97,7 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends SafeEmitter
   private readonly stateListeners = new Set<() => void>();
   private readonly queues = new Set<AsyncQueue<unknown>>();
   private loop: Promise<void> | undefined;
+  /** The running close() (idempotency); the state machine is in `closing` meanwhile. */
   private closing: Promise<void> | undefined;
   private untrack: () => void = () => {};
   private detachSignal: () => void = () => {};
