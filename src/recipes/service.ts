@@ -454,7 +454,7 @@ export class ServiceRegistration extends EventEmitter<ServiceRegistrationEvents>
       const result = await this.coord.api.services.updateCheck(this.checkId as string, status, note, {
         signal,
         // The heartbeat loop retries with its own backoff; a second retry layer would only delay.
-        idempotent: false,
+        retry: 'none',
         timeoutMs: Math.max(SERVICE_DEFAULTS.minRequestTimeoutMs, heartbeatIntervalMs((this.options.check as { ttlMs: number }).ttlMs)),
       });
       if (result === 'unknown') await this.reregister(signal);

@@ -369,7 +369,7 @@ export class Session extends EventEmitter<SessionEvents> {
         const entry = await this.coord.api.sessions.renew(this.id, {
           signal: this.loops.signal,
           timeoutMs: Math.max(50, Math.min(remaining, this.ttlMs / 2)),
-          idempotent: false,
+          retry: 'none',
         });
         if (this._state !== 'active') return;
         if (entry === null) {

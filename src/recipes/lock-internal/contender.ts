@@ -34,7 +34,7 @@ import {
 } from '../../errors.js';
 import { linkSignals, sleep } from '../../internal/abort.js';
 import { describe, toMs } from '../../internal/duration.js';
-import { backoffDelay } from '../../loop/backoff.js';
+import { backoffDelay, MONITOR_ERROR_BACKOFF } from '../../loop/backoff.js';
 import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
 import { Session, type SessionOptions } from '../../session/session.js';
 import { isTransient } from '../../transport/client.js';
@@ -376,6 +376,7 @@ export abstract class Contender<H, T = unknown> extends EventEmitter<ContenderEv
         signal: holding.monitor.signal,
         initialIndex: holding.grant.index,
         waitMs,
+        errorBackoff: MONITOR_ERROR_BACKOFF,
         onError: (err, failures) => {
           this.coord.logger.debug({ key, failures, err: String(err) }, `${kind} monitor read failed`);
           // Like Go's MonitorRetries: ride out a short outage, but a permanent error (ACL
