@@ -6,7 +6,8 @@
  */
 import { expect, it } from 'vitest';
 import { describeConformance, expectError } from '../support/conformance.js';
-import { consulFetch, pause, startTarget, type ConsulResponse } from '../support/target.js';
+import { untilParked } from '../support/parked.js';
+import { consulFetch, startTarget, type ConsulResponse } from '../support/target.js';
 import { serviceHelpers, uniqueName } from '../testing/dev-server/service-helpers.js';
 
 interface EventJson {
@@ -113,7 +114,7 @@ describeConformance('User events', (ctx) => {
     void blocked.then(() => {
       done = true;
     });
-    await pause(300);
+    await untilParked(ctx.target, '/v1/event/list');
     expect(done).toBe(false);
     const second = await fire(name, '2');
     const woke = await blocked;

@@ -111,7 +111,7 @@ describe('fault hooks', () => {
       () => 'answered',
       () => 'dropped',
     );
-    await new Promise((r) => setTimeout(r, 50));
+    await s.waitForParked({ endpoint: '/v1/kv/h/r' });
     await s.restart({ keepState: true });
     expect(await held).toBe('dropped');
     expect(s.url).toBe(url);
