@@ -227,7 +227,9 @@ describe('startFaultProxy', () => {
           settled = true;
           return r.text();
         });
-        await new Promise((r) => setTimeout(r, 200));
+        // The request's connection reached the proxy, which forwards nothing while holding.
+        await waitFor(() => httpProxy.connections === 1);
+        await settle();
         expect(settled).toBe(false);
         httpProxy.heal();
         expect(await pending).toBe('ok');

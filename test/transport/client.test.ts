@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ConsulError, isTransient } from '../../src/errors.js';
 import { isPermanentFailure } from '../../src/recipes/watcher.js';
 import { ConsulApi, isTransient as transportIsTransient } from '../../src/transport/index.js';
+import { waitFor } from '../support/wait.js';
 
 interface Seen {
   method: string;
@@ -163,7 +164,7 @@ describe('transport', () => {
     const ac = new AbortController();
     const reason = new Error('stop now');
     const p = api(s.url).kv.get('k', { index: 5n, waitMs: 60_000, signal: ac.signal });
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => s.seen.length === 1);
     ac.abort(reason);
     await expect(p).rejects.toBe(reason);
   });
