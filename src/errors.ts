@@ -46,8 +46,9 @@ export class ConfigError extends RecipeError {
 
 /**
  * Consul answered with an error status, or could not be reached (`statusCode` 0). `message`
- * holds Consul's own reply text. Transient failures (5xx, connection errors) were already
- * retried where repeating the request is safe before this reaches you.
+ * holds Consul's own reply text. `transient` says whether trying again later can help (the one
+ * rule, {@link isTransient}); a transient failure was already retried as far as the request's
+ * retry mode allows before it reaches you.
  */
 export class ConsulError extends RecipeError {
   /** HTTP status, or 0 when no response arrived (connection refused, reset, timeout). */
