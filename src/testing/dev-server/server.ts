@@ -6,6 +6,7 @@
 import { setMaxListeners } from 'node:events';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { ClosedError, ConfigError } from '../../errors.js';
 import { Core } from './core.js';
 import { parkedQueries } from './http/blocking.js';
 import { type Router, dispatch } from './http/router.js';
@@ -263,7 +264,7 @@ class DevServerImpl implements DevServer {
 
   setCheckStatus(checkId: string, status: CheckStatus, output?: string): void {
     if (status !== 'passing' && status !== 'warning' && status !== 'critical') {
-      throw new TypeError(`status must be 'passing', 'warning' or 'critical', got ${String(status)}`);
+      throw new ConfigError(`status must be 'passing', 'warning' or 'critical', got ${String(status)}`, 'status');
     }
     this.core.setCheckStatus(checkId, status, output);
   }
@@ -283,7 +284,7 @@ class DevServerImpl implements DevServer {
   }
 
   async restart(options: RestartOptions = {}): Promise<void> {
-    if (this.closed) throw new Error('dev server is closed');
+    if (this.closed) throw new ClosedError('dev server');
     const port = this.boundPort;
     await this.stopListening();
     // A process restart is never instantaneous: let clients in this process see their

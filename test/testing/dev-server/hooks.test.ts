@@ -155,3 +155,14 @@ describe('with ACLs enabled', () => {
     expect((await raw(s, 'GET', '/v1/agent/self')).status).toBe(403);
   });
 });
+
+describe('hook misuse', () => {
+  it('throws typed errors: ConfigError for a bad check status, ClosedError for a restart after close', async () => {
+    const s = await start();
+    expect(() => s.setCheckStatus('serfHealth', 'bogus' as 'passing')).toThrow(
+      expect.objectContaining({ name: 'ConfigError', code: 'ERR_CONFIG', option: 'status' }),
+    );
+    await s.close();
+    await expect(s.restart()).rejects.toMatchObject({ name: 'ClosedError', code: 'ERR_CLOSED' });
+  });
+});
