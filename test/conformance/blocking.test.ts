@@ -7,7 +7,7 @@
  */
 import { expect, it } from 'vitest';
 import { b64, describeConformance, expectBool, expectError, type DirEntryJson, type SessionJson } from '../support/conformance.js';
-import { untilParked } from '../support/parked.js';
+import { parkedFromNow, untilParked } from '../support/parked.js';
 import { consulIndex, kvPath, pause, type ConsulResponse } from '../support/target.js';
 
 /** Slack for scheduling on a loaded machine, added to upper bounds only. */
@@ -105,8 +105,9 @@ describeConformance('Blocking queries', (ctx) => {
   it('#58 a blocking session list wakes when a session is created', async () => {
     const list = await ctx.req('GET', '/v1/session/list');
     const index = consulIndex(list);
+    const parked = parkedFromNow(ctx.target, '/v1/session/list');
     const blocked = track(ctx.req('GET', `/v1/session/list?index=${index}&wait=10s`));
-    await untilParked(ctx.target, '/v1/session/list');
+    await parked();
     expect(blocked.settled()).toBe(false);
     const id = await ctx.session();
     let res = await blocked.promise;

@@ -5,7 +5,7 @@
  */
 import { expect, it } from 'vitest';
 import { describeConformance, expectError } from '../support/conformance.js';
-import { untilParked } from '../support/parked.js';
+import { parkedFromNow, untilParked } from '../support/parked.js';
 import { consulIndex } from '../support/target.js';
 import { type HealthCheckJson, serviceHelpers, uniqueName } from '../testing/dev-server/service-helpers.js';
 
@@ -151,8 +151,9 @@ describeConformance('Catalog and health', (ctx) => {
     expect(idle.elapsedMs).toBeGreaterThanOrEqual(900);
     expect(consulIndex(idle)).toBe(index);
     const name = uniqueName('web');
+    const parked = parkedFromNow(ctx.target, '/v1/catalog/services');
     const blocked = ctx.req('GET', `/v1/catalog/services?index=${index}&wait=20s`);
-    await untilParked(ctx.target, '/v1/catalog/services');
+    await parked();
     await svc.register({ Name: name });
     const woke = await blocked;
     expect(woke.elapsedMs).toBeLessThan(15_000);

@@ -6,7 +6,7 @@
  */
 import { expect, it } from 'vitest';
 import { describeConformance, expectError } from '../support/conformance.js';
-import { untilParked } from '../support/parked.js';
+import { parkedFromNow } from '../support/parked.js';
 import { consulFetch, startTarget, type ConsulResponse } from '../support/target.js';
 import { serviceHelpers, uniqueName } from '../testing/dev-server/service-helpers.js';
 
@@ -109,12 +109,13 @@ describeConformance('User events', (ctx) => {
     await fire(name, '1');
     const first = await list(`?name=${name}`);
     const index = first.res.header('x-consul-index')!;
+    const parked = parkedFromNow(ctx.target, '/v1/event/list');
     const blocked = ctx.req('GET', `/v1/event/list?name=${name}&index=${index}&wait=10s`);
     let done = false;
     void blocked.then(() => {
       done = true;
     });
-    await untilParked(ctx.target, '/v1/event/list');
+    await parked();
     expect(done).toBe(false);
     const second = await fire(name, '2');
     const woke = await blocked;

@@ -23,3 +23,12 @@ export async function untilParked(target: Target, path: string, count = 1): Prom
   }
   await pause(REAL_AGENT_PARK_MS);
 }
+
+/**
+ * For a path other tests' queries may share (`/v1/session/list`, `/v1/event/list`): call before
+ * sending the request, then await the result to know that one more query than before is parked.
+ */
+export function parkedFromNow(target: Target, path: string): () => Promise<void> {
+  const before = target.dev?.state.parkedQueries(path) ?? 0;
+  return () => untilParked(target, path, before + 1);
+}
