@@ -494,7 +494,7 @@ export class ServiceRegistration extends EventEmitter<ServiceRegistrationEvents>
         if (check?.kind === 'ttl') {
           await this.syncHealth(signal);
         } else {
-          const present = await this.serial(() => this.coord.api.services.get(this.id, signal));
+          const present = await this.serial(() => this.coord.api.services.get(this.id, signal, 'none'));
           if (present === null) await this.serial(() => this.reregister(signal));
         }
         attempt = 0;

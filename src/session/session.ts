@@ -413,7 +413,7 @@ export class Session extends EventEmitter<SessionEvents> {
     while (this._state === 'active') {
       const started = performance.now();
       try {
-        await this.coord.api.agent.updateTtlCheck(id, 'passing', `session ${this.id} alive`, this.loops.signal);
+        await this.coord.api.agent.updateTtlCheck(id, 'passing', `session ${this.id} alive`, this.loops.signal, 'none');
         if (this._state !== 'active') return;
         this.checkDeadline = Math.max(this.checkDeadline, started + this.checkWindow());
         this.enforceDeadline();

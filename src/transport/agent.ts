@@ -1,5 +1,5 @@
 /** Agent endpoints: self, checks, and status. Service endpoints join these with discovery. */
-import type { ConsulTransport } from './client.js';
+import type { ConsulTransport, RetryMode } from './client.js';
 
 export interface AgentSelf {
   Config: { Datacenter: string; NodeName: string; NodeID?: string; Version?: string; Server?: boolean };
@@ -46,14 +46,17 @@ export class Agent {
     });
   }
 
-  /** Sets a TTL check's status (and resets its TTL timer). */
-  async updateTtlCheck(id: string, status: CheckStatus, output?: string, signal?: AbortSignal): Promise<void> {
+  /**
+   * Sets a TTL check's status (and resets its TTL timer). A heartbeat loop with retries of its
+   * own passes `retry: 'none'`, so the two never stack.
+   */
+  async updateTtlCheck(id: string, status: CheckStatus, output?: string, signal?: AbortSignal, retry: RetryMode = 'transient'): Promise<void> {
     await this.t.request({
       method: 'PUT',
       path: `/v1/agent/check/update/${encodeURIComponent(id)}`,
       body: { Status: status, Output: output ?? '' },
       signal,
-      retry: 'transient',
+      retry,
     });
   }
 

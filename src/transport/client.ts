@@ -21,7 +21,8 @@
  * |   check updates                                      |                    |            |
  * | session create, KV put with cas/acquire/release, CAS | `'if-not-applied'` | transport, only when provably not applied; otherwise the caller reads state back |
  * |   delete, txn with writes, event fire                |                    |            |
- * | session renew, TTL heartbeat                         | `'none'`           | the session's / registration's own renewal loop |
+ * | session renew, session and service TTL heartbeats,   | `'none'`           | the session's / registration's own loop |
+ * |   a registration's presence check                    |                    |            |
  *
  * Every wait of a retry here keeps the process alive: a request is something its caller awaits
  * (an acquire, a release, `ready()`), and an `unref()`ed retry timer lets a process whose main

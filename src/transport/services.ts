@@ -119,13 +119,16 @@ export class Services {
     });
   }
 
-  /** Reads one local service; null when the agent does not know the ID. */
-  async get(id: string, signal?: AbortSignal): Promise<AgentService | null> {
+  /**
+   * Reads one local service; null when the agent does not know the ID. A reconcile loop with
+   * retries of its own passes `retry: 'none'`.
+   */
+  async get(id: string, signal?: AbortSignal, retry: RetryMode = 'transient'): Promise<AgentService | null> {
     const res = await this.t.request({
       method: 'GET',
       path: `/v1/agent/service/${encodeURIComponent(id)}`,
       signal,
-      retry: 'transient',
+      retry,
       okStatuses: [404],
     });
     if (res.status === 404) return null;
