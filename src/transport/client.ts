@@ -260,6 +260,8 @@ export class ConsulTransport {
         finish(() => reject(abortReason(signal as AbortSignal)));
         req.destroy();
       };
+      // Not unref()ed either: while a request is out its socket keeps the process alive anyway,
+      // and the deadline must fire for whoever awaits the answer.
       const timer = setTimeout(() => {
         finish(() => reject(new ConsulError(0, endpoint, `no response within ${timeoutMs}ms`)));
         req.destroy();
