@@ -47,8 +47,9 @@ export class ConfigError extends RecipeError {
 
 /**
  * Consul answered with an error status, or could not be reached (`statusCode` 0). `message`
- * holds Consul's own reply text. Transient failures (5xx, connection errors) were already
- * retried where repeating the request is safe before this reaches you.
+ * holds Consul's own reply text. `transient` says whether trying again later can help (the one
+ * rule, {@link isTransient}); a transient failure was already retried as far as the request's
+ * retry mode allows before it reaches you.
  */
 export class ConsulError extends RecipeError {
   /** HTTP status, or 0 when no response arrived (connection refused, reset, timeout). */
@@ -81,10 +82,33 @@ export class ConsulError extends RecipeError {
     return this.statusCode;
   }
 
-  /** True for failures that may pass by themselves: no response, 5xx, 429. */
+  /** True for failures that may pass by themselves; the one rule is {@link isTransient}. */
   get transient(): boolean {
-    return this.statusCode === 0 || this.statusCode >= 500 || this.statusCode === 429;
+    return isTransientStatus(this.statusCode, this.consulMessage);
   }
+}
+
+/**
+ * 500 replies Consul gives for requests that can never succeed (bad input, unknown session or
+ * check, ACL denial, limits); every other 500 (no leader, rpc errors, raft timeouts) may pass.
+ */
+const PERMANENT_500 =
+  /invalid session|missing session|Invalid Session TTL|Session TTL .* invalid|Invalid Behavior|Missing check|Missing node|is in critical state|strconv\.|Request decode failed|Permission denied|ACL not found|does not have associated TTL|Cannot provide tag filter|Invalid (node|service|tag) filter|exceeds configured limit/i;
+
+function isTransientStatus(statusCode: number, consulMessage: string): boolean {
+  if (statusCode === 0 || statusCode === 429 || statusCode === 502 || statusCode === 503 || statusCode === 504) return true;
+  return statusCode === 500 && !PERMANENT_500.test(consulMessage);
+}
+
+/**
+ * The one rule for "this failure may pass by itself, so trying again later can help", used by
+ * the transport's retries, the blocking loop's `isFatal`, the monitors and the watchers alike:
+ * a {@link ConsulError} with no response (refused, reset, timed out), a 429, a 502/503/504, or
+ * a 500 other than Consul's permanent ones (see `PERMANENT_500`). Everything else — any other
+ * 4xx, a permanent 500, a 501, and every non-Consul error — is permanent: retrying cannot help.
+ */
+export function isTransient(err: unknown): boolean {
+  return err instanceof ConsulError && err.transient;
 }
 
 /**

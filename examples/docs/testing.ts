@@ -43,6 +43,16 @@ test('without a leader, a new session fails once the retries are spent', async (
   await impatient.close();
 });
 
+test('a write made once the watcher is parked is the one that wakes it', async () => {
+  const watcher = coord.configWatcher('app/');
+  const changed = new Promise<{ size: number }>((resolve) => watcher.once('change', resolve));
+  await watcher.ready();
+  await server.waitForParked({ endpoint: '/v1/kv/app/' }); // its next read now waits for a change
+  await coord.api.kv.put('app/x', '1');                      // so this write is what wakes it
+  assert.equal((await changed).size, 1);
+  await watcher.close();
+});
+
 test('nothing is left on the server', async () => {
   await coord.close();
   assert.deepEqual(server.state.listSessions(), []);

@@ -10,9 +10,14 @@
  * - an index that goes backwards (tombstone reap, snapshot restore, agent restart) resets the
  *   index to 0, so the next read is a fresh non-blocking one; an index of 0 is treated as 1;
  * - never spin: unchanged results that come back early are spaced out with growing delays;
- * - errors back off exponentially with jitter, capped, and the loop carries on until aborted;
+ * - errors back off exponentially with jitter, capped, and the loop carries on until aborted
+ *   (or `isFatal` says stop; pass `!isTransient(err)`, the one transient rule in errors.ts);
  *   the first read after an error is non-blocking, so a server that came back with a lower index
  *   is noticed at once instead of after a whole wait;
+ * - this loop is the only layer that retries its reads: the read functions pass `waitMs`, and the
+ *   transport sends every read that names a blocking wait with `retry: 'none'`. A recipe may
+ *   count failures (`onError`'s second argument: monitors give up after `monitorRetries`) but
+ *   never adds a retry of its own around a read (see transport/client.ts for the full table);
  * - aborting the signal cancels the in-flight request at once (it is passed down to HTTP).
  */
 import { sleep } from '../internal/abort.js';

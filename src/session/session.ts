@@ -384,7 +384,7 @@ export class Session extends SafeEmitter<SessionEvents> {
         const entry = await this.ctx.api.sessions.renew(this.id, {
           signal: this.loops.signal,
           timeoutMs: Math.max(50, Math.min(remaining, this.ttlMs / 2)),
-          idempotent: false,
+          retry: 'none',
         });
         if (this.machine.state !== 'active') return;
         if (entry === null) {
@@ -428,7 +428,7 @@ export class Session extends SafeEmitter<SessionEvents> {
     while (this.machine.state === 'active') {
       const started = performance.now();
       try {
-        await this.ctx.api.agent.updateTtlCheck(id, 'passing', `session ${this.id} alive`, this.loops.signal);
+        await this.ctx.api.agent.updateTtlCheck(id, 'passing', `session ${this.id} alive`, this.loops.signal, 'none');
         if (this.machine.state !== 'active') return;
         this.checkDeadline = Math.max(this.checkDeadline, started + this.checkWindow());
         this.enforceDeadline();

@@ -25,6 +25,7 @@
  * `close()` is idempotent: it destroys every socket and the listener and clears every timer.
  */
 import net from 'node:net';
+import { ConfigError } from '../errors.js';
 
 /** A direction stops reading from its source once this many bytes wait to be delivered. */
 export const HOLD_HIGH_WATER_BYTES = 1024 * 1024;
@@ -46,11 +47,20 @@ export interface FaultProxy {
   readonly port: number;
   /** Connections currently open on the client side (for tests and debugging). */
   readonly connections: number;
-  /** Starts a partition. @param mode @default 'hold' */
+  /**
+   * Connections reset by a `'drop'` partition since the proxy started: open ones reset when it
+   * began plus new ones reset on accept. A client that retries shows up here once per attempt,
+   * so a test can wait for "the client tried again" instead of sleeping.
+   */
+  readonly dropped: number;
+  /** Starts a partition. Throws ConfigError for an unknown mode. @param mode @default 'hold' */
   partition(mode?: PartitionMode): void;
   /** Ends a partition; held bytes are delivered. */
   heal(): void;
-  /** Delays every chunk received from now on by `ms` in each direction; 0 removes the delay. */
+  /**
+   * Delays every chunk received from now on by `ms` in each direction; 0 removes the delay.
+   * Throws ConfigError for a negative or non-finite `ms`.
+   */
   delay(ms: number): void;
   /** Destroys every socket and the listener. Idempotent. */
   close(): Promise<void>;
@@ -192,14 +202,20 @@ interface ProxyState {
   readonly targetHost: string;
   readonly targetPort: number;
   readonly connections: Set<Connection>;
+  dropped: number;
 }
 
 /** Parses `http://host:port` (or `host:port`) into the TCP endpoint to forward to. */
 function parseTarget(target: string): { host: string; port: number } {
   if (typeof target !== 'string' || target.length === 0) {
-    throw new TypeError(`option "target" must be a URL like 'http://127.0.0.1:8500', got ${String(target)}`);
+    throw new ConfigError(`option "target" must be a URL like 'http://127.0.0.1:8500', got ${String(target)}`, 'target');
   }
-  const url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(target) ? target : `http://${target}`);
+  let url: URL;
+  try {
+    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(target) ? target : `http://${target}`);
+  } catch (err) {
+    throw new ConfigError(`option "target" must be a URL like 'http://127.0.0.1:8500', got ${target}`, 'target', { cause: err });
+  }
   const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
   // URL keeps IPv6 hosts in brackets; net.connect wants them bare.
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
@@ -219,12 +235,13 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const { host = '127.0.0.1', port = 0 } = options;
   const { host: targetHost, port: targetPort } = parseTarget(options.target);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new TypeError(`option "port" must be an integer between 0 and 65535, got ${String(port)}`);
+    throw new ConfigError(`option "port" must be an integer between 0 and 65535, got ${String(port)}`, 'port');
   }
 
-  const state: ProxyState = { mode: 'open', delayMs: 0, targetHost, targetPort, connections: new Set() };
+  const state: ProxyState = { mode: 'open', delayMs: 0, targetHost, targetPort, connections: new Set(), dropped: 0 };
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, (client) => {
     if (state.mode === 'drop') {
+      state.dropped += 1;
       client.on('error', () => undefined); // the reset we send may race with the client's own
       client.resetAndDestroy();
       return;
@@ -253,13 +270,19 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     get connections() {
       return state.connections.size;
     },
+    get dropped() {
+      return state.dropped;
+    },
     partition(mode: PartitionMode = 'hold') {
       if (mode !== 'hold' && mode !== 'drop') {
-        throw new TypeError(`partition mode must be 'hold' or 'drop', got ${String(mode)}`);
+        throw new ConfigError(`partition mode must be 'hold' or 'drop', got ${String(mode)}`, 'mode');
       }
       state.mode = mode;
       if (mode === 'drop') {
-        for (const conn of [...state.connections]) conn.destroy(true);
+        for (const conn of [...state.connections]) {
+          state.dropped += 1;
+          conn.destroy(true);
+        }
       }
     },
     heal() {
@@ -272,7 +295,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     },
     delay(ms: number) {
       if (!Number.isFinite(ms) || ms < 0) {
-        throw new TypeError(`delay must be a non-negative number of milliseconds, got ${String(ms)}`);
+        throw new ConfigError(`delay must be a non-negative number of milliseconds, got ${String(ms)}`, 'ms');
       }
       state.delayMs = ms;
     },

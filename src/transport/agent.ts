@@ -1,5 +1,5 @@
 /** Agent endpoints: self, checks, and status. Service endpoints join these with discovery. */
-import type { ConsulTransport } from './client.js';
+import type { ConsulTransport, RetryMode } from './client.js';
 
 export interface AgentSelf {
   Config: { Datacenter: string; NodeName: string; NodeID?: string; Version?: string; Server?: boolean };
@@ -26,13 +26,13 @@ export class Agent {
   constructor(private readonly t: ConsulTransport) {}
 
   async self(signal?: AbortSignal): Promise<AgentSelf> {
-    const res = await this.t.request({ method: 'GET', path: '/v1/agent/self', signal, idempotent: true });
+    const res = await this.t.request({ method: 'GET', path: '/v1/agent/self', signal, retry: 'transient' });
     return JSON.parse(res.body.toString('utf8')) as AgentSelf;
   }
 
   /** Registers (or replaces) a check; re-registering the same definition is harmless. */
   async registerCheck(check: CheckRegistration, signal?: AbortSignal): Promise<void> {
-    await this.t.request({ method: 'PUT', path: '/v1/agent/check/register', body: check, signal, idempotent: true });
+    await this.t.request({ method: 'PUT', path: '/v1/agent/check/register', body: check, signal, retry: 'transient' });
   }
 
   async deregisterCheck(id: string, signal?: AbortSignal): Promise<void> {
@@ -40,26 +40,29 @@ export class Agent {
       method: 'PUT',
       path: `/v1/agent/check/deregister/${encodeURIComponent(id)}`,
       signal,
-      idempotent: true,
+      retry: 'transient',
       // Already gone is the outcome we wanted.
       okStatuses: [404],
     });
   }
 
-  /** Sets a TTL check's status (and resets its TTL timer). */
-  async updateTtlCheck(id: string, status: CheckStatus, output?: string, signal?: AbortSignal): Promise<void> {
+  /**
+   * Sets a TTL check's status (and resets its TTL timer). A heartbeat loop with retries of its
+   * own passes `retry: 'none'`, so the two never stack.
+   */
+  async updateTtlCheck(id: string, status: CheckStatus, output?: string, signal?: AbortSignal, retry: RetryMode = 'transient'): Promise<void> {
     await this.t.request({
       method: 'PUT',
       path: `/v1/agent/check/update/${encodeURIComponent(id)}`,
       body: { Status: status, Output: output ?? '' },
       signal,
-      idempotent: true,
+      retry,
     });
   }
 
   /** The leader's address, or '' when the cluster has none. */
   async leader(signal?: AbortSignal): Promise<string> {
-    const res = await this.t.request({ method: 'GET', path: '/v1/status/leader', signal, idempotent: true });
+    const res = await this.t.request({ method: 'GET', path: '/v1/status/leader', signal, retry: 'transient' });
     return JSON.parse(res.body.toString('utf8')) as string;
   }
 }

@@ -1,6 +1,6 @@
 /** Catalog endpoints: the service list and one service's rows (no health information). */
 import type { ConsulTransport, QueryMeta } from './client.js';
-import { blockingTimeoutMs, readQuery, type ReadOptions } from './kv.js';
+import { blockingTimeoutMs, readQuery, readRetry, type ReadOptions } from './kv.js';
 
 /** One catalog row of a service instance (`api/catalog.go:CatalogService`, fields we read). */
 export interface CatalogServiceNode {
@@ -33,7 +33,7 @@ export class Catalog {
       query: readQuery(opts),
       signal: opts.signal,
       timeoutMs: blockingTimeoutMs(opts.waitMs, this.baseTimeoutMs),
-      idempotent: true,
+      retry: readRetry(opts),
     });
     const raw = (JSON.parse(res.body.toString('utf8')) as Record<string, string[] | null> | null) ?? {};
     const services: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
@@ -52,7 +52,7 @@ export class Catalog {
       query: { ...readQuery(opts), tag: opts.tags && opts.tags.length > 0 ? opts.tags : undefined },
       signal: opts.signal,
       timeoutMs: blockingTimeoutMs(opts.waitMs, this.baseTimeoutMs),
-      idempotent: true,
+      retry: readRetry(opts),
     });
     const raw = (JSON.parse(res.body.toString('utf8')) as CatalogServiceNode[] | null) ?? [];
     return { nodes: raw.map((n) => ({ ...n, ServiceTags: n.ServiceTags ?? [] })), meta: res.meta };

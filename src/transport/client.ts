@@ -1,17 +1,39 @@
 /**
  * The one thin Consul HTTP client. It builds URLs, sends the token header, parses the query-meta
- * headers, retries transient failures (p-retry) where the caller says repeating is safe, and maps
- * HTTP statuses to {@link ConsulError} in exactly one place. It does nothing else.
+ * headers, retries failures per each request's {@link RetryMode}, and maps HTTP statuses to
+ * {@link ConsulError} in exactly one place. It does nothing else.
  *
  * Built on node:http(s) rather than the `consul` npm client: that client JSON-parses every body,
  * which rounds uint64 `Flags` above 2^53 (Consul's own lock flag is one), and it does not expose
  * per-request AbortSignals or a socket pool we can close. Owning the agent lets `close()` prove
  * that no socket outlives the Coordinator.
+ *
+ * Who retries what (one layer per request, never two):
+ *
+ * | request                                              | `retry`            | retried by |
+ * | ---------------------------------------------------- | ------------------ | ---------- |
+ * | one-shot reads (kv get/list/keys, session info/list, | `'transient'`      | transport  |
+ * |   health, catalog, agent self, leader, event list)   |                    |            |
+ * | reads that block (`waitMs` given: every read the     | `'none'`           | blocking loop (backoff, forever or until `isFatal`; monitors count `monitorRetries`) |
+ * |   blocking loop drives)                              |                    |            |
+ * | plain KV put, plain delete, session destroy, service | `'transient'`      | transport  |
+ * |   and check register/deregister, maintenance, agent  |                    |            |
+ * |   check updates                                      |                    |            |
+ * | session create, KV put with cas/acquire/release, CAS | `'if-not-applied'` | transport, only when provably not applied; otherwise the caller reads state back |
+ * |   delete, txn with writes, event fire                |                    |            |
+ * | session renew, session and service TTL heartbeats,   | `'none'`           | the session's / registration's own loop |
+ * |   a registration's presence check                    |                    |            |
+ *
+ * Every wait of a retry here keeps the process alive: a request is something its caller awaits
+ * (an acquire, a release, `ready()`), and an `unref()`ed retry timer lets a process whose main
+ * module awaits it exit mid-wait with code 13 ("unsettled top-level await"). Background upkeep
+ * nobody awaits (renewals, heartbeats) sends with `'none'` and spaces its own retries with
+ * unref()ed sleeps.
  */
 import http from 'node:http';
 import https from 'node:https';
 import pRetry from 'p-retry';
-import { ConsulError, abortReason } from '../errors.js';
+import { ConsulError, abortReason, isTransient } from '../errors.js';
 import { silentLogger, type Logger } from '../internal/logger.js';
 
 /** Query metadata Consul returns on reads (`X-Consul-*` headers). */
@@ -45,17 +67,25 @@ export interface RequestSpec {
   signal?: AbortSignal | undefined;
   /** Overall per-attempt timeout in ms; defaults to the transport's. */
   timeoutMs?: number | undefined;
-  /**
-   * Whether repeating this request after a transient failure is safe. Reads, renewals, destroys
-   * and plain puts are (`true`). Session create (would leak a session), CAS writes and acquires
-   * (the first try may have landed) are retried only after failures that prove the request was
-   * never applied — connection refused, or Consul's "No cluster leader" (`'if-not-applied'`);
-   * after any other failure their callers recover by reading state back.
-   */
-  idempotent: boolean | 'if-not-applied';
+  /** When the transport may repeat this request; see {@link RetryMode} and the table above. */
+  retry: RetryMode;
   /** Statuses that are answers, not errors (404 on a KV read). 2xx always are. */
   okStatuses?: readonly number[];
 }
+
+/**
+ * When the transport repeats a request after a failure:
+ * - `'transient'`: after any {@link isTransient} failure. For requests whose repetition is
+ *   harmless: reads, plain puts and deletes, destroys, registrations.
+ * - `'if-not-applied'`: only after a failure that proves nothing was applied ({@link isNotApplied}:
+ *   connection refused, an idle pooled connection reset before the server read it, a 429, or
+ *   Consul's "No cluster leader"). For writes a second application would change: session create
+ *   (a leaked session), CAS/acquire/release puts, CAS deletes, txns with writes, event fire.
+ *   After any other failure the caller recovers by reading state back.
+ * - `'none'`: never; the caller has its own retry loop (the blocking loop, session renewals,
+ *   TTL heartbeats), so retrying here would stack a second layer of backoff under it.
+ */
+export type RetryMode = 'transient' | 'if-not-applied' | 'none';
 
 export interface RetryPolicy {
   /** Retries after the first attempt. @default 4 */
@@ -84,19 +114,13 @@ export interface TransportOptions {
 }
 
 /**
- * 500 replies Consul gives for requests that can never succeed; everything else at 500 (no
- * leader, rpc errors, raft timeouts) is treated as transient.
- */
-const PERMANENT_500 =
-  /invalid session|missing session|Invalid Session TTL|Session TTL .* invalid|Invalid Behavior|Missing check|Missing node|is in critical state|strconv\.|Request decode failed|Permission denied|ACL not found|does not have associated TTL|Cannot provide tag filter|Invalid (node|service|tag) filter|exceeds configured limit/i;
-
-/**
  * Failures that prove a write never reached Raft: the connection was refused, an idle pooled
  * connection turned out to be closed, or the server refused it up front because there is no
  * leader (or rate-limited it).
  */
 const IDLE_RESET = 'ECONNRESET on a reused idle connection';
 
+/** True when `err` proves the request never reached Raft (see the comment above). */
 export function isNotApplied(err: unknown): boolean {
   if (!(err instanceof ConsulError)) return false;
   if (err.statusCode === 0) return /^(ECONNREFUSED|EAI_AGAIN|ENOTFOUND)$/.test(err.consulMessage) || err.consulMessage === IDLE_RESET;
@@ -104,13 +128,8 @@ export function isNotApplied(err: unknown): boolean {
   return err.statusCode === 500 && /No cluster leader/i.test(err.consulMessage);
 }
 
-export function isTransient(err: unknown): boolean {
-  if (!(err instanceof ConsulError)) return false;
-  if (err.statusCode === 0 || err.statusCode === 429 || err.statusCode === 502 || err.statusCode === 503 || err.statusCode === 504) {
-    return true;
-  }
-  return err.statusCode === 500 && !PERMANENT_500.test(err.consulMessage);
-}
+/** The one transient rule lives in errors.ts; re-exported for the transport's users. */
+export { isTransient };
 
 export class ConsulTransport {
   readonly baseUrl: URL;
@@ -150,13 +169,13 @@ export class ConsulTransport {
   }
 
   /**
-   * Sends a request, retrying transient failures with exponential backoff and jitter when
-   * `spec.idempotent`. Rejects with {@link ConsulError} or with the signal's abort reason.
+   * Sends a request, repeating it per `spec.retry` with exponential backoff and jitter. Rejects
+   * with {@link ConsulError} or with the signal's abort reason.
    */
   async request(spec: RequestSpec): Promise<ConsulResponse> {
     spec.signal?.throwIfAborted();
-    if (spec.idempotent === false || this.retry.retries <= 0) return this.once(spec);
-    const retryable = spec.idempotent === true ? isTransient : isNotApplied;
+    if (spec.retry === 'none' || this.retry.retries <= 0) return this.once(spec);
+    const retryable = spec.retry === 'transient' ? isTransient : isNotApplied;
     // A retried blocking read drops index/wait: the failure may have been a restart that
     // lowered the server's index, and blocking on our stale, higher index would stall for the
     // whole wait. The caller's loop compares indexes, so a non-blocking answer is always safe.
@@ -171,7 +190,9 @@ export class ConsulTransport {
       factor: 2,
       randomize: true,
       signal: spec.signal,
-      unref: true,
+      // The caller awaits this request: the wait between attempts must keep the process alive
+      // (see the header), so the timer is not unref()ed.
+      unref: false,
       shouldRetry: ({ error }) => !this.closed && retryable(error),
       onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
         if (retriesLeft > 0 && retryable(error)) {
@@ -239,11 +260,12 @@ export class ConsulTransport {
         finish(() => reject(abortReason(signal as AbortSignal)));
         req.destroy();
       };
+      // Not unref()ed either: while a request is out its socket keeps the process alive anyway,
+      // and the deadline must fire for whoever awaits the answer.
       const timer = setTimeout(() => {
         finish(() => reject(new ConsulError(0, endpoint, `no response within ${timeoutMs}ms`)));
         req.destroy();
       }, timeoutMs);
-      timer.unref?.();
       signal?.addEventListener('abort', onAbort, { once: true });
 
       let responded = false;

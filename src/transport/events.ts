@@ -8,7 +8,7 @@
  */
 import { parseJsonWithUint64 } from '../internal/uint64.js';
 import type { ConsulTransport, QueryMeta } from './client.js';
-import { blockingTimeoutMs, type ReadOptions } from './kv.js';
+import { blockingTimeoutMs, readRetry, type ReadOptions } from './kv.js';
 
 /** A user event as the agent stores it, decoded. */
 export interface UserEventRecord {
@@ -88,7 +88,7 @@ export class UserEvents {
       // The agent reads the body only when Content-Length > 0; send none for an empty payload.
       body: payload && payload.length > 0 ? payload : undefined,
       signal: opts.signal,
-      idempotent: 'if-not-applied',
+      retry: 'if-not-applied',
     });
     return decodeUserEvent(parseJsonWithUint64<RawUserEvent>(res.body.toString('utf8'), ['LTime']));
   }
@@ -109,7 +109,7 @@ export class UserEvents {
       },
       signal: opts.signal,
       timeoutMs: blockingTimeoutMs(blocking ? opts.waitMs : undefined, this.baseTimeoutMs),
-      idempotent: true,
+      retry: readRetry(opts),
     });
     const raw = parseJsonWithUint64<RawUserEvent[] | null>(res.body.toString('utf8'), ['LTime']) ?? [];
     return { events: raw.map(decodeUserEvent), meta: res.meta };

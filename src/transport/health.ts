@@ -3,7 +3,7 @@
  * service discovery is built on. It reads the catalog, not the local agent.
  */
 import type { ConsulTransport, QueryMeta } from './client.js';
-import { blockingTimeoutMs, readQuery, type ReadOptions } from './kv.js';
+import { blockingTimeoutMs, readQuery, readRetry, type ReadOptions } from './kv.js';
 
 /** A health check as the health endpoints return it (fields this library reads). */
 export interface HealthCheck {
@@ -77,7 +77,7 @@ export class Health {
       },
       signal: opts.signal,
       timeoutMs: blockingTimeoutMs(opts.waitMs, this.baseTimeoutMs),
-      idempotent: true,
+      retry: readRetry(opts),
     });
     return { entries: normalizeHealthEntries(JSON.parse(res.body.toString('utf8'))), meta: res.meta };
   }
@@ -90,7 +90,7 @@ export class Health {
       query: readQuery(opts),
       signal: opts.signal,
       timeoutMs: blockingTimeoutMs(opts.waitMs, this.baseTimeoutMs),
-      idempotent: true,
+      retry: readRetry(opts),
     });
     const checks = (JSON.parse(res.body.toString('utf8')) as HealthCheck[] | null) ?? [];
     return { checks, meta: res.meta };

@@ -1,7 +1,7 @@
 /** KV endpoints (`/v1/kv/`), with `Flags` kept exact as bigint. */
 import { encodeKeyPath } from '../internal/keys.js';
 import { parseJsonWithUint64 } from '../internal/uint64.js';
-import type { ConsulTransport, QueryMeta } from './client.js';
+import type { ConsulTransport, QueryMeta, RetryMode } from './client.js';
 
 /** One KV entry as Consul returns it, decoded. */
 export interface KVPair {
@@ -24,6 +24,18 @@ export interface ReadOptions {
   consistent?: boolean | undefined;
   stale?: boolean | undefined;
   signal?: AbortSignal | undefined;
+  /**
+   * Whether the transport retries this read. A read that blocks (`waitMs` given) is driven by
+   * the blocking loop, which retries it with its own backoff, so the transport must not stack a
+   * second layer under it; a one-shot read is retried by the transport.
+   * @default `'none'` when `waitMs` is given, else `'transient'`
+   */
+  retry?: RetryMode | undefined;
+}
+
+/** The retry mode of a read (see {@link ReadOptions.retry}). */
+export function readRetry(opts: ReadOptions): RetryMode {
+  return opts.retry ?? (opts.waitMs !== undefined ? 'none' : 'transient');
 }
 
 interface RawDirEntry {
@@ -82,7 +94,7 @@ export class KV {
       query: readQuery(opts),
       signal: opts.signal,
       timeoutMs: blockingTimeoutMs(opts.waitMs, this.baseTimeoutMs),
-      idempotent: true,
+      retry: readRetry(opts),
       okStatuses: [404],
     });
     if (res.status === 404) return { pair: null, meta: res.meta };
@@ -97,7 +109,7 @@ export class KV {
       query: { ...readQuery(opts), recurse: true },
       signal: opts.signal,
       timeoutMs: blockingTimeoutMs(opts.waitMs, this.baseTimeoutMs),
-      idempotent: true,
+      retry: readRetry(opts),
       okStatuses: [404],
     });
     if (res.status === 404) return { pairs: [], meta: res.meta };
@@ -112,7 +124,7 @@ export class KV {
       query: { ...readQuery(opts), keys: true, separator: opts.separator },
       signal: opts.signal,
       timeoutMs: blockingTimeoutMs(opts.waitMs, this.baseTimeoutMs),
-      idempotent: true,
+      retry: readRetry(opts),
       okStatuses: [404],
     });
     if (res.status === 404) return { keys: [], meta: res.meta };
@@ -122,8 +134,8 @@ export class KV {
   /**
    * Writes a key. Returns Consul's boolean answer (false: CAS mismatch, lock held elsewhere or
    * lock-delay). A plain PUT is retried on any transient failure; cas/acquire/release only when
-   * the failure proves nothing was applied, since a timed-out first try may have landed (callers
-   * read the key back instead).
+   * the failure proves nothing was applied (`'if-not-applied'`), since a timed-out first try
+   * may have landed (callers read the key back instead).
    */
   async put(
     key: string,
@@ -141,19 +153,22 @@ export class KV {
       },
       body: value ?? Buffer.alloc(0),
       signal: opts.signal,
-      idempotent: opts.cas === undefined && opts.acquire === undefined && opts.release === undefined ? true : 'if-not-applied',
+      retry: opts.cas === undefined && opts.acquire === undefined && opts.release === undefined ? 'transient' : 'if-not-applied',
     });
     return res.body.toString('utf8').trim() === 'true';
   }
 
-  /** Deletes a key (or a prefix with `recurse`). A CAS delete is not retried. */
+  /**
+   * Deletes a key (or a prefix with `recurse`). A plain delete is retried on any transient
+   * failure; a CAS delete only when the failure proves it was not applied (`'if-not-applied'`).
+   */
   async delete(key: string, opts: { cas?: number; recurse?: boolean; signal?: AbortSignal } = {}): Promise<boolean> {
     const res = await this.t.request({
       method: 'DELETE',
       path: `/v1/kv/${encodeKeyPath(key)}`,
       query: { cas: opts.cas !== undefined ? String(opts.cas) : undefined, recurse: opts.recurse || undefined },
       signal: opts.signal,
-      idempotent: opts.cas === undefined ? true : 'if-not-applied',
+      retry: opts.cas === undefined ? 'transient' : 'if-not-applied',
     });
     return res.body.toString('utf8').trim() === 'true';
   }

@@ -5,7 +5,7 @@
  */
 import { ConsulError } from '../errors.js';
 import type { CheckStatus } from './agent.js';
-import type { ConsulTransport } from './client.js';
+import type { ConsulTransport, RetryMode } from './client.js';
 
 export type { CheckStatus };
 
@@ -91,7 +91,7 @@ export class Services {
       query: { 'replace-existing-checks': opts.replaceExistingChecks || undefined },
       body: definition,
       signal: opts.signal,
-      idempotent: true,
+      retry: 'transient',
     });
   }
 
@@ -101,7 +101,7 @@ export class Services {
       method: 'PUT',
       path: `/v1/agent/service/deregister/${encodeURIComponent(id)}`,
       signal,
-      idempotent: true,
+      retry: 'transient',
       // Already gone is the outcome we wanted.
       okStatuses: [404],
     });
@@ -115,17 +115,20 @@ export class Services {
       path: `/v1/agent/service/maintenance/${encodeURIComponent(id)}`,
       query: { enable: enable ? 'true' : 'false', reason: reason || undefined },
       signal,
-      idempotent: true,
+      retry: 'transient',
     });
   }
 
-  /** Reads one local service; null when the agent does not know the ID. */
-  async get(id: string, signal?: AbortSignal): Promise<AgentService | null> {
+  /**
+   * Reads one local service; null when the agent does not know the ID. A reconcile loop with
+   * retries of its own passes `retry: 'none'`.
+   */
+  async get(id: string, signal?: AbortSignal, retry: RetryMode = 'transient'): Promise<AgentService | null> {
     const res = await this.t.request({
       method: 'GET',
       path: `/v1/agent/service/${encodeURIComponent(id)}`,
       signal,
-      idempotent: true,
+      retry,
       okStatuses: [404],
     });
     if (res.status === 404) return null;
@@ -135,14 +138,14 @@ export class Services {
   /**
    * Sets a TTL check's status and output (`PUT /v1/agent/check/update/:id`), which also restarts
    * its TTL timer. Resolves `'unknown'` instead of throwing when the agent no longer has the check
-   * as a TTL check. `idempotent: false` lets a caller with its own retry loop (a heartbeat) avoid a
+   * as a TTL check. `retry: 'none'` lets a caller with its own retry loop (a heartbeat) avoid a
    * second layer of retries.
    */
   async updateCheck(
     checkId: string,
     status: CheckStatus,
     output: string,
-    opts: { signal?: AbortSignal | undefined; timeoutMs?: number; idempotent?: boolean } = {},
+    opts: { signal?: AbortSignal | undefined; timeoutMs?: number; retry?: RetryMode } = {},
   ): Promise<CheckUpdateResult> {
     try {
       await this.t.request({
@@ -151,7 +154,7 @@ export class Services {
         body: { Status: status, Output: output },
         signal: opts.signal,
         timeoutMs: opts.timeoutMs,
-        idempotent: opts.idempotent ?? true,
+        retry: opts.retry ?? 'transient',
       });
       return 'updated';
     } catch (err) {

@@ -1,6 +1,6 @@
 /** Session endpoints (`/v1/session/`). */
-import type { ConsulTransport, QueryMeta } from './client.js';
-import { blockingTimeoutMs, readQuery, type ReadOptions } from './kv.js';
+import type { ConsulTransport, QueryMeta, RetryMode } from './client.js';
+import { blockingTimeoutMs, readQuery, readRetry, type ReadOptions } from './kv.js';
 
 export interface SessionCreateRequest {
   Name?: string;
@@ -41,23 +41,23 @@ export class Sessions {
    * would otherwise leave an orphan session behind.
    */
   async create(body: SessionCreateRequest, signal?: AbortSignal): Promise<string> {
-    const res = await this.t.request({ method: 'PUT', path: '/v1/session/create', body, signal, idempotent: 'if-not-applied' });
+    const res = await this.t.request({ method: 'PUT', path: '/v1/session/create', body, signal, retry: 'if-not-applied' });
     return (JSON.parse(res.body.toString('utf8')) as { ID: string }).ID;
   }
 
   /** Destroys a session (idempotent in Consul: an unknown id answers true). */
   async destroy(id: string, signal?: AbortSignal): Promise<void> {
-    await this.t.request({ method: 'PUT', path: `/v1/session/destroy/${encodeURIComponent(id)}`, signal, idempotent: true });
+    await this.t.request({ method: 'PUT', path: `/v1/session/destroy/${encodeURIComponent(id)}`, signal, retry: 'transient' });
   }
 
   /** Renews a TTL session; null when Consul no longer knows it (404). */
-  async renew(id: string, opts: { signal?: AbortSignal; timeoutMs?: number; idempotent?: boolean } = {}): Promise<SessionEntry | null> {
+  async renew(id: string, opts: { signal?: AbortSignal; timeoutMs?: number; retry?: RetryMode } = {}): Promise<SessionEntry | null> {
     const res = await this.t.request({
       method: 'PUT',
       path: `/v1/session/renew/${encodeURIComponent(id)}`,
       signal: opts.signal,
       timeoutMs: opts.timeoutMs,
-      idempotent: opts.idempotent ?? true,
+      retry: opts.retry ?? 'transient',
       okStatuses: [404],
     });
     if (res.status === 404) return null;
@@ -71,7 +71,7 @@ export class Sessions {
       query: readQuery(opts),
       signal: opts.signal,
       timeoutMs: blockingTimeoutMs(opts.waitMs, this.baseTimeoutMs),
-      idempotent: true,
+      retry: readRetry(opts),
     });
     const list = (JSON.parse(res.body.toString('utf8')) as SessionEntry[] | null) ?? [];
     return { session: list[0] ?? null, meta: res.meta };
@@ -84,7 +84,7 @@ export class Sessions {
       query: readQuery(opts),
       signal: opts.signal,
       timeoutMs: blockingTimeoutMs(opts.waitMs, this.baseTimeoutMs),
-      idempotent: true,
+      retry: readRetry(opts),
     });
     return { sessions: (JSON.parse(res.body.toString('utf8')) as SessionEntry[] | null) ?? [], meta: res.meta };
   }

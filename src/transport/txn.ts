@@ -44,7 +44,7 @@ export async function txn(t: ConsulTransport, ops: readonly TxnKVOp[], signal?: 
     body,
     signal,
     // A read-only batch can be repeated; a write batch may have committed before a lost reply.
-    idempotent: ops.every((op) => !WRITE_VERBS.has(op.verb)) ? true : 'if-not-applied',
+    retry: ops.every((op) => !WRITE_VERBS.has(op.verb)) ? 'transient' : 'if-not-applied',
     okStatuses: [409],
   });
   type Raw = {

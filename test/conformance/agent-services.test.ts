@@ -6,6 +6,7 @@
  */
 import { expect, it } from 'vitest';
 import { describeConformance, expectError, type SessionJson } from '../support/conformance.js';
+import { untilParked } from '../support/parked.js';
 import { consulFetch, pause, startTarget, waitFor } from '../support/target.js';
 import { closedPort, serviceHelpers, statusServer, tcpListener, uniqueName } from '../testing/dev-server/service-helpers.js';
 
@@ -268,7 +269,7 @@ describeConformance('Agent services', (ctx) => {
     const same = await ctx.req('GET', `/v1/agent/service/${name}?hash=${hash}&wait=200ms`);
     expect(same.header('x-consul-contenthash')).toBe(hash);
     const blocked = ctx.req('GET', `/v1/agent/service/${name}?hash=${hash}&wait=30s`);
-    await pause(200);
+    await untilParked(ctx.target, `/v1/agent/service/${name}`);
     await svc.register({ Name: name, Tags: ['b'] });
     const changed = await blocked;
     expect(changed.json<{ Tags: string[] }>().Tags).toEqual(['b']);

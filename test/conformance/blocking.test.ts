@@ -7,6 +7,7 @@
  */
 import { expect, it } from 'vitest';
 import { b64, describeConformance, expectBool, expectError, type DirEntryJson, type SessionJson } from '../support/conformance.js';
+import { parkedFromNow, untilParked } from '../support/parked.js';
 import { consulIndex, kvPath, pause, type ConsulResponse } from '../support/target.js';
 
 /** Slack for scheduling on a loaded machine, added to upper bounds only. */
@@ -76,7 +77,7 @@ describeConformance('Blocking queries', (ctx) => {
     await ctx.putKey(key, 'old');
     const index = consulIndex(await ctx.req('GET', kvPath(key)));
     const blocked = track(ctx.req('GET', kvPath(key, `index=${index}&wait=10s`)));
-    await pause(150); // let the query reach the server and block
+    await untilParked(ctx.target, `/v1/kv/${key}`);
     expect(blocked.settled()).toBe(false);
     const wroteAt = Date.now();
     await ctx.putKey(key, 'new');
@@ -93,7 +94,7 @@ describeConformance('Blocking queries', (ctx) => {
     await ctx.putKey(key, 'v', `acquire=${s1}`);
     const index = consulIndex(await ctx.req('GET', kvPath(key)));
     const blocked = track(ctx.req('GET', kvPath(key, `index=${index}&wait=10s`)));
-    await pause(150);
+    await untilParked(ctx.target, `/v1/kv/${key}`);
     expect(blocked.settled()).toBe(false);
     await ctx.req('PUT', `/v1/session/destroy/${s1}`);
     const res = await blocked.promise;
@@ -104,8 +105,9 @@ describeConformance('Blocking queries', (ctx) => {
   it('#58 a blocking session list wakes when a session is created', async () => {
     const list = await ctx.req('GET', '/v1/session/list');
     const index = consulIndex(list);
+    const parked = parkedFromNow(ctx.target, '/v1/session/list');
     const blocked = track(ctx.req('GET', `/v1/session/list?index=${index}&wait=10s`));
-    await pause(150);
+    await parked();
     expect(blocked.settled()).toBe(false);
     const id = await ctx.session();
     let res = await blocked.promise;
@@ -125,8 +127,11 @@ describeConformance('Blocking queries', (ctx) => {
     await ctx.putKey(key, 'same');
     const index = consulIndex(await ctx.req('GET', kvPath(key)));
     const blocked = track(ctx.req('GET', kvPath(key, `index=${index}&wait=1s`)));
-    await pause(150);
+    // Parked before the write: otherwise the PUT may land first and the query, arriving with an
+    // unchanged index, waits out its second whether or not a write would have woken it.
+    await untilParked(ctx.target, `/v1/kv/${key}`);
     expectBool(await ctx.putKey(key, 'same'), true);
+    if (ctx.target.dev) expect(ctx.target.dev.state.parkedQueries(`/v1/kv/${key}`)).toBe(1);
     const res = await blocked.promise;
     expect(res.elapsedMs).toBeGreaterThanOrEqual(990);
     expect(consulIndex(res)).toBe(index);
@@ -136,7 +141,7 @@ describeConformance('Blocking queries', (ctx) => {
     const key = ctx.key('later');
     const index = consulIndex(await ctx.req('GET', kvPath(key)));
     const blocked = track(ctx.req('GET', kvPath(key, `index=${index}&wait=10s`)));
-    await pause(150);
+    await untilParked(ctx.target, `/v1/kv/${key}`);
     expect(blocked.settled()).toBe(false);
     await ctx.putKey(key, 'here');
     let res = await blocked.promise;
@@ -156,7 +161,7 @@ describeConformance('Blocking queries', (ctx) => {
     await ctx.putKey(`${p}a`, 'v');
     const i1 = consulIndex(await ctx.req('GET', kvPath(p, 'recurse')));
     const onPut = track(ctx.req('GET', kvPath(p, `recurse&index=${i1}&wait=10s`)));
-    await pause(150);
+    await untilParked(ctx.target, `/v1/kv/${p}`);
     expect(onPut.settled()).toBe(false);
     await ctx.putKey(`${p}b`, 'v');
     const afterPut = await onPut.promise;
@@ -166,7 +171,7 @@ describeConformance('Blocking queries', (ctx) => {
     expect((afterPut.json() as DirEntryJson[]).map((e) => e.Key)).toEqual([`${p}a`, `${p}b`]);
 
     const onDelete = track(ctx.req('GET', kvPath(p, `recurse&index=${i2}&wait=10s`)));
-    await pause(150);
+    await untilParked(ctx.target, `/v1/kv/${p}`);
     expect(onDelete.settled()).toBe(false);
     await ctx.req('DELETE', kvPath(`${p}a`));
     const afterDelete = await onDelete.promise;
@@ -180,8 +185,10 @@ describeConformance('Blocking queries', (ctx) => {
     await ctx.putKey(`${p}a`, 'v');
     const index = consulIndex(await ctx.req('GET', kvPath(p, 'recurse')));
     const blocked = track(ctx.req('GET', kvPath(p, `recurse&index=${index}&wait=1s`)));
-    await pause(150);
+    // Parked before the write, or a write landing first proves nothing (see #10 above).
+    await untilParked(ctx.target, `/v1/kv/${p}`);
     await ctx.putKey(ctx.key('q/x'), 'v');
+    if (ctx.target.dev) expect(ctx.target.dev.state.parkedQueries(`/v1/kv/${p}`)).toBe(1);
     const res = await blocked.promise;
     expect(res.elapsedMs).toBeGreaterThanOrEqual(990);
     expect(consulIndex(res)).toBe(index);
@@ -226,6 +233,8 @@ describeConformance('Blocking queries', (ctx) => {
     const index = consulIndex(await ctx.req('GET', kvPath(key)));
     const abort = new AbortController();
     const blocked = track(ctx.req('GET', kvPath(key, `index=${index}&wait=0s`), { signal: abort.signal }));
+    await untilParked(ctx.target, `/v1/kv/${key}`);
+    // The rule under test is a duration: a wait of 0s did not mean "answer at once".
     await pause(1_000);
     expect(blocked.settled()).toBe(false);
     abort.abort();

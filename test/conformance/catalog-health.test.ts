@@ -5,7 +5,8 @@
  */
 import { expect, it } from 'vitest';
 import { describeConformance, expectError } from '../support/conformance.js';
-import { consulIndex, pause } from '../support/target.js';
+import { parkedFromNow, untilParked } from '../support/parked.js';
+import { consulIndex } from '../support/target.js';
 import { type HealthCheckJson, serviceHelpers, uniqueName } from '../testing/dev-server/service-helpers.js';
 
 describeConformance('Catalog and health', (ctx) => {
@@ -150,8 +151,9 @@ describeConformance('Catalog and health', (ctx) => {
     expect(idle.elapsedMs).toBeGreaterThanOrEqual(900);
     expect(consulIndex(idle)).toBe(index);
     const name = uniqueName('web');
+    const parked = parkedFromNow(ctx.target, '/v1/catalog/services');
     const blocked = ctx.req('GET', `/v1/catalog/services?index=${index}&wait=20s`);
-    await pause(200);
+    await parked();
     await svc.register({ Name: name });
     const woke = await blocked;
     expect(woke.elapsedMs).toBeLessThan(15_000);
@@ -170,10 +172,10 @@ describeConformance('Catalog and health', (ctx) => {
     const first = await svc.health(name);
     const index = consulIndex(first.res);
     const blocked = ctx.req('GET', `/v1/health/service/${name}?index=${index}&wait=20s`);
-    await pause(200);
-    // Another service's change does not move this service's index.
+    await untilParked(ctx.target, `/v1/health/service/${name}`);
+    // Another service's change does not move this service's index: had it woken the query, the
+    // answer (already decided when the registration returns) would lack the passing status below.
     await registerWeb();
-    await pause(200);
     await ctx.req('PUT', `/v1/agent/check/pass/service:${id}`);
     const woke = await blocked;
     expect(consulIndex(woke)).toBeGreaterThan(index);

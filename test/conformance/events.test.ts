@@ -6,7 +6,8 @@
  */
 import { expect, it } from 'vitest';
 import { describeConformance, expectError } from '../support/conformance.js';
-import { consulFetch, pause, startTarget, type ConsulResponse } from '../support/target.js';
+import { parkedFromNow } from '../support/parked.js';
+import { consulFetch, startTarget, type ConsulResponse } from '../support/target.js';
 import { serviceHelpers, uniqueName } from '../testing/dev-server/service-helpers.js';
 
 interface EventJson {
@@ -108,12 +109,13 @@ describeConformance('User events', (ctx) => {
     await fire(name, '1');
     const first = await list(`?name=${name}`);
     const index = first.res.header('x-consul-index')!;
+    const parked = parkedFromNow(ctx.target, '/v1/event/list');
     const blocked = ctx.req('GET', `/v1/event/list?name=${name}&index=${index}&wait=10s`);
     let done = false;
     void blocked.then(() => {
       done = true;
     });
-    await pause(300);
+    await parked();
     expect(done).toBe(false);
     const second = await fire(name, '2');
     const woke = await blocked;

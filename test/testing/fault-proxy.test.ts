@@ -2,6 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigError, RecipeError } from '../../src/errors.js';
 import { startFaultProxy, type FaultProxy } from '../../src/testing/fault-proxy.js';
 import { waitFor } from '../support/wait.js';
 
@@ -154,9 +155,11 @@ describe('startFaultProxy', () => {
       }
     });
 
-    it('rejects a missing target and a bad port', async () => {
-      await expect(startFaultProxy({ target: '' })).rejects.toThrow(/target/);
-      await expect(startFaultProxy({ target: echo.url, port: -1 })).rejects.toThrow(/port/);
+    it('rejects a missing target, an unparsable target and a bad port with ConfigError naming the option', async () => {
+      await expect(startFaultProxy({ target: '' })).rejects.toMatchObject({ name: 'ConfigError', code: 'ERR_CONFIG', option: 'target' });
+      await expect(startFaultProxy({ target: 'http://[::1' })).rejects.toMatchObject({ name: 'ConfigError', option: 'target' });
+      await expect(startFaultProxy({ target: echo.url, port: -1 })).rejects.toMatchObject({ name: 'ConfigError', option: 'port' });
+      await expect(startFaultProxy({ target: '' })).rejects.toBeInstanceOf(RecipeError);
     });
   });
 
@@ -224,7 +227,9 @@ describe('startFaultProxy', () => {
           settled = true;
           return r.text();
         });
-        await new Promise((r) => setTimeout(r, 200));
+        // The request's connection reached the proxy, which forwards nothing while holding.
+        await waitFor(() => httpProxy.connections === 1);
+        await settle();
         expect(settled).toBe(false);
         httpProxy.heal();
         expect(await pending).toBe('ok');
@@ -245,6 +250,7 @@ describe('startFaultProxy', () => {
       await waitFor(() => c.closed);
       expect(c.error?.code).toBe('ECONNRESET');
       expect(proxy.connections).toBe(0);
+      expect(proxy.dropped).toBe(1);
     });
 
     it('resets new connections until heal, then forwards again', async () => {
@@ -253,11 +259,16 @@ describe('startFaultProxy', () => {
       clients.push(refused);
       await waitFor(() => refused.closed);
       expect(refused.received).toBe('');
+      const again = new Client(proxy.port);
+      clients.push(again);
+      await waitFor(() => again.closed);
+      expect(proxy.dropped).toBe(2);
 
       proxy.heal();
       const c = await connect();
       c.socket.write('back');
       await waitFor(() => c.received === 'back');
+      expect(proxy.dropped).toBe(2);
     });
 
     it('makes an HTTP request fail instead of hang', async () => {
@@ -295,9 +306,10 @@ describe('startFaultProxy', () => {
       await waitFor(() => c.received === 'now', { timeout: 2_000 });
     });
 
-    it('rejects a negative delay', () => {
-      expect(() => proxy.delay(-1)).toThrow(TypeError);
-      expect(() => proxy.partition('bogus' as 'hold')).toThrow(TypeError);
+    it('rejects a negative delay and an unknown partition mode with ConfigError', () => {
+      expect(() => proxy.delay(-1)).toThrow(ConfigError);
+      expect(() => proxy.delay(Number.NaN)).toThrow(/non-negative/);
+      expect(() => proxy.partition('bogus' as 'hold')).toThrow(ConfigError);
     });
   });
 

@@ -1,8 +1,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConsulError } from '../../src/errors.js';
-import { ConsulApi } from '../../src/transport/index.js';
+import { ConsulError, isTransient } from '../../src/errors.js';
+import { isPermanentFailure } from '../../src/recipes/watch/watcher.js';
+import { ConsulApi, isTransient as transportIsTransient } from '../../src/transport/index.js';
+import { waitFor } from '../support/wait.js';
 
 interface Seen {
   method: string;
@@ -103,17 +105,32 @@ describe('transport', () => {
     expect(String((err as Error).message) + JSON.stringify(err)).not.toContain('very-secret');
   });
 
-  it('retries transient failures on idempotent requests', async () => {
+  it("retries transient failures on requests sent with retry 'transient'", async () => {
     const s = await scriptedServer([json(500, 'No cluster leader'), json(500, 'rpc error: EOF'), json(200, [])]);
     cleanups.push(s.close);
     await api(s.url).sessions.list();
     expect(s.seen).toHaveLength(3);
   });
 
-  it('retries a failed blocking read as a non-blocking one', async () => {
+  it('leaves a blocking read (waitMs given) to the blocking loop: one attempt, no transport retry', async () => {
     const s = await scriptedServer([json(500, 'No cluster leader'), json(200, [], { 'X-Consul-Index': '3' })]);
     cleanups.push(s.close);
-    await api(s.url).kv.list('p/', { index: 40n, waitMs: 60_000 });
+    await expect(api(s.url).kv.list('p/', { index: 40n, waitMs: 60_000 })).rejects.toMatchObject({ statusCode: 500 });
+    await expect(api(s.url).kv.get('p/x', { index: 0n, waitMs: 60_000 })).resolves.toMatchObject({ pair: null });
+    expect(s.seen).toHaveLength(2);
+  });
+
+  it("sends with retry 'none' once, whatever the failure", async () => {
+    const s = await scriptedServer([json(500, 'No cluster leader'), json(200, 'true')]);
+    cleanups.push(s.close);
+    await expect(api(s.url).sessions.renew('sid', { retry: 'none' })).rejects.toMatchObject({ statusCode: 500 });
+    expect(s.seen).toHaveLength(1);
+  });
+
+  it("retries a failed blocking read sent with retry 'transient' as a non-blocking one", async () => {
+    const s = await scriptedServer([json(500, 'No cluster leader'), json(200, [], { 'X-Consul-Index': '3' })]);
+    cleanups.push(s.close);
+    await api(s.url).kv.list('p/', { index: 40n, waitMs: 60_000, retry: 'transient' });
     expect(s.seen).toHaveLength(2);
     expect(new URL(s.seen[0]!.url, s.url).searchParams.get('index')).toBe('40');
     const retried = new URL(s.seen[1]!.url, s.url).searchParams;
@@ -147,7 +164,7 @@ describe('transport', () => {
     const ac = new AbortController();
     const reason = new Error('stop now');
     const p = api(s.url).kv.get('k', { index: 5n, waitMs: 60_000, signal: ac.signal });
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => s.seen.length === 1);
     ac.abort(reason);
     await expect(p).rejects.toBe(reason);
   });
@@ -160,6 +177,18 @@ describe('transport', () => {
     expect(err).toBeInstanceOf(ConsulError);
     expect((err as ConsulError).statusCode).toBe(0);
     expect((err as ConsulError).transient).toBe(true);
+  });
+
+  it('retries a CAS delete only when the failure proves it was not applied', async () => {
+    const s = await scriptedServer([json(500, 'No cluster leader'), json(200, 'true')]);
+    cleanups.push(s.close);
+    expect(await api(s.url).kv.delete('k', { cas: 3 })).toBe(true);
+    expect(s.seen).toHaveLength(2);
+
+    const s2 = await scriptedServer([json(500, 'rpc error: EOF'), json(200, 'true')]);
+    cleanups.push(s2.close);
+    await expect(api(s2.url).kv.delete('k', { cas: 3 })).rejects.toMatchObject({ statusCode: 500 });
+    expect(s2.seen).toHaveLength(1);
   });
 
   it('writes flags as exact decimal digits', async () => {
@@ -209,5 +238,38 @@ describe('transport and idle keep-alive connections', () => {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
     }
+  });
+});
+
+describe('the one transient rule', () => {
+  const cases: Array<[status: number, message: string, transient: boolean]> = [
+    [0, 'ECONNRESET', true],
+    [0, 'no response within 100ms', true],
+    [429, 'rate limited', true],
+    [500, 'No cluster leader', true],
+    [500, 'rpc error: EOF', true],
+    [500, 'invalid session "x"', false],
+    [500, 'Permission denied', false],
+    [500, 'Missing check \'serfHealth\' registration', false],
+    [501, 'not implemented', false],
+    [502, 'bad gateway', true],
+    [503, 'overloaded', true],
+    [504, 'gateway timeout', true],
+    [400, 'Request decode failed', false],
+    [403, 'ACL not found', false],
+    [404, 'not found', false],
+  ];
+  it.each(cases)('%i %s → transient %s, in every place that asks', (status, message, transient) => {
+    const err = new ConsulError(status, 'GET /v1/kv/k', message);
+    expect(err.transient).toBe(transient);
+    expect(isTransient(err)).toBe(transient);
+    expect(transportIsTransient(err)).toBe(transient);
+    expect(isPermanentFailure(err)).toBe(!transient);
+  });
+
+  it('treats errors that are not ConsulErrors as neither transient nor a Consul failure', () => {
+    const err = new Error('boom');
+    expect(isTransient(err)).toBe(false);
+    expect(isPermanentFailure(err)).toBe(false);
   });
 });

@@ -32,7 +32,7 @@ import {
   abortReason,
 } from '../../errors.js';
 import { linkSignals, sleep } from '../../internal/abort.js';
-import { backoffDelay } from '../../loop/backoff.js';
+import { backoffDelay, MONITOR_ERROR_BACKOFF } from '../../loop/backoff.js';
 import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
 import { Session, type ResolvedSessionOptions } from '../../session/session.js';
 import { resolveAcquireOptions, type AcquireOptions } from './options.js';
@@ -408,6 +408,7 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
         signal: holding.monitor.signal,
         initialIndex: holding.grant.index,
         waitMs,
+        errorBackoff: MONITOR_ERROR_BACKOFF,
         onError: (err, failures) => {
           this.ctx.logger.debug({ key, failures, err: String(err) }, `${kind} monitor read failed`);
           // Like Go's MonitorRetries: ride out a short outage, but a permanent error (ACL

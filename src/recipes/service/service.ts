@@ -237,7 +237,7 @@ export class ServiceRegistration extends SafeEmitter<ServiceRegistrationEvents> 
       const result = await this.ctx.api.services.updateCheck(this.checkId as string, status, note, {
         signal,
         // The heartbeat loop retries with its own backoff; a second retry layer would only delay.
-        idempotent: false,
+        retry: 'none',
         timeoutMs: Math.max(SERVICE_DEFAULTS.minRequestTimeoutMs, heartbeatIntervalMs((this.options.check as { ttlMs: number }).ttlMs)),
       });
       if (result === 'unknown') await this.reregister(signal);
@@ -278,7 +278,7 @@ export class ServiceRegistration extends SafeEmitter<ServiceRegistrationEvents> 
         if (check?.kind === 'ttl') {
           await this.syncHealth(signal);
         } else {
-          const present = await this.serial(() => this.ctx.api.services.get(this.id, signal));
+          const present = await this.serial(() => this.ctx.api.services.get(this.id, signal, 'none'));
           if (present === null) await this.serial(() => this.reregister(signal));
         }
         attempt = 0;

@@ -67,9 +67,9 @@ export function resolveWaitMs(wait: unknown, fallbackMs: number): number {
   return wait === undefined ? fallbackMs : toMs('wait', wait, { min: 1, max: MAX_WAIT_MS });
 }
 
-/** A failure retrying cannot cure: a 4xx other than 429 (bad request, ACL denied). */
+/** A Consul failure retrying cannot cure: the complement of the one rule, `isTransient` (errors.ts). */
 export function isPermanentFailure(err: unknown): boolean {
-  return err instanceof ConsulError && err.statusCode >= 400 && err.statusCode < 500 && err.statusCode !== 429;
+  return err instanceof ConsulError && !err.transient;
 }
 
 const WATCHER_TRANSITIONS: Moves<WatcherState> = {

@@ -7,6 +7,7 @@ export type {
   DevServerSession,
   DevServerState,
   RestartOptions,
+  WaitForParkedOptions,
 } from './server.js';
 export type { DevServerLogger, DevServerOptions } from './options.js';
 export type { CheckStatus } from './state/types.js';

@@ -6,7 +6,9 @@
 import { setMaxListeners } from 'node:events';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { ClosedError, ConfigError } from '../../errors.js';
 import { Core } from './core.js';
+import { parkedQueries } from './http/blocking.js';
 import { type Router, dispatch } from './http/router.js';
 import { Router as RouterImpl } from './http/router.js';
 import { type DevServerOptions, resolveOptions, type ResolvedOptions } from './options.js';
@@ -84,6 +86,23 @@ export interface DevServerState {
   listChecks(): DevServerCheck[];
   /** Catalog services (what health and catalog reads see), by node and service ID. */
   listServices(): DevServerService[];
+  /**
+   * Blocking queries parked right now (waiting for a change or their timeout), optionally only
+   * those of one endpoint: `'kv'`, `'health'`, `'catalog'`, `'session'`, `'agent'`, `'event'`,
+   * or a path prefix such as `'/v1/kv/app/'`. See {@link DevServer.waitForParked}.
+   */
+  parkedQueries(endpoint?: string): number;
+}
+
+/** Options of {@link DevServer.waitForParked}. */
+export interface WaitForParkedOptions {
+  /** Endpoint group or path prefix, as for `state.parkedQueries()`. @default every endpoint */
+  endpoint?: string;
+  /** Resolve once at least this many matching queries are parked. @default 1 */
+  count?: number;
+  /** Reject with a TimeoutError after this many ms. @default 10000 */
+  timeout?: number;
+  signal?: AbortSignal;
 }
 
 export interface RestartOptions {
@@ -130,6 +149,12 @@ export interface DevServer extends AsyncDisposable {
   resume(): void;
   /** Drops every connection and listens again on the same port. */
   restart(options?: RestartOptions): Promise<void>;
+  /**
+   * Resolves (with the count) once at least `count` blocking queries matching `endpoint` are
+   * parked: subscribed to the changes that wake them, so a write made after this resolves is
+   * seen by them. Tests await it instead of sleeping "until the watcher's read is parked".
+   */
+  waitForParked(options?: WaitForParkedOptions): Promise<number>;
 }
 
 function buildRouter(): Router {
@@ -232,9 +257,14 @@ class DevServerImpl implements DevServer {
     return this.core.destroySession(id);
   }
 
+  waitForParked(options: WaitForParkedOptions = {}): Promise<number> {
+    const { timeout, ...rest } = options;
+    return parkedQueries(this.core).waitFor({ ...rest, ...(timeout === undefined ? {} : { timeoutMs: timeout }) });
+  }
+
   setCheckStatus(checkId: string, status: CheckStatus, output?: string): void {
     if (status !== 'passing' && status !== 'warning' && status !== 'critical') {
-      throw new TypeError(`status must be 'passing', 'warning' or 'critical', got ${String(status)}`);
+      throw new ConfigError(`status must be 'passing', 'warning' or 'critical', got ${String(status)}`, 'status');
     }
     this.core.setCheckStatus(checkId, status, output);
   }
@@ -254,7 +284,7 @@ class DevServerImpl implements DevServer {
   }
 
   async restart(options: RestartOptions = {}): Promise<void> {
-    if (this.closed) throw new Error('dev server is closed');
+    if (this.closed) throw new ClosedError('dev server');
     const port = this.boundPort;
     await this.stopListening();
     // A process restart is never instantaneous: let clients in this process see their
@@ -338,6 +368,7 @@ class DevServerImpl implements DevServer {
       },
       listKeys: (prefix = '') => core.store.read().prefix('kvs', prefix).map(entry),
       lockDelayMs: (key) => core.store.lockDelayRemaining(key),
+      parkedQueries: (endpoint) => parkedQueries(core).count(endpoint),
       listChecks: () =>
         core.store
           .read()

@@ -48,7 +48,7 @@ describe('blocking KV reads', () => {
     const missing = await raw(server, 'GET', '/v1/kv/b/new');
     expect(missing.status).toBe(404);
     const held = raw(server, 'GET', `/v1/kv/b/new?index=${index(missing)}&wait=10s`);
-    await new Promise((r) => setTimeout(r, 50));
+    await server.waitForParked({ endpoint: '/v1/kv/b/new' });
     await raw(server, 'PUT', '/v1/kv/b/new', { body: 'hello' });
     const res = await held;
     expect(res.status).toBe(200);
@@ -60,7 +60,7 @@ describe('blocking KV reads', () => {
     let last = await raw(server, 'GET', '/v1/kv/b/p/?recurse');
     for (const change of [() => raw(server, 'PUT', '/v1/kv/b/p/b', { body: '2' }), () => raw(server, 'DELETE', '/v1/kv/b/p/a')]) {
       const held = raw(server, 'GET', `/v1/kv/b/p/?recurse&index=${index(last)}&wait=10s`);
-      await new Promise((r) => setTimeout(r, 50));
+      await server.waitForParked({ endpoint: '/v1/kv/b/p/' });
       await change();
       const res = await held;
       expect(index(res)).toBeGreaterThan(index(last));
@@ -73,8 +73,9 @@ describe('blocking KV reads', () => {
     const first = await raw(server, 'GET', '/v1/kv/b/same');
     const t0 = Date.now();
     const held = raw(server, 'GET', `/v1/kv/b/same?index=${index(first)}&wait=400ms`);
-    await new Promise((r) => setTimeout(r, 50));
+    await server.waitForParked({ endpoint: '/v1/kv/b/same' });
     await raw(server, 'PUT', '/v1/kv/b/same', { body: 'v' });
+    expect(server.state.parkedQueries('/v1/kv/b/same')).toBe(1);
     const res = await held;
     expect(Date.now() - t0).toBeGreaterThanOrEqual(395);
     expect(index(res)).toBe(index(first));
@@ -83,7 +84,7 @@ describe('blocking KV reads', () => {
   it('session reads block on the sessions table', async () => {
     const list = await raw(server, 'GET', '/v1/session/list');
     const held = raw(server, 'GET', `/v1/session/list?index=${index(list)}&wait=10s`);
-    await new Promise((r) => setTimeout(r, 50));
+    await server.waitForParked({ endpoint: 'session' });
     const id = await createSession(server);
     const res = await held;
     expect(res.json<Array<{ ID: string }>>().map((s) => s.ID)).toContain(id);
@@ -98,6 +99,46 @@ describe('blocking KV reads', () => {
   });
 });
 
+describe('the parked-query observable', () => {
+  it('counts a blocking query from the moment it waits until it answers, per endpoint group and path prefix', async () => {
+    await raw(server, 'PUT', '/v1/kv/obs/a', { body: '1' });
+    const first = await raw(server, 'GET', '/v1/kv/obs/a');
+    expect(server.state.parkedQueries('/v1/kv/obs/')).toBe(0);
+    // A non-blocking read and a read with an old index never park.
+    await raw(server, 'GET', `/v1/kv/obs/a?index=${index(first) - 1}&wait=5s`);
+    expect(server.state.parkedQueries('/v1/kv/obs/')).toBe(0);
+
+    const kvHeld = raw(server, 'GET', `/v1/kv/obs/a?index=${index(first)}&wait=10s`);
+    const sessions = await raw(server, 'GET', '/v1/session/list');
+    const sessionHeld = raw(server, 'GET', `/v1/session/list?index=${index(sessions)}&wait=10s`);
+    await expect(server.waitForParked({ endpoint: '/v1/kv/obs/' })).resolves.toBe(1);
+    await server.waitForParked({ endpoint: 'session' });
+    expect(server.state.parkedQueries('kv')).toBeGreaterThanOrEqual(1);
+    expect(server.state.parkedQueries('/v1/kv/obs/b')).toBe(0);
+    expect(server.state.parkedQueries()).toBeGreaterThanOrEqual(2);
+
+    await raw(server, 'PUT', '/v1/kv/obs/a', { body: '2' });
+    expect((await kvHeld).status).toBe(200);
+    expect(server.state.parkedQueries('/v1/kv/obs/')).toBe(0);
+    const id = await createSession(server);
+    await sessionHeld;
+    await raw(server, 'PUT', `/v1/session/destroy/${id}`);
+  });
+
+  it('waitForParked rejects with a TimeoutError naming what it waited for', async () => {
+    await expect(server.waitForParked({ endpoint: '/v1/kv/nobody/', count: 2, timeout: 30 })).rejects.toMatchObject({
+      name: 'TimeoutError',
+      code: 'ERR_TIMEOUT',
+      message: expect.stringContaining('2 parked /v1/kv/nobody/ queries (0 parked)'),
+    });
+  });
+
+  it("waitForParked rejects with the signal's reason", async () => {
+    const reason = new Error('stop waiting');
+    await expect(server.waitForParked({ endpoint: '/v1/kv/nobody/', signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+  });
+});
+
 describe('closing the server', () => {
   it('drops held blocking queries promptly', async () => {
     const own = await startDevServer({ port: 0 });
@@ -106,10 +147,11 @@ describe('closing the server', () => {
       () => 'answered',
       () => 'dropped',
     );
-    await new Promise((r) => setTimeout(r, 50));
+    await own.waitForParked({ endpoint: 'kv' });
     const t0 = Date.now();
     await own.close();
     expect(await held).toBe('dropped');
+    expect(own.state.parkedQueries()).toBe(0);
     expect(Date.now() - t0).toBeLessThan(2_000);
     await own.close(); // idempotent
   });

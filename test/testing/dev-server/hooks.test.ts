@@ -111,7 +111,7 @@ describe('fault hooks', () => {
       () => 'answered',
       () => 'dropped',
     );
-    await new Promise((r) => setTimeout(r, 50));
+    await s.waitForParked({ endpoint: '/v1/kv/h/r' });
     await s.restart({ keepState: true });
     expect(await held).toBe('dropped');
     expect(s.url).toBe(url);
@@ -153,5 +153,16 @@ describe('with ACLs enabled', () => {
     expect((await raw(s, 'GET', '/v1/session/list')).json()).toEqual([]);
     expect((await raw(s, 'GET', '/v1/status/leader')).status).toBe(200);
     expect((await raw(s, 'GET', '/v1/agent/self')).status).toBe(403);
+  });
+});
+
+describe('hook misuse', () => {
+  it('throws typed errors: ConfigError for a bad check status, ClosedError for a restart after close', async () => {
+    const s = await start();
+    expect(() => s.setCheckStatus('serfHealth', 'bogus' as 'passing')).toThrow(
+      expect.objectContaining({ name: 'ConfigError', code: 'ERR_CONFIG', option: 'status' }),
+    );
+    await s.close();
+    await expect(s.restart()).rejects.toMatchObject({ name: 'ClosedError', code: 'ERR_CLOSED' });
   });
 });
