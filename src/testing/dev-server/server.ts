@@ -242,6 +242,7 @@ class DevServerImpl implements DevServer {
   pause(): void {
     this.paused = true;
     this.core.timers.pause();
+    this.core.dc.timers.pause();
   }
 
   resume(): void {
@@ -250,6 +251,7 @@ class DevServerImpl implements DevServer {
     const waiters = this.gateWaiters;
     this.gateWaiters = [];
     for (const wake of waiters) wake();
+    this.core.dc.timers.resume();
     this.core.timers.resume();
   }
 
