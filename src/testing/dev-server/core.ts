@@ -39,6 +39,8 @@ export class Core implements DcAgent {
   agent: Agent;
   /** The agent's user-event buffer (memory only: lost on every restart). */
   events: UserEvents;
+  /** Set by the hosting DevServer: stops the agent's process (after `/v1/agent/leave`). */
+  onShutdown: (() => void) | undefined;
 
   constructor(
     readonly options: ResolvedOptions,
@@ -110,6 +112,13 @@ export class Core implements DcAgent {
     const event = this.events.fire(input);
     this.dc.broadcastEvent(this, event);
     return event;
+  }
+
+  /** ShutdownAgent after a leave: the reply goes out first, then the process stops. */
+  requestShutdown(): void {
+    const hook = this.onShutdown;
+    // Leave the reply a moment to reach the client before every connection is dropped.
+    if (hook) setTimeout(hook, 50);
   }
 
   // ---- checks -------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
 import { setMaxListeners } from 'node:events';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { Core } from './core.js';
+import { Core, type CoreOptions } from './core.js';
 import { type Router, dispatch } from './http/router.js';
 import { Router as RouterImpl } from './http/router.js';
 import { type DevServerOptions, resolveOptions, type ResolvedOptions } from './options.js';
@@ -16,6 +16,7 @@ import { registerCatalogRoutes } from './routes/catalog.js';
 import { registerEventRoutes } from './routes/event.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerKvRoutes } from './routes/kv.js';
+import { registerMemberRoutes } from './routes/members.js';
 import { registerSessionRoutes } from './routes/session.js';
 import { registerStatusRoutes } from './routes/status.js';
 import { registerTxnRoutes } from './routes/txn.js';
@@ -143,11 +144,12 @@ function buildRouter(): Router {
   registerHealthRoutes(router);
   registerEventRoutes(router);
   registerStatusRoutes(router);
+  registerMemberRoutes(router);
   return router;
 }
 
-class DevServerImpl implements DevServer {
-  private readonly core: Core;
+export class DevServerImpl implements DevServer {
+  readonly core: Core;
   private readonly router = buildRouter();
   private http: Server | undefined;
   private readonly sockets = new Set<Socket>();
@@ -158,9 +160,44 @@ class DevServerImpl implements DevServer {
   private boundPort = 0;
   readonly state: DevServerState;
 
-  constructor(private readonly options: ResolvedOptions) {
-    this.core = new Core(options);
+  constructor(
+    private readonly options: ResolvedOptions,
+    coreOptions: CoreOptions = {},
+  ) {
+    this.core = new Core(options, coreOptions);
     this.state = this.makeState();
+    // After /v1/agent/leave the agent process stops (ShutdownAgent).
+    this.core.onShutdown = () => void this.stopProcess().catch(() => undefined);
+  }
+
+  /** Whether the HTTP port is open (false after a kill, a leave or close()). */
+  get isRunning(): boolean {
+    return this.http !== undefined;
+  }
+
+  /**
+   * The process dies (dev cluster `killNode`, or after a leave): every connection drops, the
+   * agent's timers stop, and the datacenter's failure detector starts suspecting the member.
+   */
+  async stopProcess(): Promise<void> {
+    if (!this.http) return;
+    await this.stopListening();
+    this.paused = false;
+    if (!this.core.ownsDatacenter) this.core.dc.processStopped(this.options.nodeName);
+  }
+
+  /**
+   * The process starts again on the same port with its local services and checks (as an agent
+   * restarting with its data directory) and rejoins: its member is alive again.
+   */
+  async startProcess(): Promise<void> {
+    if (this.closed) throw new Error('dev server is closed');
+    if (this.http) return;
+    this.closing = unlimitedController();
+    // Local services and checks survive (persisted); user events do not (memory only).
+    this.core.reset(true);
+    await this.listenOnSamePort();
+    this.core.dc.processResumed(this.options.nodeName);
   }
 
   get port(): number {
@@ -242,7 +279,9 @@ class DevServerImpl implements DevServer {
   pause(): void {
     this.paused = true;
     this.core.timers.pause();
-    this.core.dc.timers.pause();
+    // A lone agent is its whole datacenter; in a cluster the other servers keep running.
+    if (this.core.ownsDatacenter) this.core.dc.timers.pause();
+    else this.core.dc.processStopped(this.options.nodeName);
   }
 
   resume(): void {
@@ -251,13 +290,13 @@ class DevServerImpl implements DevServer {
     const waiters = this.gateWaiters;
     this.gateWaiters = [];
     for (const wake of waiters) wake();
-    this.core.dc.timers.resume();
+    if (this.core.ownsDatacenter) this.core.dc.timers.resume();
+    else this.core.dc.processResumed(this.options.nodeName);
     this.core.timers.resume();
   }
 
   async restart(options: RestartOptions = {}): Promise<void> {
     if (this.closed) throw new Error('dev server is closed');
-    const port = this.boundPort;
     await this.stopListening();
     // A process restart is never instantaneous: let clients in this process see their
     // connections drop (their pooled keep-alive sockets close) before the port answers again.
@@ -265,6 +304,12 @@ class DevServerImpl implements DevServer {
     this.core.reset(options.keepState ?? false);
     this.paused = false;
     this.closing = unlimitedController();
+    await this.listenOnSamePort();
+    if (!this.core.ownsDatacenter) this.core.dc.processResumed(this.options.nodeName);
+  }
+
+  private async listenOnSamePort(): Promise<void> {
+    const port = this.boundPort;
     // The old socket may linger in the kernel for a moment; retry the same port briefly.
     for (let attempt = 0; ; attempt++) {
       try {

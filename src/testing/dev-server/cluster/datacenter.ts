@@ -123,6 +123,11 @@ export class Datacenter {
     return this.leader ? 0 : Date.now() - this.leaderlessSince;
   }
 
+  /** The node whose server leads, or undefined while leaderless. */
+  leaderNode(): string | undefined {
+    return this.leader ? this.leaderName : undefined;
+  }
+
   /** The leader's Raft address (`/v1/status/leader`), or "" while leaderless. */
   leaderAddress(): string {
     if (!this.leader || this.leaderName === undefined) return '';
