@@ -70,6 +70,11 @@ export interface DevServerOptions {
    * removed between that limit and limit + this interval after turning critical. @default '30s'
    */
   checkReapInterval?: string | number;
+  /**
+   * Run `Args` (script) checks registered over the HTTP API, as Consul's `enable_script_checks`.
+   * Off, such a registration is refused with a 500, as Consul does. @default false
+   */
+  enableScriptChecks?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -100,6 +105,8 @@ export interface ResolvedOptions {
   readonly checkDeregisterIntervalMinMs: number;
   /** check_reap_interval. */
   readonly checkReapIntervalMs: number;
+  /** enable_script_checks. */
+  readonly enableScriptChecks: boolean;
 }
 
 /** structs.SessionTTLMax. */
@@ -145,6 +152,7 @@ export function resolveOptions(options: DevServerOptions = {}): ResolvedOptions 
     maxOtherBodyBytes: 1 << 20,
     checkDeregisterIntervalMinMs: toMs('checkDeregisterIntervalMin', options.checkDeregisterIntervalMin ?? '1m', { min: 1 }),
     checkReapIntervalMs: toMs('checkReapInterval', options.checkReapInterval ?? '30s', { min: 1 }),
+    enableScriptChecks: options.enableScriptChecks ?? false,
   };
 }
 

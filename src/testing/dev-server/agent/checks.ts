@@ -20,7 +20,7 @@ export const DEFAULT_CHECK_TIMEOUT_MS = 10_000;
 /** checks.UserAgent. */
 export const CHECK_USER_AGENT = 'Consul Health Check';
 
-/** What runs a check: a TTL timer, a periodic probe, or nothing (maintenance, unsupported types). */
+/** What runs a check: a TTL timer, a periodic probe or script, or nothing (maintenance, unsupported types). */
 export type CheckRuntime =
   | { readonly kind: 'ttl'; readonly ttlMs: number }
   | {
@@ -36,6 +36,7 @@ export type CheckRuntime =
       readonly disableRedirects: boolean;
     }
   | { readonly kind: 'tcp'; readonly address: string; readonly intervalMs: number; readonly timeoutMs: number }
+  | { readonly kind: 'script'; readonly args: readonly string[]; readonly intervalMs: number; readonly timeoutMs: number }
   | { readonly kind: 'none' };
 
 /** StatusHandler thresholds (0 = apply at once). */

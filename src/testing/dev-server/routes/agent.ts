@@ -15,6 +15,7 @@ import {
   type CheckRuntime,
   type LocalCheck,
 } from '../agent/checks.js';
+import { DEFAULT_SCRIPT_TIMEOUT_MS, REMOTE_SCRIPTS_DISABLED } from '../agent/script-checks.js';
 import { DEV_SERVER_CONSUL_VERSION } from '../core.js';
 import type { Authorizer } from '../http/acl.js';
 import type { Reply, RequestContext } from '../http/context.js';
@@ -306,7 +307,8 @@ export interface CheckIdentity {
 
 /**
  * agent.go addCheck: how a validated definition runs. Interval checks run at least every second
- * (`checks.MinInterval`); HTTP and TCP time out after 10 s unless `Timeout` says otherwise; the
+ * (`checks.MinInterval`); HTTP and TCP time out after 10 s unless `Timeout` says otherwise,
+ * scripts after 30 s; script (and Docker) checks are refused unless `enableScriptChecks`; the
  * output limit is the smaller of 4096 and `OutputMaxSize`; FailuresBeforeWarning defaults to
  * FailuresBeforeCritical; DeregisterCriticalServiceAfter is raised to the configured minimum.
  */
