@@ -7,6 +7,7 @@ import { setMaxListeners } from 'node:events';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Core, type CoreOptions } from './core.js';
+import { type DnsListener, listenDns } from './dns/server.js';
 import { type Router, dispatch } from './http/router.js';
 import { Router as RouterImpl } from './http/router.js';
 import { type DevServerOptions, resolveOptions, type ResolvedOptions } from './options.js';
@@ -104,6 +105,8 @@ export interface DevServer extends AsyncDisposable {
   readonly nodeName: string;
   readonly datacenter: string;
   readonly state: DevServerState;
+  /** The DNS interface (UDP and TCP, one port) when `dnsPort` was given; undefined otherwise. */
+  readonly dns: { readonly host: string; readonly port: number } | undefined;
   /** Stops listening, drops every connection (held blocking queries too), clears every timer. Idempotent. */
   close(): Promise<void>;
   /**
@@ -158,6 +161,8 @@ export class DevServerImpl implements DevServer {
   private paused = false;
   private closed: Promise<void> | undefined;
   private boundPort = 0;
+  private dnsListener: DnsListener | undefined;
+  private dnsPort: number | undefined;
   readonly state: DevServerState;
 
   constructor(
@@ -217,6 +222,10 @@ export class DevServerImpl implements DevServer {
     return this.options.nodeName;
   }
 
+  get dns(): { host: string; port: number } | undefined {
+    return this.dnsPort === undefined ? undefined : { host: this.options.host, port: this.dnsPort };
+  }
+
   get datacenter(): string {
     return this.options.datacenter;
   }
@@ -245,6 +254,23 @@ export class DevServerImpl implements DevServer {
     });
     this.http = server;
     this.boundPort = (server.address() as AddressInfo).port;
+    if (this.options.dnsPort !== undefined) {
+      // A restart listens again on the port picked the first time.
+      try {
+        this.dnsListener = await listenDns({
+          host: this.options.host,
+          port: this.dnsPort ?? this.options.dnsPort,
+          view: { datacenter: this.options.datacenter, read: () => this.core.store.read() },
+          config: this.options.dnsConfig,
+          gate: () => this.gate(),
+        });
+      } catch (err) {
+        this.http = undefined;
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        throw err;
+      }
+      this.dnsPort = this.dnsListener.port;
+    }
     this.core.start();
   }
 
@@ -336,6 +362,9 @@ export class DevServerImpl implements DevServer {
     this.gateWaiters = [];
     for (const wake of waiters) wake();
     this.core.stop();
+    const dns = this.dnsListener;
+    this.dnsListener = undefined;
+    await dns?.close();
     if (!server) return;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const socket of this.sockets) socket.destroy();
