@@ -11,6 +11,7 @@ import { type DevServerOptions, resolveOptions } from '../options.js';
 import { type DevServer, DevServerImpl } from '../server.js';
 import { DEFAULT_SUSPICION_TIMEOUT_MS, Datacenter } from './datacenter.js';
 
+/** Every DevServerOptions but the per-node ones; `dnsPort` is node 1's (node i gets dnsPort + i - 1, 0 picks each). */
 export interface DevClusterOptions extends Omit<DevServerOptions, 'port' | 'nodeName' | 'nodeId'> {
   /** How many nodes (all servers). @default 3 */
   nodes?: number;
@@ -159,7 +160,9 @@ export async function startDevCluster(options: DevClusterOptions = {}): Promise<
   if (ports !== undefined && ports.length !== count) {
     throw new ConfigError(`option "ports" must hold one port per node (${count})`, 'ports');
   }
-  const resolved = names.map((nodeName, i) => resolveOptions({ ...shared, nodeName, port: ports?.[i] ?? 0 }));
+  // Each node's DNS interface gets its own port: dnsPort + i (0 picks a free one for each).
+  const dnsPort = (i: number): number | undefined => (shared.dnsPort === undefined || shared.dnsPort === 0 ? shared.dnsPort : shared.dnsPort + i);
+  const resolved = names.map((nodeName, i) => resolveOptions({ ...shared, nodeName, port: ports?.[i] ?? 0, dnsPort: dnsPort(i) }));
   const dc = new Datacenter(resolved[0]!, {
     suspicionTimeoutMs: toMs('suspicionTimeout', suspicionTimeout ?? DEFAULT_SUSPICION_TIMEOUT_MS, { min: 1 }),
     electionTimeoutMs: toMs('electionTimeout', electionTimeout ?? '1s'),

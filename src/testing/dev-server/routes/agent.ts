@@ -333,6 +333,12 @@ export function buildLocalCheck(ctx: RequestContext, d: Record<string, unknown>,
       disableRedirects: d.DisableRedirects === true,
     };
   } else if (type === 'tcp') runtime = { kind: 'tcp', address: str(d, 'TCP'), intervalMs, timeoutMs };
+  else if (type === 'script') {
+    // agent.go addCheck: an HTTP registration is a remote source, refused unless enabled.
+    if (!ctx.core.options.enableScriptChecks) throw new RpcError(REMOTE_SCRIPTS_DISABLED);
+    const scriptTimeoutMs = num(d, 'Timeout') > 0 ? num(d, 'Timeout') / 1e6 : DEFAULT_SCRIPT_TIMEOUT_MS;
+    runtime = { kind: 'script', args: [...(d.ScriptArgs as string[])], intervalMs, timeoutMs: scriptTimeoutMs };
+  } else if (type === 'docker' && !ctx.core.options.enableScriptChecks) throw new RpcError(REMOTE_SCRIPTS_DISABLED);
   else runtime = { kind: 'none' };
   const definition: Record<string, unknown> = {};
   if (type !== 'ttl') {
