@@ -147,12 +147,15 @@ function goMethodOp(method: string): string {
   return method.charAt(0).toUpperCase() + method.slice(1).toLowerCase();
 }
 
-/** Keeps the last `max` bytes written, as circbuf.Buffer does. */
-class TailBuffer {
+/** Keeps the last `max` bytes written, as circbuf.Buffer does, and counts everything written. */
+export class TailBuffer {
   private chunks: Buffer[] = [];
   private size = 0;
-  constructor(private readonly max: number) {}
+  /** Bytes written in all (circbuf's TotalWritten). */
+  total = 0;
+  constructor(readonly max: number) {}
   write(chunk: Buffer): void {
+    this.total += chunk.length;
     this.chunks.push(chunk);
     this.size += chunk.length;
     while (this.size - (this.chunks[0]?.length ?? 0) >= this.max && this.chunks.length > 1) {

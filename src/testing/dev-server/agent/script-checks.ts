@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { formatGoDuration } from '../options.js';
-import type { ProbeResult } from './checks.js';
+import { type ProbeResult, TailBuffer } from './checks.js';
 
 /** CheckMonitor's timeout when the definition has none. */
 export const DEFAULT_SCRIPT_TIMEOUT_MS = 30_000;
@@ -21,28 +21,10 @@ export interface ScriptSpec {
   readonly timeoutMs: number;
 }
 
-/** circbuf.Buffer: keeps the last `size` bytes written and counts everything written. */
-class CircularBuffer {
-  private chunks: Buffer[] = [];
-  private kept = 0;
-  total = 0;
-  constructor(readonly size: number) {}
-  write(chunk: Buffer): void {
-    this.total += chunk.length;
-    this.chunks.push(chunk);
-    this.kept += chunk.length;
-    while (this.chunks.length > 1 && this.kept - this.chunks[0]!.length >= this.size) this.kept -= this.chunks.shift()!.length;
-  }
-  bytes(): Buffer {
-    const all = Buffer.concat(this.chunks);
-    return all.subarray(Math.max(0, all.length - this.size));
-  }
-}
-
 /** truncateAndLogOutput: the captured tail, prefixed with a note when output was dropped. */
-function captured(out: CircularBuffer): string {
-  const text = out.bytes().toString('utf8');
-  if (out.total > out.size) return `Captured ${out.size} of ${out.total} bytes\n...\n${text}`;
+function captured(out: TailBuffer): string {
+  const text = out.toString();
+  if (out.total > out.max) return `Captured ${out.max} of ${out.total} bytes\n...\n${text}`;
   return text;
 }
 
@@ -59,7 +41,7 @@ function killGroup(pid: number | undefined): void {
 /** CheckMonitor.check: one run of the script. Aborting the signal kills it (the check stopped). */
 export function probeScript(spec: ScriptSpec, outputMax: number, signal: AbortSignal): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    const out = new CircularBuffer(outputMax);
+    const out = new TailBuffer(outputMax);
     const [file, ...args] = spec.args;
     let child: ReturnType<typeof spawn>;
     try {
