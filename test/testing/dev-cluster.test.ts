@@ -143,6 +143,18 @@ describe('when a node dies (leader.go handleFailedMember)', () => {
     expect((await serfHealth(c, 'node-3', 'node-2'))?.Status).toBe('passing');
   });
 
+  it('restartNode of a paused node runs its checks again', async () => {
+    const c = await start();
+    await req(c, 'node-2', 'PUT', '/v1/agent/check/register', { ID: 'beat', Name: 'beat', TTL: '300ms', Status: 'passing' });
+    c.pauseNode('node-2');
+    await c.restartNode('node-2');
+    // The TTL timer runs in the restarted process: the check expires.
+    await waitFor(async () => {
+      const checks = (await req(c, 'node-1', 'GET', '/v1/health/node/node-2')).json() as Array<{ CheckID: string; Status: string }>;
+      return checks.find((x) => x.CheckID === 'beat')?.Status === 'critical';
+    }, { message: 'the TTL check expired after the restart' });
+  });
+
   it('the leader’s death leaves a new leader after the election timeout; losing the quorum leaves none', async () => {
     const c = await start();
     await c.killNode('node-1');

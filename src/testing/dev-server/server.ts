@@ -187,7 +187,7 @@ export class DevServerImpl implements DevServer {
   async stopProcess(): Promise<void> {
     if (!this.http) return;
     await this.stopListening();
-    this.paused = false;
+    this.unpause();
     if (!this.core.ownsDatacenter) this.core.dc.processStopped(this.options.nodeName);
   }
 
@@ -328,7 +328,7 @@ export class DevServerImpl implements DevServer {
     // connections drop (their pooled keep-alive sockets close) before the port answers again.
     await new Promise((r) => setTimeout(r, 10));
     this.core.reset(options.keepState ?? false);
-    this.paused = false;
+    this.unpause();
     this.closing = unlimitedController();
     await this.listenOnSamePort();
     if (!this.core.ownsDatacenter) this.core.dc.processResumed(this.options.nodeName);
@@ -346,6 +346,13 @@ export class DevServerImpl implements DevServer {
         await new Promise((r) => setTimeout(r, 20));
       }
     }
+  }
+
+  /** A stopped process is no longer paused: its timers were cleared, and new ones must run. */
+  private unpause(): void {
+    this.paused = false;
+    this.core.timers.resume();
+    if (this.core.ownsDatacenter) this.core.dc.timers.resume();
   }
 
   /** The pause gate every request passes before it is handled and before it is answered. */
