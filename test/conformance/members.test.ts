@@ -45,6 +45,9 @@ describeConformance('agent members, join and force-leave (agent_endpoint.go)', (
     for (const k of ['ProtocolMin', 'ProtocolMax', 'ProtocolCur', 'DelegateMin', 'DelegateMax', 'DelegateCur'] as const) {
       expect(typeof me![k]).toBe('number');
     }
+    // agent/self's Member is the same serf.Member.
+    const selfMember = ((await ctx.req('GET', '/v1/agent/self')).json() as { Member: MemberJson }).Member;
+    expect(selfMember).toEqual(me);
   });
 
   it('?wan lists servers as node.dc on the WAN port; a segment with wan is a 400', async () => {

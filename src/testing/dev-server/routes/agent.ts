@@ -17,6 +17,7 @@ import {
 } from '../agent/checks.js';
 import { DEFAULT_SCRIPT_TIMEOUT_MS, REMOTE_SCRIPTS_DISABLED } from '../agent/script-checks.js';
 import { DEV_SERVER_CONSUL_VERSION } from '../core.js';
+import { selfMember } from './members.js';
 import type { Authorizer } from '../http/acl.js';
 import type { Reply, RequestContext } from '../http/context.js';
 import { HttpError, RpcError } from '../http/errors.js';
@@ -46,9 +47,8 @@ export function isStatus(s: string): s is CheckStatus {
 
 /** AgentSelf: needs agent:read. Recipes read Config.NodeName, Config.Datacenter and Member. */
 function self(ctx: RequestContext): Reply {
-  const { nodeName, nodeId, datacenter, host, aclToken } = ctx.core.options;
+  const { nodeName, nodeId, datacenter, aclToken } = ctx.core.options;
   ctx.authorizer().require('agent', 'read', nodeName);
-  const address = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   return ctx.json({
     Config: {
       Datacenter: datacenter,
@@ -69,28 +69,9 @@ function self(ctx: RequestContext): Reply {
       SessionTTLMin: formatGoDuration(ctx.core.options.sessionTtlMinNs),
     },
     Coord: { Vec: [0, 0, 0, 0, 0, 0, 0, 0], Error: 1.5, Adjustment: 0, Height: 1e-5 },
-    Member: {
-      Name: nodeName,
-      Addr: address,
-      Port: 8301,
-      Tags: {
-        acls: aclToken !== undefined ? '1' : '0',
-        build: `${DEV_SERVER_CONSUL_VERSION}:devserver`,
-        dc: datacenter,
-        id: nodeId,
-        port: '8300',
-        role: 'consul',
-        vsn: '2',
-      },
-      Status: 1,
-      ProtocolMin: 1,
-      ProtocolMax: 5,
-      ProtocolCur: 2,
-      DelegateMin: 2,
-      DelegateMax: 5,
-      DelegateCur: 4,
-    },
-    Stats: { agent: { checks: String(ctx.core.agent.list().length), services: String(ctx.core.agent.listServices().length) }, consul: { leader: String(ctx.core.isLeader), server: 'true' } },
+    // The same serf.Member as /v1/agent/members shows for this node.
+    Member: selfMember(ctx),
+    Stats: { agent: { checks: String(ctx.core.agent.list().length), services: String(ctx.core.agent.listServices().length) }, consul: { leader: String(ctx.core.dc.leaderNode() === nodeName), server: 'true' } },
     Meta: { 'consul-network-segment': '', 'consul-version': DEV_SERVER_CONSUL_VERSION },
   });
 }

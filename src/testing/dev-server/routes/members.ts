@@ -52,6 +52,13 @@ function memberJson(m: Member, wan: boolean, aclsEnabled: boolean, expect: numbe
   };
 }
 
+/** This agent's own member (`/v1/agent/self` → Member), as the LAN pool lists it. */
+export function selfMember(ctx: RequestContext): Record<string, unknown> | null {
+  const all = ctx.core.dc.listMembers();
+  const me = ctx.core.dc.member(ctx.core.options.nodeName);
+  return me ? memberJson(me, false, ctx.core.options.aclToken !== undefined, all.length) : null;
+}
+
 /**
  * AgentMembers: `?wan` lists the WAN pool (a segment other than `_all` is a 400 then); a LAN
  * `?segment` other than `_all` fails as Consul CE does; members the token may not `node:read`
