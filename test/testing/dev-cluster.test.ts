@@ -4,6 +4,7 @@
  * handleFailedMember, handleLeftMember), serf's leave intents (force-leave) and Raft quorum.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { lanSuspicionTimeoutMs } from '../../src/testing/dev-server/cluster/cluster.js';
 import { type DevCluster, type DevClusterOptions, startDevCluster } from '../../src/testing/index.js';
 import { consulFetch, type ConsulResponse } from '../support/target.js';
 import { waitFor } from '../support/wait.js';
@@ -232,5 +233,14 @@ describe('startDevCluster options', () => {
     const ports = c.agents.map((a) => a.server.dns?.port);
     expect(ports.every((p) => typeof p === 'number' && p > 0)).toBe(true);
     expect(new Set(ports).size).toBe(2);
+  });
+});
+
+describe('the default suspicion time (memberlist suspicionTimeout, DefaultLANConfig)', () => {
+  it('is 4 s up to ten nodes and grows with log10(n) beyond', () => {
+    expect(lanSuspicionTimeoutMs(1)).toBe(4000);
+    expect(lanSuspicionTimeoutMs(3)).toBe(4000);
+    expect(lanSuspicionTimeoutMs(10)).toBe(4000);
+    expect(lanSuspicionTimeoutMs(100)).toBe(8000);
   });
 });

@@ -11,6 +11,14 @@ import { type DevServerOptions, resolveOptions } from '../options.js';
 import { type DevServer, DevServerImpl } from '../server.js';
 import { DEFAULT_SUSPICION_TIMEOUT_MS, Datacenter } from './datacenter.js';
 
+/**
+ * memberlist util.go suspicionTimeout with DefaultLANConfig (SuspicionMult 4, ProbeInterval 1 s):
+ * `4 × max(1, log10(n)) × 1 s`, so 4 s up to 10 nodes, 5.2 s for 20.
+ */
+export function lanSuspicionTimeoutMs(nodes: number): number {
+  return Math.round(DEFAULT_SUSPICION_TIMEOUT_MS * Math.max(1, Math.log10(Math.max(1, nodes))));
+}
+
 /** Every DevServerOptions but the per-node ones; `dnsPort` is node 1's (node i gets dnsPort + i - 1, 0 picks each). */
 export interface DevClusterOptions extends Omit<DevServerOptions, 'port' | 'nodeName' | 'nodeId'> {
   /** How many nodes (all servers). @default 3 */
@@ -22,7 +30,7 @@ export interface DevClusterOptions extends Omit<DevServerOptions, 'port' | 'node
   /**
    * How long a stopped node stays "suspected" before it is declared failed: memberlist's
    * `SuspicionMult × max(1, log10(n)) × ProbeInterval` with Consul's LAN defaults (4 × 1 s).
-   * Lower it for fast tests. @default '4s'
+   * Lower it for fast tests. @default '4s' (up to 10 nodes; `4 s × log10(nodes)` beyond)
    */
   suspicionTimeout?: string | number;
   /**
@@ -164,7 +172,7 @@ export async function startDevCluster(options: DevClusterOptions = {}): Promise<
   const dnsPort = (i: number): number | undefined => (shared.dnsPort === undefined || shared.dnsPort === 0 ? shared.dnsPort : shared.dnsPort + i);
   const resolved = names.map((nodeName, i) => resolveOptions({ ...shared, nodeName, port: ports?.[i] ?? 0, dnsPort: dnsPort(i) }));
   const dc = new Datacenter(resolved[0]!, {
-    suspicionTimeoutMs: toMs('suspicionTimeout', suspicionTimeout ?? DEFAULT_SUSPICION_TIMEOUT_MS, { min: 1 }),
+    suspicionTimeoutMs: toMs('suspicionTimeout', suspicionTimeout ?? lanSuspicionTimeoutMs(count), { min: 1 }),
     electionTimeoutMs: toMs('electionTimeout', electionTimeout ?? '1s'),
   });
   const nodes: Node[] = [];
