@@ -21,6 +21,8 @@ Options:
   --pretty                 indent JSON replies, as consul agent -dev does
   --nodes <n>              run a dev cluster of n agents sharing one datacenter (default 1);
                            agent i listens on --port + i (all free ports with --port 0)
+  --datacenters <list>     a dev cluster across datacenters, each with its node count:
+                           dc1=3,dc2=1 (nodes are <dc>-node-<i>; ports as for --nodes)
   --dns-port <n>           DNS interface, UDP and TCP (default 8600, or 0 with --port 0;
                            -1 disables it); agent i of a cluster uses --dns-port + i
   --enable-script-checks   run script (Args) checks registered over the API
@@ -47,6 +49,7 @@ export async function runDev(argv: readonly string[], io: CommandIo): Promise<nu
         'acl-token': { type: 'string' },
         pretty: { type: 'boolean' },
         nodes: { type: 'string' },
+        datacenters: { type: 'string' },
         'dns-port': { type: 'string' },
         'enable-script-checks': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -73,6 +76,18 @@ export async function runDev(argv: readonly string[], io: CommandIo): Promise<nu
     io.err(`consul-recipes dev: --nodes must be an integer between 1 and 64, got ${JSON.stringify(values.nodes)}`);
     return 2;
   }
+  let datacenters: Record<string, number> | undefined;
+  if (values.datacenters !== undefined) {
+    datacenters = parseDatacenters(values.datacenters);
+    if (!datacenters) {
+      io.err(`consul-recipes dev: --datacenters must be a list of dc=nodes (e.g. dc1=3,dc2=1), got ${JSON.stringify(values.datacenters)}`);
+      return 2;
+    }
+    if (values.nodes !== undefined || values.datacenter !== undefined || values['node-name'] !== undefined) {
+      io.err('consul-recipes dev: --datacenters cannot be combined with --nodes, --datacenter or --node-name');
+      return 2;
+    }
+  }
   const dnsPort = values['dns-port'] === undefined ? (port === 0 ? 0 : 8600) : Number(values['dns-port']);
   if (!Number.isInteger(dnsPort) || dnsPort < -1 || dnsPort > 65535) {
     io.err(`consul-recipes dev: --dns-port must be -1 or an integer between 0 and 65535, got ${JSON.stringify(values['dns-port'])}`);
@@ -90,7 +105,17 @@ export async function runDev(argv: readonly string[], io: CommandIo): Promise<nu
   let servers: Array<{ node: string; url: string; dns: { host: string; port: number } | undefined }>;
   let close: () => Promise<void>;
   try {
-    if (nodes === 1) {
+    if (datacenters) {
+      const total = Object.values(datacenters).reduce((a, b) => a + b, 0);
+      const { datacenter: _dc, ...rest } = common;
+      const cluster = await startDevCluster({
+        ...rest,
+        datacenters,
+        ports: Array.from({ length: total }, (_, i) => (port === 0 ? 0 : port + i)),
+      });
+      servers = cluster.agents.map((a) => ({ node: `${a.node}, ${a.datacenter}`, url: a.url, dns: a.server.dns }));
+      close = () => cluster.close();
+    } else if (nodes === 1) {
       const server = await startDevServer({ ...common, port, nodeName: values['node-name'] ?? 'dev' });
       servers = [{ node: server.nodeName, url: server.url, dns: server.dns }];
       close = () => server.close();
@@ -129,4 +154,15 @@ export async function runDev(argv: readonly string[], io: CommandIo): Promise<nu
   await stopped;
   await close();
   return 0;
+}
+
+/** `dc1=3,dc2=1` → `{ dc1: 3, dc2: 1 }`; undefined when malformed. */
+export function parseDatacenters(text: string): Record<string, number> | undefined {
+  const out: Record<string, number> = {};
+  for (const part of text.split(',')) {
+    const m = /^([a-zA-Z0-9_-]+)=(\d+)$/.exec(part.trim());
+    if (!m || Number(m[2]) < 1 || Number(m[2]) > 64 || m[1]! in out) return undefined;
+    out[m[1]!] = Number(m[2]);
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }

@@ -18,6 +18,7 @@ import { Store, type WriteResult, type WriteTx } from '../state/store.js';
 import type { CheckRow, CheckStatus, SessionRow } from '../state/types.js';
 import type { UserEvent } from '../agent/events.js';
 import { parseGoDurationNs } from '../../../internal/duration.js';
+import type { Federation } from './federation.js';
 
 /** structs.SessionTTLMultiplier: a TTL session is invalidated after TTL × 2 without a renew. */
 export const SESSION_TTL_MULTIPLIER = 2;
@@ -87,6 +88,8 @@ export interface DatacenterOptions {
 export class Datacenter {
   readonly timers = new Timers();
   store: Store;
+  /** The WAN federation of a multi-datacenter dev cluster; undefined for a lone datacenter. */
+  federation: Federation | undefined;
   private readonly members = new Map<string, Member>();
   private leader = true;
   private leaderName: string | undefined;

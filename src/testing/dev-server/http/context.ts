@@ -8,6 +8,7 @@ import { parseGoDurationNs } from '../../../internal/duration.js';
 import { stringifyJsonWithUint64 } from '../../../internal/uint64.js';
 import type { Core } from '../core.js';
 import { type Authorizer, resolveAuthorizer } from './acl.js';
+import { NO_PATH_TO_DATACENTER } from '../cluster/federation.js';
 import { HttpError, RequestAborted, RpcError } from './errors.js';
 import type { Query } from './query.js';
 
@@ -32,8 +33,15 @@ export class RequestContext {
   /** Headers accumulated by the handler (meta headers etc.), sent with its reply. */
   readonly headers: Record<string, string> = {};
 
+  /** The agent that received the request (agent endpoints always answer from it). */
+  readonly local: Core;
+
   constructor(
-    readonly core: Core,
+    /**
+     * The agent whose datacenter answers: the local one, until {@link forward} routes a `?dc=`
+     * request to a server of another datacenter.
+     */
+    public core: Core,
     readonly req: IncomingMessage,
     readonly method: string,
     /** Decoded URL path (Go's req.URL.Path). */
@@ -43,7 +51,9 @@ export class RequestContext {
     readonly query: Query,
     /** Aborts when the client goes away or the server closes. */
     readonly signal: AbortSignal,
-  ) {}
+  ) {
+    this.local = core;
+  }
 
   // ---- tokens and ACLs ----------------------------------------------------------------------
 
@@ -99,10 +109,18 @@ export class RequestContext {
 
   // ---- RPC preludes -------------------------------------------------------------------------
 
-  /** A `?dc` other than ours cannot be reached from a lone dev agent. */
-  private checkDatacenter(): void {
+  /**
+   * rpc.go `forwardDC`: a `?dc` other than the agent's own is served by a server of that
+   * datacenter (a dev cluster across datacenters), whose state every later read and write of the
+   * request uses; an unknown or unreachable one fails with `No path to datacenter` (a 500).
+   */
+  forward(): void {
     const dc = this.query.get('dc');
-    if (dc !== '' && dc !== this.core.options.datacenter) throw new RpcError('No path to datacenter');
+    const home = this.local.options.datacenter;
+    if (dc === '' || dc === home) return;
+    const federation = this.local.dc.federation;
+    if (!federation) throw new RpcError(NO_PATH_TO_DATACENTER);
+    this.core = federation.route(home, dc);
   }
 
   /**
@@ -110,14 +128,14 @@ export class RequestContext {
    * the token (`ACL not found`), as an RPC does on the server.
    */
   async rpcWrite(): Promise<Authorizer> {
-    this.checkDatacenter();
+    this.forward();
     await this.core.requireLeader(this.signal);
     return this.authorizer();
   }
 
   /** Before a read: `?stale` may be served without a leader; other modes need one. */
   async rpcRead(opts: QueryOptions): Promise<Authorizer> {
-    this.checkDatacenter();
+    this.forward();
     if (!opts.stale) await this.core.requireLeader(this.signal);
     return this.authorizer();
   }

@@ -35,8 +35,8 @@ async function fire(ctx: RequestContext): Promise<Reply> {
   const payload = ctx.contentLength() > 0 ? await ctx.readBody(ctx.core.options.maxOtherBodyBytes, 'Request body too large') : null;
   try {
     validateUserEvent(params);
-    const dc = ctx.query.get('dc');
-    if (dc !== '' && dc !== ctx.core.options.datacenter) throw new RpcError('No path to datacenter');
+    // Fired with ?dc=: a server of that datacenter gossips it to its own agents (UserEvent RPC).
+    ctx.forward();
     let allowed: boolean;
     try {
       allowed = ctx.authorizer().allowed('event', 'write', name);

@@ -4,7 +4,7 @@
  * (`?prune`, `?wan`). One implementation for a lone dev agent and for every agent of a dev
  * cluster: they read and change the members of the agent's {@link Datacenter}.
  */
-import type { Member } from '../cluster/datacenter.js';
+import type { Member, MemberStatus } from '../cluster/datacenter.js';
 import { DEV_SERVER_CONSUL_VERSION, MEMBER_STATUS, advertiseAddress } from '../cluster/datacenter.js';
 import type { Reply, RequestContext } from '../http/context.js';
 import { HttpError, RpcError } from '../http/errors.js';
@@ -20,7 +20,7 @@ const SEGMENTS_NOT_SUPPORTED = 'Network segments are not supported in this versi
 const PROTOCOL = { ProtocolMin: 1, ProtocolMax: 5, ProtocolCur: 2, DelegateMin: 2, DelegateMax: 5, DelegateCur: 4 } as const;
 
 /** api.AgentMember: a server member with the tags Consul servers gossip (agent/consul/server.go). */
-function memberJson(m: Member, wan: boolean, aclsEnabled: boolean, expect: number): Record<string, unknown> {
+function memberJson(m: Member, wan: boolean, aclsEnabled: boolean, expect: number, status: MemberStatus = m.status): Record<string, unknown> {
   const { options, raftPort, serfPort } = m.agent;
   const tags: Record<string, string> = {
     acls: aclsEnabled ? '1' : '0',
@@ -47,7 +47,7 @@ function memberJson(m: Member, wan: boolean, aclsEnabled: boolean, expect: numbe
     Addr: advertiseAddress(options.host),
     Port: wan ? serfPort + 1 : serfPort,
     Tags: tags,
-    Status: MEMBER_STATUS[m.status],
+    Status: MEMBER_STATUS[status],
     ...PROTOCOL,
   };
 }
@@ -74,11 +74,15 @@ function members(ctx: RequestContext): Reply {
   if (!wan && segment !== '' && segment !== ALL_SEGMENTS) throw new RpcError(SEGMENTS_NOT_SUPPORTED);
   const authz = ctx.authorizer();
   const dc = ctx.core.dc;
-  const all = dc.listMembers();
-  const visible = authz.enforcing ? all.filter((m) => authz.allowed('node', 'read', m.name)) : all;
+  const acls = ctx.core.options.aclToken !== undefined;
+  // The WAN pool of a dev cluster across datacenters holds every datacenter's servers.
+  const all =
+    wan && dc.federation
+      ? dc.federation.wanMembers(dc.name)
+      : dc.listMembers().map((member, _, list) => ({ member, status: member.status, expect: list.length }));
+  const visible = authz.enforcing ? all.filter((m) => authz.allowed('node', 'read', m.member.name)) : all;
   if (token !== '' && visible.length < all.length) ctx.headers['X-Consul-Results-Filtered-By-ACLs'] = 'true';
-  const expect = all.length;
-  return ctx.json(visible.map((m) => memberJson(m, wan, ctx.core.options.aclToken !== undefined, expect)));
+  return ctx.json(visible.map((m) => memberJson(m.member, wan, acls, m.expect, m.status)));
 }
 
 /**
