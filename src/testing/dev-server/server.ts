@@ -20,6 +20,7 @@ import { registerEventRoutes } from './routes/event.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerKvRoutes } from './routes/kv.js';
 import { registerMemberRoutes } from './routes/members.js';
+import { registerQueryRoutes } from './routes/query.js';
 import { registerSessionRoutes } from './routes/session.js';
 import { registerStatusRoutes } from './routes/status.js';
 import { registerTxnRoutes } from './routes/txn.js';
@@ -173,6 +174,7 @@ function buildRouter(): Router {
   registerEventRoutes(router);
   registerStatusRoutes(router);
   registerMemberRoutes(router);
+  registerQueryRoutes(router);
   return router;
 }
 

@@ -67,6 +67,8 @@ export function sessionDestroy(tx: WriteTx, id: string, tombstoneTtlMs: number):
     }
     if (delayMs > 0) tx.setLockDelay(entry.Key, delayMs);
   }
+  // "Delete any prepared queries" bound to the session, in the same write.
+  for (const query of tx.all('queries')) if (query.Session === id) tx.delete('queries', query.ID);
   return true;
 }
 

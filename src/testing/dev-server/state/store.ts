@@ -39,7 +39,7 @@ export function compareKeys(a: string, b: string): number {
 type TableMaps = { [K in TableName]: Map<string, TableRows[K]> };
 
 function emptyTables(): TableMaps {
-  return { kvs: new Map(), tombstones: new Map(), sessions: new Map(), nodes: new Map(), services: new Map(), checks: new Map() };
+  return { kvs: new Map(), tombstones: new Map(), sessions: new Map(), nodes: new Map(), services: new Map(), checks: new Map(), queries: new Map() };
 }
 
 /** Read access shared by committed snapshots and write transactions. */
@@ -180,7 +180,7 @@ export class Store {
   /** The last Raft index handed out. */
   index = 0;
   readonly tables: TableMaps = emptyTables();
-  readonly tableIndex: Record<TableName, number> = { kvs: 0, tombstones: 0, sessions: 0, nodes: 0, services: 0, checks: 0 };
+  readonly tableIndex: Record<TableName, number> = { kvs: 0, tombstones: 0, sessions: 0, nodes: 0, services: 0, checks: 0, queries: 0 };
   /** Named entries of memdb's "index" table (see {@link ReadTx.namedIndex}). */
   readonly namedIndexes = new Map<string, number>();
   /** key → wall-clock ms until which `?acquire` / txn `lock` on the key is refused. */

@@ -136,11 +136,36 @@ export interface TableRows {
   nodes: NodeRow;
   services: ServiceRow;
   checks: CheckRow;
+  /** Prepared queries by ID (the "prepared-queries" table); see state/prepared-queries.ts. */
+  queries: PreparedQueryRow;
+}
+
+/** structs.PreparedQuery as stored (agent/structs/prepared_query.go). */
+export interface PreparedQueryRow {
+  readonly ID: string;
+  readonly Name: string;
+  readonly Session: string;
+  readonly Token: string;
+  readonly Template: { readonly Type: string; readonly Regexp: string; readonly RemoveEmptyTags: boolean };
+  readonly Service: {
+    readonly Service: string;
+    readonly Failover: { readonly NearestN: number; readonly Datacenters: readonly string[] | null };
+    readonly IgnoreCheckIDs: readonly string[] | null;
+    readonly OnlyPassing: boolean;
+    readonly Near: string;
+    readonly Tags: readonly string[] | null;
+    readonly NodeMeta: Readonly<Record<string, string>> | null;
+    readonly ServiceMeta: Readonly<Record<string, string>> | null;
+    readonly Connect: { readonly Enabled: boolean };
+  };
+  readonly DNS: { readonly TTL: string };
+  readonly CreateIndex: number;
+  readonly ModifyIndex: number;
 }
 
 export type TableName = keyof TableRows;
 
-export const TABLES: readonly TableName[] = ['kvs', 'tombstones', 'sessions', 'nodes', 'services', 'checks'];
+export const TABLES: readonly TableName[] = ['kvs', 'tombstones', 'sessions', 'nodes', 'services', 'checks', 'queries'];
 
 /** One changed row, as reported to blocking-query watchers after a commit. */
 export interface Change {
