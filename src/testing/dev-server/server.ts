@@ -20,7 +20,7 @@ import { registerEventRoutes } from './routes/event.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerKvRoutes } from './routes/kv.js';
 import { registerMemberRoutes } from './routes/members.js';
-import { registerQueryRoutes } from './routes/query.js';
+import { executeForDns, registerQueryRoutes } from './routes/query.js';
 import { registerSessionRoutes } from './routes/session.js';
 import { registerStatusRoutes } from './routes/status.js';
 import { registerTxnRoutes } from './routes/txn.js';
@@ -287,7 +287,11 @@ export class DevServerImpl implements DevServer {
         this.dnsListener = await listenDns({
           host: this.options.host,
           port: this.dnsPort ?? this.options.dnsPort,
-          view: { datacenter: this.options.datacenter, read: () => this.core.store.read() },
+          view: {
+            datacenter: this.options.datacenter,
+            read: () => this.core.store.read(),
+            query: (idOrName) => executeForDns(this.core, idOrName),
+          },
           config: this.options.dnsConfig,
           gate: () => this.gate(),
         });

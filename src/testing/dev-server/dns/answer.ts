@@ -52,6 +52,11 @@ export const DEFAULT_DNS_CONFIG: DnsConfig = { udpAnswerLimit: 3, enableTruncate
 export interface DnsView {
   readonly datacenter: string;
   read(): ReadTx;
+  /**
+   * Executes a prepared query by ID or name (with failover), as `<query>.query.consul` does:
+   * the healthy instances and the datacenter that answered; undefined for an unknown query.
+   */
+  query?(idOrName: string): { instances: readonly Instance[]; datacenter: string } | undefined;
 }
 
 /** dns.go addSOA / soa(): ns and hostmaster under the domain, Consul's default timers. */
@@ -145,13 +150,14 @@ function dispatch(view: DnsView, q: Question, name: string, config: DnsConfig): 
   // Find the query type label, the datacenter (if any) follows it.
   for (let i = labels.length - 1; i >= 0; i--) {
     const kind = labels[i];
-    if (kind !== 'service' && kind !== 'node' && kind !== 'addr') continue;
+    if (kind !== 'service' && kind !== 'node' && kind !== 'addr' && kind !== 'query') continue;
     const after = labels.slice(i + 1);
     if (after.length > 1) return nx();
     const dc = after[0] ?? view.datacenter;
     if (dc !== view.datacenter) return nx();
     const before = labels.slice(0, i);
     if (kind === 'service') return serviceLookup(view, q, before, config);
+    if (kind === 'query') return before.length >= 1 ? preparedQueryLookup(view, q, before.join('.')) : nx();
     if (kind === 'node') return before.length === 1 ? nodeLookup(view, q, before[0]!) : nx();
     return before.length === 1 ? addrLookup(q, before[0]!) : nx();
   }
@@ -192,7 +198,7 @@ function hexAddress(address: string): string {
   return address;
 }
 
-interface Instance {
+export interface Instance {
   readonly service: ServiceRow;
   readonly node: NodeRow;
   readonly checks: readonly CheckRow[];
@@ -235,10 +241,23 @@ function serviceLookup(view: DnsView, q: Question, labels: readonly string[], co
   } else {
     return nx();
   }
-  const instances = healthyInstances(view, service, tag, config);
+  return instancesAnswer(q, healthyInstances(view, service, tag, config), view.datacenter);
+}
+
+/**
+ * dns.go preparedQueryLookup: `<id or name>.query.consul` executes the query (with its failover);
+ * the records name the datacenter that answered. An unknown query or an empty answer is NXDOMAIN.
+ */
+function preparedQueryLookup(view: DnsView, q: Question, idOrName: string): Draft {
+  const result = view.query?.(idOrName);
+  if (!result) return nx();
+  return instancesAnswer(q, [...result.instances], result.datacenter);
+}
+
+/** The A/AAAA or SRV records of a list of healthy instances (services and prepared queries). */
+function instancesAnswer(q: Question, instances: readonly Instance[], dc: string): Draft {
   if (instances.length === 0) return nx();
   const draft: Draft = { rcode: RCODE.NOERROR, answers: [], additionals: [], authorities: [] };
-  const dc = view.datacenter;
   if (q.type === 'SRV') {
     const seen = new Set<string>();
     for (const { service: s, node, checks } of instances) {

@@ -265,7 +265,13 @@ function filterByAcl(core: Core, token: string, nodes: QueryInstance[]): QueryIn
  * the agent's token (none), returning the instances and the datacenter that answered.
  */
 export function executeForDns(core: Core, idOrName: string): { instances: QueryInstance[]; datacenter: string } | undefined {
-  const query = queryResolve(core.store.read(), idOrName);
+  let query: PreparedQueryRow | undefined;
+  try {
+    query = queryResolve(core.store.read(), idOrName);
+  } catch {
+    // A template asked for by ID: nothing to answer (NXDOMAIN).
+    return undefined;
+  }
   if (!query) return undefined;
   let datacenter = core.options.datacenter;
   let instances = shuffle(executeLocal(core.store.read(), query));
