@@ -13,7 +13,7 @@ import { Session, type SessionOptions } from './session/session.js';
 import { RECIPE_CONTEXT, type Closeable, type RecipeContext } from './recipes/context.js';
 import { ConfigWatcher, type ConfigWatcherOptions } from './recipes/config/config-watcher.js';
 import { registerService, type RegisterServiceOptions, type ServiceRegistration } from './recipes/service/service.js';
-import { ServiceWatcher, resolve, type ResolveOptions, type ServiceInstance, type ServiceWatcherOptions } from './recipes/discovery/discovery.js';
+import { ServiceWatcher, resolve, type QueryTarget, type ResolveOptions, type ServiceInstance, type ServiceWatcherOptions } from './recipes/discovery/discovery.js';
 import { Events } from './recipes/events/events.js';
 import { Lock, type LockOptions } from './recipes/lock/lock.js';
 import { Semaphore, type SemaphoreOptions } from './recipes/semaphore/semaphore.js';
@@ -250,14 +250,21 @@ export class Coordinator {
     return registerService(this, options);
   }
 
-  /** Follows the instances of a service (healthy ones with `passingOnly`); see {@link ServiceWatcher}. */
-  serviceWatcher(name: string, options?: ServiceWatcherOptions): ServiceWatcher {
-    return new ServiceWatcher(this, name, options);
+  /**
+   * Follows the instances of a service (healthy ones with `passingOnly`), of another datacenter
+   * with `dc`, failing over to other datacenters with `failover`, or the answer of an existing
+   * prepared query (`{ query }`); see {@link ServiceWatcher}.
+   */
+  serviceWatcher(target: string | QueryTarget, options?: ServiceWatcherOptions): ServiceWatcher {
+    return new ServiceWatcher(this, target, options);
   }
 
-  /** One-shot name lookup: the healthy instances of `name`. */
-  resolve(name: string, options?: ResolveOptions): Promise<ServiceInstance[]> {
-    return resolve(this, name, options);
+  /**
+   * One-shot lookup: the healthy instances of a service (or of another datacenter with `dc`, with
+   * `failover` across datacenters, or of an existing prepared query with `{ query }`).
+   */
+  resolve(target: string | QueryTarget, options?: ResolveOptions): Promise<ServiceInstance[]> {
+    return resolve(this, target, options);
   }
 
   /**

@@ -56,6 +56,10 @@ export {
   type ServiceInstance,
   type HealthStatus,
   type ServiceWatcherEvents,
+  FAILOVER_DEFAULTS,
+  type FailoverOptions,
+  type QueryTarget,
+  type DatacenterMove,
 } from './recipes/discovery/discovery.js';
 export {
   Events,

@@ -52,3 +52,35 @@ function editDistance(a: string, b: string): number {
   }
   return previous[b.length] as number;
 }
+
+/**
+ * Why recipes held through a session refuse a `dc` option: a Consul session belongs to the
+ * datacenter whose servers created it (its TTL timer runs on that datacenter's leader, and it can
+ * only lock keys of that datacenter's KV store), so a lock, semaphore or election cannot be held
+ * "in" another datacenter from here.
+ */
+export const SESSION_DATACENTER_REASON =
+  "a Consul session belongs to one datacenter (the agent's own), and locks, semaphores, elections and sessions are held through it; " +
+  'coordinate across datacenters with one lock per datacenter, or with a Coordinator on an agent of a "home" datacenter (see recipes-docs/multi-datacenter.md)';
+
+/**
+ * Throws {@link ConfigError} for a `dc` option on a recipe that cannot honour it, saying why
+ * (`reason`), before the generic unknown-option check would call it a typo.
+ */
+export function refuseDatacenter(options: unknown, where: string, reason: string = SESSION_DATACENTER_REASON): void {
+  if (options !== null && typeof options === 'object' && !Array.isArray(options) && 'dc' in options) {
+    throw new ConfigError(`option "dc" is not supported by ${where}: ${reason}`, 'dc');
+  }
+}
+
+/**
+ * Checks a per-call `dc` option (Consul's `?dc=`): undefined (the agent's datacenter) or a
+ * non-empty datacenter name. Throws {@link ConfigError}.
+ */
+export function resolveDatacenter(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(value)) {
+    throw new ConfigError(`option "dc" must be a datacenter name (letters, digits, '-', '_', '.'), got ${describe(value)}`, 'dc');
+  }
+  return value;
+}

@@ -32,7 +32,7 @@ import { describe, formatDurationMs, toMs } from '../internal/duration.js';
 import { backoffDelay } from '../loop/backoff.js';
 import { SafeEmitter } from '../internal/safe-emitter.js';
 import { StateMachine, type Moves } from '../internal/state-machine.js';
-import { checkOptions } from '../internal/options.js';
+import { checkOptions, refuseDatacenter } from '../internal/options.js';
 
 /** Defaults, each with its reason. */
 export const SESSION_DEFAULTS = Object.freeze({
@@ -113,6 +113,7 @@ export function resolveSessionOptions(options: SessionOptions = {}): ResolvedSes
   if (options === null || typeof options !== 'object') {
     throw new ConfigError(`session options must be an object, got ${describe(options)}`, 'options');
   }
+  refuseDatacenter(options, 'session()');
   checkOptions(options, ['name', 'ttl', 'lockDelay', 'behavior', 'checks', 'healthCheckTtl', 'signal'], 'session()');
   const name = options.name ?? SESSION_DEFAULTS.name;
   if (typeof name !== 'string' || name.length === 0) {

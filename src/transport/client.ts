@@ -212,7 +212,8 @@ export class ConsulTransport {
 
   private url(spec: RequestSpec): URL {
     const url = new URL(spec.path, this.baseUrl);
-    const query: Record<string, QueryValue> = { ...(this.datacenter ? { dc: this.datacenter } : {}), ...spec.query };
+    // A per-call `dc` (even one given as undefined) falls back to the Coordinator's datacenter.
+    const query: Record<string, QueryValue> = { ...spec.query, dc: spec.query?.dc ?? this.datacenter };
     for (const [name, value] of Object.entries(query)) {
       if (value === undefined || value === null || value === false) continue;
       if (value === true) url.searchParams.append(name, '');

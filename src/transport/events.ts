@@ -33,6 +33,8 @@ export interface FireOptions {
   service?: string | undefined;
   /** Regexp on the matching service's tags (needs `service`). */
   tag?: string | undefined;
+  /** Fire in this datacenter (`?dc=`): a server there gossips it to that datacenter's agents. */
+  dc?: string | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -84,7 +86,7 @@ export class UserEvents {
     const res = await this.t.request({
       method: 'PUT',
       path: `/v1/event/fire/${encodeURIComponent(name)}`,
-      query: { node: opts.node || undefined, service: opts.service || undefined, tag: opts.tag || undefined },
+      query: { node: opts.node || undefined, service: opts.service || undefined, tag: opts.tag || undefined, dc: opts.dc },
       // The agent reads the body only when Content-Length > 0; send none for an empty payload.
       body: payload && payload.length > 0 ? payload : undefined,
       signal: opts.signal,

@@ -8,9 +8,11 @@ import { Services } from './services.js';
 import { Health } from './health.js';
 import { Catalog } from './catalog.js';
 import { UserEvents } from './events.js';
+import { PreparedQueries } from './queries.js';
 
 export * from './client.js';
-export type { Agent, KV, Sessions, Services, Health, Catalog, UserEvents };
+export type { Agent, KV, Sessions, Services, Health, Catalog, UserEvents, PreparedQueries };
+export type { PreparedQueryDefinition, PreparedQueryAnswer } from './queries.js';
 export type { KVPair, ReadOptions } from './kv.js';
 export type { SessionCreateRequest, SessionEntry } from './session.js';
 export type { AgentSelf, CheckRegistration, CheckStatus } from './agent.js';
@@ -32,6 +34,8 @@ export class ConsulApi {
   readonly catalog: Catalog;
   /** User events (fire, list). */
   readonly events: UserEvents;
+  /** Prepared queries (create, read, delete, execute). */
+  readonly queries: PreparedQueries;
 
   constructor(options: TransportOptions) {
     this.http = new ConsulTransport(options);
@@ -42,10 +46,12 @@ export class ConsulApi {
     this.health = new Health(this.http, options.timeoutMs);
     this.catalog = new Catalog(this.http, options.timeoutMs);
     this.events = new UserEvents(this.http, options.timeoutMs);
+    this.queries = new PreparedQueries(this.http);
   }
 
-  txn(ops: readonly TxnKVOp[], signal?: AbortSignal): Promise<TxnResult> {
-    return txn(this.http, ops, signal);
+  /** A KV transaction; `dc` runs it in another datacenter (`?dc=`). */
+  txn(ops: readonly TxnKVOp[], signal?: AbortSignal, dc?: string): Promise<TxnResult> {
+    return txn(this.http, ops, signal, dc);
   }
 
   close(): void {

@@ -24,6 +24,8 @@ export interface ReadOptions {
   consistent?: boolean | undefined;
   stale?: boolean | undefined;
   signal?: AbortSignal | undefined;
+  /** Datacenter to read from (`?dc=`). @default the Coordinator's (or the agent's) datacenter */
+  dc?: string | undefined;
   /**
    * Whether the transport retries this read. A read that blocks (`waitMs` given) is driven by
    * the blocking loop, which retries it with its own backoff, so the transport must not stack a
@@ -77,6 +79,7 @@ export function readQuery(opts: ReadOptions): Record<string, string | boolean | 
     wait: opts.index !== undefined && opts.index > 0n && opts.waitMs !== undefined ? `${Math.max(1, Math.round(opts.waitMs))}ms` : undefined,
     consistent: opts.consistent || undefined,
     stale: opts.stale || undefined,
+    dc: opts.dc,
   };
 }
 
@@ -140,7 +143,7 @@ export class KV {
   async put(
     key: string,
     value: Buffer | string | null,
-    opts: { flags?: bigint; cas?: number; acquire?: string; release?: string; signal?: AbortSignal } = {},
+    opts: { flags?: bigint; cas?: number; acquire?: string; release?: string; signal?: AbortSignal; dc?: string | undefined } = {},
   ): Promise<boolean> {
     const res = await this.t.request({
       method: 'PUT',
@@ -150,6 +153,7 @@ export class KV {
         cas: opts.cas !== undefined ? String(opts.cas) : undefined,
         acquire: opts.acquire,
         release: opts.release,
+        dc: opts.dc,
       },
       body: value ?? Buffer.alloc(0),
       signal: opts.signal,
@@ -162,11 +166,11 @@ export class KV {
    * Deletes a key (or a prefix with `recurse`). A plain delete is retried on any transient
    * failure; a CAS delete only when the failure proves it was not applied (`'if-not-applied'`).
    */
-  async delete(key: string, opts: { cas?: number; recurse?: boolean; signal?: AbortSignal } = {}): Promise<boolean> {
+  async delete(key: string, opts: { cas?: number; recurse?: boolean; signal?: AbortSignal; dc?: string | undefined } = {}): Promise<boolean> {
     const res = await this.t.request({
       method: 'DELETE',
       path: `/v1/kv/${encodeKeyPath(key)}`,
-      query: { cas: opts.cas !== undefined ? String(opts.cas) : undefined, recurse: opts.recurse || undefined },
+      query: { cas: opts.cas !== undefined ? String(opts.cas) : undefined, recurse: opts.recurse || undefined, dc: opts.dc },
       signal: opts.signal,
       retry: opts.cas === undefined ? 'transient' : 'if-not-applied',
     });

@@ -25,7 +25,7 @@ export interface TxnResult {
 
 const WRITE_VERBS = new Set<KVVerb>(['set', 'cas', 'lock', 'unlock', 'delete', 'delete-tree', 'delete-cas']);
 
-export async function txn(t: ConsulTransport, ops: readonly TxnKVOp[], signal?: AbortSignal): Promise<TxnResult> {
+export async function txn(t: ConsulTransport, ops: readonly TxnKVOp[], signal?: AbortSignal, dc?: string): Promise<TxnResult> {
   const body = stringifyJsonWithUint64(
     ops.map((op) => ({
       KV: {
@@ -41,6 +41,7 @@ export async function txn(t: ConsulTransport, ops: readonly TxnKVOp[], signal?: 
   const res = await t.request({
     method: 'PUT',
     path: '/v1/txn',
+    query: { dc },
     body,
     signal,
     // A read-only batch can be repeated; a write batch may have committed before a lost reply.

@@ -38,7 +38,7 @@ import {
   type Decoder,
 } from './config-snapshot.js';
 import { resolveWaitMs, Watcher, type WatcherEvents, type WatcherOptions } from '../watch/watcher.js';
-import { checkOptions } from '../../internal/options.js';
+import { checkOptions, resolveDatacenter } from '../../internal/options.js';
 
 export { ConfigSnapshot, type ConfigChanges, type DecodeOption, type Decoder } from './config-snapshot.js';
 
@@ -59,12 +59,18 @@ export interface ConfigWatcherOptions<T = unknown> extends WatcherOptions {
   decode?: DecodeOption<T>;
   /** Blocking wait per request (duration string or ms). @default '5m' */
   wait?: string | number;
+  /**
+   * Watch the KV store of another datacenter (`?dc=`): each datacenter has its own, and Consul
+   * does not replicate it. @default the Coordinator's datacenter
+   */
+  dc?: string;
   /** Closes the watcher when aborted. @default none */
   signal?: AbortSignal;
 }
 
 export interface ResolvedConfigWatcherOptions<T> {
   prefix: string;
+  dc: string | undefined;
   decode: Decoder<T>;
   waitMs: number;
   signal: AbortSignal | undefined;
@@ -91,9 +97,10 @@ export function resolveConfigWatcherOptions<T>(prefix: unknown, options: ConfigW
   if (options === null || typeof options !== 'object') {
     throw new ConfigError('config watcher options must be an object', 'options');
   }
-  checkOptions(options, ['decode', 'wait', 'signal'], 'configWatcher()');
+  checkOptions(options, ['decode', 'wait', 'dc', 'signal'], 'configWatcher()');
   return {
     prefix: validateKey('prefix', prefix),
+    dc: resolveDatacenter(options.dc),
     decode: resolveDecoder<T>(options.decode ?? CONFIG_WATCHER_DEFAULTS.decode),
     waitMs: resolveWaitMs(options.wait, CONFIG_WATCHER_DEFAULTS.waitMs),
     signal: options.signal,
@@ -108,12 +115,14 @@ export class ConfigWatcher<T = unknown> extends Watcher<KVPair[], ConfigSnapshot
   /** The watched prefix; keys in snapshots are relative to it. */
   readonly prefix: string;
   private readonly decode: Decoder<T>;
+  private readonly dc: string | undefined;
 
   constructor(host: RecipeHost, prefix: string, options: ConfigWatcherOptions<T> = {}) {
     const o = resolveConfigWatcherOptions<T>(prefix, options);
     super(host, `config "${o.prefix}"`, { waitMs: o.waitMs, signal: o.signal });
     this.prefix = o.prefix;
     this.decode = o.decode;
+    this.dc = o.dc;
     this.start();
   }
 
@@ -140,7 +149,7 @@ export class ConfigWatcher<T = unknown> extends Watcher<KVPair[], ConfigSnapshot
   }
 
   protected async read({ index, waitMs, signal }: BlockingReadArgs): Promise<{ value: KVPair[]; meta: QueryMeta }> {
-    const { pairs, meta } = await this.ctx.api.kv.list(this.prefix, { index, waitMs, signal });
+    const { pairs, meta } = await this.ctx.api.kv.list(this.prefix, { index, waitMs, signal, dc: this.dc });
     return { value: pairs, meta };
   }
 

@@ -28,7 +28,15 @@ import type { QueryMeta } from '../../transport/client.js';
 import type { UserEventRecord } from '../../transport/events.js';
 import { advanceEventCursor, INITIAL_EVENT_CURSOR, sameLastEvent, type EventCursor } from '../watch/event-cursor.js';
 import { resolveWaitMs, Watcher, type WatcherEvents, type WatcherOptions } from '../watch/watcher.js';
-import { checkOptions } from '../../internal/options.js';
+import { checkOptions, refuseDatacenter, resolveDatacenter } from '../../internal/options.js';
+
+/**
+ * Why `events.watch()` takes no `dc`: the event list is the local agent's own buffer of what gossip
+ * brought it (agent/event_endpoint.go EventList never forwards, whatever `?dc=` says), and events
+ * fired into another datacenter are gossiped only there.
+ */
+export const EVENT_LIST_DATACENTER_REASON =
+  "Consul's event list is the local agent's own buffer and is never forwarded; events fired into another datacenter reach only its agents, so watch them through a Coordinator on an agent there";
 
 /** A user event as delivered: `payload` is the raw bytes (null when none), `ltime` exact. */
 export type UserEvent = UserEventRecord;
@@ -59,6 +67,11 @@ export interface FireEventOptions {
   service?: string;
   /** Regexp on that service's tags; needs `service`. @default all */
   tag?: string;
+  /**
+   * Fire in another datacenter (`?dc=`): a server there gossips the event to that datacenter's
+   * agents only (agents here never see it). @default the Coordinator's datacenter
+   */
+  dc?: string;
   signal?: AbortSignal;
 }
 
@@ -132,7 +145,8 @@ export class Events {
    */
   fire(name: string, payload?: EventPayload, options: FireEventOptions = {}): Promise<string> {
     validateEventName(name);
-    checkOptions(options, ['node', 'service', 'tag', 'signal'], 'events.fire()');
+    checkOptions(options, ['node', 'service', 'tag', 'dc', 'signal'], 'events.fire()');
+    const dc = resolveDatacenter(options.dc);
     const bytes = encodePayload(payload);
     const node = optionalRegexp('node', options.node);
     const service = optionalRegexp('service', options.service);
@@ -142,7 +156,7 @@ export class Events {
     }
     this.ctx.lifetime.assertOpen();
     return this.ctx.api.events
-      .fire(name, bytes, { node, service, tag, signal: options.signal })
+      .fire(name, bytes, { node, service, tag, dc, signal: options.signal })
       .then((event) => event.id);
   }
 
@@ -169,6 +183,7 @@ export class EventWatcher extends Watcher<UserEvent[], void, EventWatcherEvents>
   constructor(host: RecipeHost, name: string, options: EventWatchOptions = {}) {
     validateEventName(name);
     if (options === null || typeof options !== 'object') throw new ConfigError('event watch options must be an object', 'options');
+    refuseDatacenter(options, 'events.watch()', EVENT_LIST_DATACENTER_REASON);
     checkOptions(options, ['history', 'wait', 'signal'], 'events.watch()');
     const history = options.history ?? EVENTS_DEFAULTS.history;
     if (typeof history !== 'boolean') throw new ConfigError(`option "history" must be a boolean, got ${describe(history)}`, 'history');

@@ -28,7 +28,7 @@ import { LockConflictError } from '../../errors.js';
 import { toMs } from '../../internal/duration.js';
 import { validateKey } from '../../internal/keys.js';
 import type { Session } from '../../session/session.js';
-import { checkOptions } from '../../internal/options.js';
+import { checkOptions, refuseDatacenter } from '../../internal/options.js';
 import { HOLDER_OPTION_NAMES, resolveHolderOptions, type HolderOptions, type ResolvedHolderOptions } from '../hold/options.js';
 import { isTransient } from '../../transport/client.js';
 import type { ConsulApi, KVPair } from '../../transport/index.js';
@@ -113,6 +113,7 @@ export interface ResolvedLockOptions extends ResolvedHolderOptions {
 /** Validates and converts lock options synchronously; throws {@link ConfigError}. */
 export function resolveLockOptions(key: unknown, options: LockOptions = {}): ResolvedLockOptions {
   validateKey('key', key);
+  refuseDatacenter(options, 'lock()');
   checkOptions(options, LOCK_OPTION_NAMES, 'lock()');
   const common = resolveHolderOptions(options, { ...LOCK_DEFAULTS, behavior: 'release', lockDelayGuards: true });
   return {

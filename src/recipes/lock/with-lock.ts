@@ -13,7 +13,7 @@ import { describe } from '../../internal/duration.js';
 import { resolveAcquireOptions, type AcquireOptions, type ResolvedAcquireOptions } from '../hold/contender.js';
 import { LOCK_OPTION_NAMES, Lock, type LockHandle, type LockOptions } from './lock.js';
 import { SEMAPHORE_OPTION_NAMES, Semaphore, type Permit, type SemaphoreOptions } from '../semaphore/semaphore.js';
-import { checkOptions } from '../../internal/options.js';
+import { checkOptions, refuseDatacenter } from '../../internal/options.js';
 
 /** What `fn` gets while it holds the lock or permit. */
 export interface HeldContext {
@@ -37,6 +37,7 @@ export function withLock<T>(
   fn: (ctx: HeldContext) => T | Promise<T>,
   options: WithLockOptions = {},
 ): Promise<T> {
+  refuseDatacenter(options, 'withLock()');
   checkOptions(options, [...LOCK_OPTION_NAMES, 'signal', 'timeout'], 'withLock()');
   const { signal, timeout, ...lockOptions } = options ?? {};
   const acquire = resolveAcquireOptions({ signal, timeout });
@@ -57,6 +58,7 @@ export function withSemaphore<T>(
   fn: (ctx: HeldContext) => T | Promise<T>,
   acquireOptions: AcquireOptions = {},
 ): Promise<T> {
+  refuseDatacenter(options, 'withSemaphore()');
   checkOptions(options, [...SEMAPHORE_OPTION_NAMES, 'signal', 'timeout'], 'withSemaphore()');
   const { signal, timeout, ...semaphoreOptions } = options ?? ({} as WithSemaphoreOptions);
   const acquire = resolveAcquireOptions({ signal, timeout, ...acquireOptions });

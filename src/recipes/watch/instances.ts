@@ -15,6 +15,8 @@ export interface ServiceInstance {
   readonly name: string;
   /** Node (agent) the instance is registered on. */
   readonly node: string;
+  /** Datacenter of that node (another than the agent's after a failover, or with `dc`). */
+  readonly datacenter: string;
   /** Address to connect to: the service address, or the node's when the service has none. */
   readonly address: string;
   readonly port: number;
@@ -54,6 +56,7 @@ export function toInstances(entries: readonly HealthServiceEntry[]): ServiceInst
       id: e.Service.ID,
       name: e.Service.Service,
       node: e.Node.Node,
+      datacenter: e.Node.Datacenter ?? '',
       address: e.Service.Address || e.Node.Address,
       port: e.Service.Port ?? 0,
       tags: Object.freeze([...(e.Service.Tags ?? [])]),
