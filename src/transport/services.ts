@@ -24,6 +24,8 @@ export interface ServiceCheckDefinition {
   Header?: Record<string, string[]>;
   TLSSkipVerify?: boolean;
   TCP?: string;
+  /** A script check's command and arguments (the agent must enable script checks). */
+  Args?: string[];
   Interval?: string;
   Timeout?: string;
   DeregisterCriticalServiceAfter?: string;

@@ -3,7 +3,7 @@
  * SIGTERM, then closes it cleanly (held blocking queries are dropped, timers cleared).
  */
 import { parseArgs } from 'node:util';
-import { startDevServer } from '../../testing/dev-server/index.js';
+import { startDevCluster, startDevServer } from '../../testing/dev-server/index.js';
 import type { CommandIo } from '../args.js';
 import { exitCodesHelp } from '../exit-codes.js';
 
@@ -19,6 +19,11 @@ Options:
   --session-ttl-min <dur>  smallest accepted session TTL (default 10s)
   --acl-token <token>      enable ACLs (default deny) with this management token
   --pretty                 indent JSON replies, as consul agent -dev does
+  --nodes <n>              run a dev cluster of n agents sharing one datacenter (default 1);
+                           agent i listens on --port + i (all free ports with --port 0)
+  --dns-port <n>           DNS interface, UDP and TCP (default 8600, or 0 with --port 0;
+                           -1 disables it); agent i of a cluster uses --dns-port + i
+  --enable-script-checks   run script (Args) checks registered over the API
   -h, --help               show this help
 
 Stops cleanly on SIGINT or SIGTERM (exit 0).
@@ -41,6 +46,9 @@ export async function runDev(argv: readonly string[], io: CommandIo): Promise<nu
         'session-ttl-min': { type: 'string' },
         'acl-token': { type: 'string' },
         pretty: { type: 'boolean' },
+        nodes: { type: 'string' },
+        'dns-port': { type: 'string' },
+        'enable-script-checks': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -60,17 +68,42 @@ export async function runDev(argv: readonly string[], io: CommandIo): Promise<nu
     io.err(`consul-recipes dev: --port must be an integer between 0 and 65535, got ${JSON.stringify(values.port)}`);
     return 2;
   }
-  let server;
+  const nodes = values.nodes === undefined ? 1 : Number(values.nodes);
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 64) {
+    io.err(`consul-recipes dev: --nodes must be an integer between 1 and 64, got ${JSON.stringify(values.nodes)}`);
+    return 2;
+  }
+  const dnsPort = values['dns-port'] === undefined ? (port === 0 ? 0 : 8600) : Number(values['dns-port']);
+  if (!Number.isInteger(dnsPort) || dnsPort < -1 || dnsPort > 65535) {
+    io.err(`consul-recipes dev: --dns-port must be -1 or an integer between 0 and 65535, got ${JSON.stringify(values['dns-port'])}`);
+    return 2;
+  }
+  const common = {
+    host: values.host ?? '127.0.0.1',
+    datacenter: values.datacenter ?? 'dc1',
+    sessionTtlMin: values['session-ttl-min'] ?? '10s',
+    aclToken: values['acl-token'],
+    pretty: values.pretty ?? false,
+    enableScriptChecks: values['enable-script-checks'] ?? false,
+    ...(dnsPort >= 0 ? { dnsPort } : {}),
+  };
+  let servers: Array<{ node: string; url: string; dns: { host: string; port: number } | undefined }>;
+  let close: () => Promise<void>;
   try {
-    server = await startDevServer({
-      port,
-      host: values.host ?? '127.0.0.1',
-      nodeName: values['node-name'] ?? 'dev',
-      datacenter: values.datacenter ?? 'dc1',
-      sessionTtlMin: values['session-ttl-min'] ?? '10s',
-      aclToken: values['acl-token'],
-      pretty: values.pretty ?? false,
-    });
+    if (nodes === 1) {
+      const server = await startDevServer({ ...common, port, nodeName: values['node-name'] ?? 'dev' });
+      servers = [{ node: server.nodeName, url: server.url, dns: server.dns }];
+      close = () => server.close();
+    } else {
+      const cluster = await startDevCluster({
+        ...common,
+        nodes,
+        ports: Array.from({ length: nodes }, (_, i) => (port === 0 ? 0 : port + i)),
+        ...(values['node-name'] !== undefined ? { nodeNames: Array.from({ length: nodes }, (_, i) => `${values['node-name']}-${i + 1}`) } : {}),
+      });
+      servers = cluster.agents.map((a) => ({ node: a.node, url: a.url, dns: a.server.dns }));
+      close = () => cluster.close();
+    }
   } catch (err) {
     io.err(`consul-recipes dev: ${(err as Error).message}`);
     return 1;
@@ -88,8 +121,12 @@ export async function runDev(argv: readonly string[], io: CommandIo): Promise<nu
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
-  io.out(`consul-recipes dev server listening on ${server.url}${acl}`);
+  for (const s of servers) {
+    const who = servers.length > 1 ? ` (node ${s.node})` : '';
+    io.out(`consul-recipes dev server listening on ${s.url}${who}${acl}`);
+    if (s.dns) io.out(`consul-recipes dev DNS interface on ${s.dns.host}:${s.dns.port} (UDP and TCP)${who}`);
+  }
   await stopped;
-  await server.close();
+  await close();
   return 0;
 }

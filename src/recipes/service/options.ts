@@ -42,7 +42,7 @@ export const SERVICE_DEFAULTS = Object.freeze({
 
 export const STATUSES: readonly CheckStatus[] = ['passing', 'warning', 'critical'];
 
-/** The check the agent keeps on the instance. Exactly one of `ttl`, `http`, `tcp`. */
+/** The check the agent keeps on the instance. Exactly one of `ttl`, `http`, `tcp`, `args`. */
 export type ServiceCheckOptions =
   | { ttl: string | number; notes?: string }
   | {
@@ -56,7 +56,12 @@ export type ServiceCheckOptions =
       tlsSkipVerify?: boolean;
       notes?: string;
     }
-  | { tcp: string; interval: string | number; /** @default '10s' (Consul's) */ timeout?: string | number; notes?: string };
+  | { tcp: string; interval: string | number; /** @default '10s' (Consul's) */ timeout?: string | number; notes?: string }
+  /**
+   * A script the agent runs (only when it enables script checks, else the registration fails):
+   * exit 0 passing, 1 warning, anything else critical.
+   */
+  | { args: readonly string[]; interval: string | number; /** @default '30s' (Consul's) */ timeout?: string | number; notes?: string };
 
 export interface RegisterServiceOptions {
   /** Service name (what discovery looks up). Required. */
@@ -101,7 +106,8 @@ export type ResolvedCheck =
       tlsSkipVerify: boolean | undefined;
       notes: string | undefined;
     }
-  | { kind: 'tcp'; address: string; intervalMs: number; timeoutMs: number | undefined; notes: string | undefined };
+  | { kind: 'tcp'; address: string; intervalMs: number; timeoutMs: number | undefined; notes: string | undefined }
+  | { kind: 'args'; args: string[]; intervalMs: number; timeoutMs: number | undefined; notes: string | undefined };
 
 export interface ResolvedServiceOptions {
   name: string;
@@ -130,6 +136,7 @@ const CHECK_OPTION_NAMES = Object.freeze({
   ttl: ['ttl', 'notes', 'interval'],
   http: ['http', 'interval', 'timeout', 'method', 'header', 'tlsSkipVerify', 'notes'],
   tcp: ['tcp', 'interval', 'timeout', 'notes'],
+  args: ['args', 'interval', 'timeout', 'notes'],
 });
 
 function resolveCheck(check: unknown): ResolvedCheck | undefined {
@@ -138,12 +145,12 @@ function resolveCheck(check: unknown): ResolvedCheck | undefined {
     throw new ConfigError(`option "check" must be an object, got ${describe(check)}`, 'check');
   }
   const c = check as Record<string, unknown>;
-  const kinds = (['ttl', 'http', 'tcp'] as const).filter((k) => c[k] !== undefined);
+  const kinds = (['ttl', 'http', 'tcp', 'args'] as const).filter((k) => c[k] !== undefined);
   if (kinds.length !== 1) {
-    throw new ConfigError(`option "check" must have exactly one of ttl, http or tcp, got ${kinds.length === 0 ? 'none' : kinds.join(' and ')}`, 'check');
+    throw new ConfigError(`option "check" must have exactly one of ttl, http, tcp or args, got ${kinds.length === 0 ? 'none' : kinds.join(' and ')}`, 'check');
   }
   // `interval` is known to a TTL check only to be refused below with a better message.
-  checkOptions(c, CHECK_OPTION_NAMES[kinds[0] as 'ttl' | 'http' | 'tcp'], `registerService() check (${kinds[0]})`);
+  checkOptions(c, CHECK_OPTION_NAMES[kinds[0] as keyof typeof CHECK_OPTION_NAMES], `registerService() check (${kinds[0]})`);
   const notes = optionalString('check.notes', c.notes);
   if (kinds[0] === 'ttl') {
     if (c.interval !== undefined) throw new ConfigError('option "check.interval" cannot be combined with "check.ttl"', 'check.interval');
@@ -173,6 +180,13 @@ function resolveCheck(check: unknown): ResolvedCheck | undefined {
       tlsSkipVerify: c.tlsSkipVerify as boolean | undefined,
       notes,
     };
+  }
+  if (kinds[0] === 'args') {
+    const args = c.args;
+    if (!Array.isArray(args) || args.length === 0 || args.some((a) => typeof a !== 'string')) {
+      throw new ConfigError(`option "check.args" must be a non-empty array of strings, got ${describe(args)}`, 'check.args');
+    }
+    return { kind: 'args', args: [...(args as string[])], intervalMs, timeoutMs, notes };
   }
   const address = optionalString('check.tcp', c.tcp) as string;
   if (!/^.+:\d+$/.test(address)) throw new ConfigError(`option "check.tcp" must be "host:port", got ${describe(address)}`, 'check.tcp');
@@ -269,6 +283,8 @@ export function buildServiceDefinition(o: ResolvedServiceOptions, status: CheckS
         if (c.method !== undefined) check.Method = c.method;
         if (c.header !== undefined) check.Header = c.header;
         if (c.tlsSkipVerify !== undefined) check.TLSSkipVerify = c.tlsSkipVerify;
+      } else if (c.kind === 'args') {
+        check.Args = [...c.args];
       } else {
         check.TCP = c.address;
       }

@@ -1,181 +1,124 @@
 /**
- * The dev server's "agent + single Raft server", without HTTP: the state store, leadership, the
- * leader's session TTL timers (agent/consul/session_ttl.go), the tombstone GC, and the agent's
- * local checks. Routes call into it; the public DevServer drives its lifecycle and fault hooks.
+ * One dev agent without HTTP: its local state (services, checks, user events, timers) and the
+ * datacenter it belongs to ({@link Datacenter}: Raft state, leadership, session TTL timers,
+ * tombstone GC, members). A single `startDevServer()` owns its datacenter; the agents of a dev
+ * cluster share one. Routes call into the core; the public DevServer drives its lifecycle.
  */
-import { UserEvents } from './agent/events.js';
+import { UserEvents, type UserEvent } from './agent/events.js';
 import { Agent } from './agent/state.js';
-import { Timers, type TimerHandle } from './clock.js';
-import { NO_LEADER, RequestAborted, RpcError } from './http/errors.js';
+import { Timers } from './clock.js';
+import { type DcAgent, Datacenter } from './cluster/datacenter.js';
 import type { ResolvedOptions } from './options.js';
-import { deleteCheck, deleteService, ensureCheck, ensureNode, ensureService } from './state/catalog.js';
-import { reapTombstones } from './state/kv.js';
-import { sessionDestroy, sessionGet } from './state/sessions.js';
-import { Store, type WriteResult, type WriteTx } from './state/store.js';
-import type { CheckRow, CheckStatus, SessionRow } from './state/types.js';
-import { parseGoDurationNs } from '../../internal/duration.js';
+import { deleteCheck, deleteService, ensureCheck, ensureService } from './state/catalog.js';
+import type { Store, WriteResult, WriteTx } from './state/store.js';
+import type { CheckStatus, SessionRow } from './state/types.js';
 
-/** structs.SessionTTLMultiplier: a TTL session is invalidated after TTL × 2 without a renew. */
-export const SESSION_TTL_MULTIPLIER = 2;
+export {
+  CONSUL_SERVICE_ID,
+  DEV_SERVER_CONSUL_VERSION,
+  SERF_CHECK_ID,
+  SESSION_TTL_MULTIPLIER,
+} from './cluster/datacenter.js';
 
-/** structs.SerfCheckID and friends (agent/structs). */
-export const SERF_CHECK_ID = 'serfHealth';
-const SERF_CHECK_NAME = 'Serf Health Status';
-const SERF_ALIVE_OUTPUT = 'Agent alive and reachable';
-const SERF_FAILED_OUTPUT = 'Agent not live or unreachable';
+export interface CoreOptions {
+  /** The datacenter to join; a new one of its own when absent (a single dev agent). */
+  readonly datacenter?: Datacenter;
+  /** Serf LAN and server RPC ports this node advertises. @default 8301 / 8300 */
+  readonly serfPort?: number;
+  readonly raftPort?: number;
+}
 
-/**
- * Raft entries a fresh dev agent applies before any user write (raft configuration, autopilot,
- * CA and other leader bootstrap writes). Only their count matters: the first user write must land
- * above index 1, as on a real agent.
- */
-const INTERNAL_BOOTSTRAP_WRITES = 10;
-
-export class Core {
+export class Core implements DcAgent {
+  /** This agent's timers (check runners, blocking-query timeouts): paused with its process. */
   readonly timers = new Timers();
-  store: Store;
+  readonly dc: Datacenter;
+  /** True when this agent is the only one of its datacenter (it starts, stops and resets it). */
+  readonly ownsDatacenter: boolean;
+  readonly serfPort: number;
+  readonly raftPort: number;
   agent: Agent;
   /** The agent's user-event buffer (memory only: lost on every restart). */
   events: UserEvents;
-  private leader = true;
-  private leaderlessSince = 0;
-  private leaderTimer: TimerHandle | undefined;
-  private readonly leaderWaiters = new Set<() => void>();
-  private readonly sessionTimers = new Map<string, TimerHandle>();
-  private reapTimer: TimerHandle | undefined;
-  /** Catalog-only check updates (serfHealth) made while leaderless, applied on recovery. */
-  private readonly pendingCatalogChecks = new Map<string, CheckRow>();
+  /** Set by the hosting DevServer: stops the agent's process (after `/v1/agent/leave`). */
+  onShutdown: (() => void) | undefined;
 
-  constructor(readonly options: ResolvedOptions) {
-    this.store = this.bootstrap();
+  constructor(
+    readonly options: ResolvedOptions,
+    coreOptions: CoreOptions = {},
+  ) {
+    this.ownsDatacenter = coreOptions.datacenter === undefined;
+    this.dc = coreOptions.datacenter ?? new Datacenter(options);
+    this.serfPort = coreOptions.serfPort ?? 8301;
+    this.raftPort = coreOptions.raftPort ?? 8300;
     this.agent = this.newAgent();
     this.events = this.newEvents();
+    this.dc.join(this);
   }
 
-  // ---- leadership -------------------------------------------------------------------------
+  // ---- the datacenter, as routes see it -----------------------------------------------------
+
+  get store(): Store {
+    return this.dc.store;
+  }
 
   get isLeader(): boolean {
-    return this.leader;
+    return this.dc.isLeader;
   }
 
-  /** X-Consul-LastContact: 0 on the leader; time since leadership was lost otherwise. */
   lastContactMs(): number {
-    return this.leader ? 0 : Date.now() - this.leaderlessSince;
+    return this.dc.lastContactMs();
   }
 
-  /**
-   * Loses leadership. Like a stepping-down leader (`revokeLeadership` → clearAllSessionTimers),
-   * every session TTL timer stops: no session expires while there is no leader.
-   */
   stepDown(ms?: number): void {
-    this.leaderTimer?.cancel();
-    this.leaderTimer = undefined;
-    if (this.leader) {
-      this.leader = false;
-      this.leaderlessSince = Date.now();
-      this.clearAllSessionTimers();
-      this.reapTimer?.cancel();
-      this.reapTimer = undefined;
-    }
-    if (ms !== undefined) this.leaderTimer = this.timers.after(ms, () => this.establishLeadership());
+    this.dc.stepDown(ms);
   }
 
-  /**
-   * Regains leadership. As `establishLeadership` → `initializeSessionTimers`, every TTL session
-   * gets a fresh TTL × 2 timer from now (time spent leaderless is forgiven), the agent's
-   * out-of-sync checks are pushed, and the tombstone GC resumes.
-   */
   establishLeadership(): void {
-    this.leaderTimer?.cancel();
-    this.leaderTimer = undefined;
-    if (this.leader) return;
-    this.leader = true;
-    this.initializeSessionTimers();
-    for (const row of this.pendingCatalogChecks.values()) {
-      this.write((tx) => ensureCheck(tx, row, this.options.tombstoneTtlMs));
-    }
-    this.pendingCatalogChecks.clear();
-    this.agent.sync();
-    this.scheduleReap();
-    for (const wake of [...this.leaderWaiters]) wake();
+    this.dc.establishLeadership();
   }
 
-  /**
-   * ForwardRPC's leader wait: succeed at once with a leader; otherwise hold up to
-   * `rpc_hold_timeout` for one, then fail with `No cluster leader` (a 500).
-   */
-  async requireLeader(signal: AbortSignal): Promise<void> {
-    if (this.leader) return;
-    const hold = this.options.rpcHoldTimeoutMs;
-    if (hold > 0) {
-      await new Promise<void>((resolve, reject) => {
-        const done = (): void => {
-          timer.cancel();
-          this.leaderWaiters.delete(done);
-          signal.removeEventListener('abort', aborted);
-          resolve();
-        };
-        const aborted = (): void => {
-          timer.cancel();
-          this.leaderWaiters.delete(done);
-          reject(new RequestAborted());
-        };
-        const timer = this.timers.after(hold, done);
-        this.leaderWaiters.add(done);
-        signal.addEventListener('abort', aborted, { once: true });
-      });
-      if (this.leader) return;
-    }
-    throw new RpcError(NO_LEADER);
+  requireLeader(signal: AbortSignal): Promise<void> {
+    return this.dc.requireLeader(signal, this.options.rpcHoldTimeoutMs);
   }
 
-  // ---- writes -------------------------------------------------------------------------------
-
-  /** One Raft write. Schedules the tombstone GC when the write left tombstones. */
   write<T>(fn: (tx: WriteTx) => T, keep?: (result: T) => boolean): WriteResult<T> {
-    const out = this.store.write(fn, keep);
-    this.scheduleReap();
-    return out;
+    return this.dc.write(fn, keep);
   }
 
-  // ---- sessions -----------------------------------------------------------------------------
-
-  /** resetSessionTimer / createSessionTimer: (re)arm TTL × 2 for a TTL session. */
   resetSessionTimer(session: SessionRow): void {
-    if (!this.leader) return;
-    const ttlNs = session.TTL === '' ? 0 : (parseGoDurationNs(session.TTL) ?? 0);
-    if (ttlNs <= 0) return;
-    this.sessionTimers.get(session.ID)?.cancel();
-    const id = session.ID;
-    this.sessionTimers.set(
-      id,
-      this.timers.after((ttlNs / 1e6) * SESSION_TTL_MULTIPLIER, () => {
-        this.sessionTimers.delete(id);
-        this.log('debug', 'Session TTL expired', { session: id });
-        this.destroySession(id);
-      }),
-    );
+    this.dc.resetSessionTimer(session);
   }
 
   clearSessionTimer(id: string): void {
-    this.sessionTimers.get(id)?.cancel();
-    this.sessionTimers.delete(id);
+    this.dc.clearSessionTimer(id);
   }
 
-  /** Invalidates a session in one write (release/delete per Behavior, lock-delay applied). */
   destroySession(id: string): boolean {
-    this.clearSessionTimer(id);
-    if (!sessionGet(this.store.read(), id)) return false;
-    return this.write((tx) => sessionDestroy(tx, id, this.options.tombstoneTtlMs)).result;
+    return this.dc.destroySession(id);
   }
 
-  private initializeSessionTimers(): void {
-    for (const session of this.store.read().all('sessions')) this.resetSessionTimer(session);
+  // ---- DcAgent ------------------------------------------------------------------------------
+
+  syncAgent(): void {
+    this.agent.sync();
   }
 
-  private clearAllSessionTimers(): void {
-    for (const handle of this.sessionTimers.values()) handle.cancel();
-    this.sessionTimers.clear();
+  deliverEvent(event: UserEvent): void {
+    this.events.deliver(event);
+  }
+
+  /** Fires a user event on this agent and gossips it to the others of the datacenter. */
+  fireEvent(input: Parameters<UserEvents['fire']>[0]): UserEvent {
+    const event = this.events.fire(input);
+    this.dc.broadcastEvent(this, event);
+    return event;
+  }
+
+  /** ShutdownAgent after a leave: the reply goes out first, then the process stops. */
+  requestShutdown(): void {
+    const hook = this.onShutdown;
+    // Leave the reply a moment to reach the client before every connection is dropped.
+    if (hook) setTimeout(hook, 50);
   }
 
   // ---- checks -------------------------------------------------------------------------------
@@ -189,56 +132,34 @@ export class Core {
       this.agent.force(checkId, status, output ?? '');
       return;
     }
-    const key = `${this.options.nodeName}\u0000${checkId}`;
-    const existing = this.pendingCatalogChecks.get(key) ?? this.store.read().get('checks', key);
-    if (!existing) throw new Error(`unknown check ${JSON.stringify(checkId)}`);
-    const defaultOutput = checkId === SERF_CHECK_ID ? (status === 'critical' ? SERF_FAILED_OUTPUT : SERF_ALIVE_OUTPUT) : existing.Output;
-    const row: CheckRow = { ...existing, Status: status, Output: output ?? defaultOutput };
-    if (!this.leader) {
-      this.pendingCatalogChecks.set(key, row);
-      return;
-    }
-    this.write((tx) => ensureCheck(tx, row, this.options.tombstoneTtlMs));
+    this.dc.setCatalogCheck(this.options.nodeName, checkId, status, output);
   }
 
   // ---- lifecycle ----------------------------------------------------------------------------
 
-  /** Starts the leader's and agent's background work (after listen). */
+  /** Starts the agent's (and, for a single agent, the leader's) background work (after listen). */
   start(): void {
-    if (this.leader) {
-      this.initializeSessionTimers();
-      this.scheduleReap();
-    }
+    if (this.ownsDatacenter) this.dc.start();
     this.agent.startTimers();
   }
 
-  /** Stops every timer and wakes nobody (close / restart). */
+  /** Stops every timer and wakes nobody (close / restart / kill). */
   stop(): void {
     this.timers.clear();
-    this.sessionTimers.clear();
-    this.reapTimer = undefined;
-    this.leaderTimer = undefined;
     this.agent.stopTimers();
+    if (this.ownsDatacenter) this.dc.stop();
   }
 
   /**
-   * Restart support. `keepState` keeps the Raft state (a server restarting from its data dir)
-   * but drops the in-memory lock-delays (st/delay.go: "lost on restart"); otherwise the agent is
-   * fresh, as a restarted `-dev` agent. A restarted server elects itself leader again.
+   * Restart support for a single agent. `keepState` keeps the Raft state and the agent's checks;
+   * otherwise the agent and its datacenter are fresh, as a restarted `-dev` agent.
    */
   reset(keepState: boolean): void {
     this.stop();
-    this.pendingCatalogChecks.clear();
-    if (keepState) {
-      this.store.lockDelay.clear();
-    } else {
-      this.store = this.bootstrap();
-      this.agent = this.newAgent();
-    }
+    if (!keepState) this.agent = this.newAgent();
     // Events are not persisted (agent.go keeps them in memory only).
     this.events = this.newEvents();
-    this.leader = true;
-    this.leaderlessSince = 0;
+    if (this.ownsDatacenter) this.dc.reset(keepState);
   }
 
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void {
@@ -246,67 +167,6 @@ export class Core {
   }
 
   // ---- internals ----------------------------------------------------------------------------
-
-  private bootstrap(): Store {
-    const store = new Store();
-    store.index = INTERNAL_BOOTSTRAP_WRITES;
-    const { nodeName, nodeId, datacenter, host } = this.options;
-    const address = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-    store.write((tx) => {
-      // leader.go handleAliveMember: the server registers its node with a passing serfHealth.
-      ensureNode(tx, {
-        ID: nodeId,
-        Node: nodeName,
-        Address: address,
-        Datacenter: datacenter,
-        TaggedAddresses: { lan: address, lan_ipv4: address, wan: address, wan_ipv4: address },
-        Meta: { 'consul-network-segment': '', 'consul-version': DEV_SERVER_CONSUL_VERSION },
-      });
-      ensureCheck(
-        tx,
-        {
-          Node: nodeName,
-          CheckID: SERF_CHECK_ID,
-          Name: SERF_CHECK_NAME,
-          Status: 'passing',
-          Notes: '',
-          Output: SERF_ALIVE_OUTPUT,
-          ServiceID: '',
-          ServiceName: '',
-          ServiceTags: [],
-          Type: '',
-          Interval: '',
-          Timeout: '',
-          ExposedPort: 0,
-          Definition: {},
-        },
-        this.options.tombstoneTtlMs,
-      );
-      // leader.go handleAliveMember: a server node also gets the catalog-only `consul` service.
-      ensureService(tx, {
-        Node: nodeName,
-        ServiceKind: '',
-        ServiceID: CONSUL_SERVICE_ID,
-        ServiceName: CONSUL_SERVICE_ID,
-        ServiceTags: [],
-        ServiceAddress: '',
-        ServiceTaggedAddresses: {},
-        ServiceWeights: { Passing: 1, Warning: 1 },
-        ServiceMeta: {
-          non_voter: 'false',
-          raft_version: '3',
-          read_replica: 'false',
-          serf_protocol_current: '2',
-          serf_protocol_max: '5',
-          serf_protocol_min: '1',
-          version: DEV_SERVER_CONSUL_VERSION,
-        },
-        ServicePort: 8300,
-        ServiceEnableTagOverride: false,
-      });
-    });
-    return store;
-  }
 
   private newAgent(): Agent {
     // The host's isLeader must read the live value, so the getter closes over the core.
@@ -346,32 +206,4 @@ export class Core {
       localServices: () => this.agent.listServices().map((s) => ({ id: s.ID, tags: s.Tags })),
     });
   }
-
-  /**
-   * Tombstone GC (agent/consul/state/tombstone_gc.go): tombstones expire after TombstoneTTL,
-   * bucketed by a granularity (30 s); the leader then reaps them in one Raft write. After a reap,
-   * a prefix's index may go down, which clients must handle.
-   */
-  private scheduleReap(): void {
-    if (this.reapTimer || !this.leader) return;
-    let earliest = Infinity;
-    for (const stone of this.store.tables.tombstones.values()) earliest = Math.min(earliest, stone.reapAt);
-    if (earliest === Infinity) return;
-    const g = this.options.tombstoneGranularityMs;
-    const due = Math.ceil(earliest / g) * g;
-    this.reapTimer = this.timers.after(due - Date.now(), () => {
-      this.reapTimer = undefined;
-      if (!this.leader) return;
-      const now = Date.now();
-      const expired = [...this.store.tables.tombstones.values()].some((s) => s.reapAt <= now);
-      if (expired) this.write((tx) => reapTombstones(tx, now));
-      else this.scheduleReap();
-    });
-  }
 }
-
-/** structs.ConsulServiceID / ConsulServiceName. */
-export const CONSUL_SERVICE_ID = 'consul';
-
-/** Reported by /v1/agent/self and node meta. */
-export const DEV_SERVER_CONSUL_VERSION = '1.20.0';

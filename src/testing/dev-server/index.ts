@@ -11,3 +11,5 @@ export type {
 } from './server.js';
 export type { DevServerLogger, DevServerOptions } from './options.js';
 export type { CheckStatus } from './state/types.js';
+export { startDevCluster } from './cluster/cluster.js';
+export type { DevCluster, DevClusterAgent, DevClusterOptions } from './cluster/cluster.js';

@@ -70,6 +70,25 @@ export interface DevServerOptions {
    * removed between that limit and limit + this interval after turning critical. @default '30s'
    */
   checkReapInterval?: string | number;
+  /**
+   * Run `Args` (script) checks registered over the HTTP API, as Consul's `enable_script_checks`.
+   * Off, such a registration is refused with a 500, as Consul does. @default false
+   */
+  enableScriptChecks?: boolean;
+  /**
+   * Serve Consul's DNS interface (UDP and TCP) on this port; 0 picks a free one (`server.dns`).
+   * Consul's own default is 8600. @default undefined (no DNS)
+   */
+  dnsPort?: number;
+  /** Consul's `dns_config` settings the DNS interface honours. */
+  dnsConfig?: {
+    /** `udp_answer_limit`: records in a UDP answer without EDNS (at most 8). @default 3 */
+    udpAnswerLimit?: number;
+    /** `enable_truncate`: set the TC bit when a UDP answer was trimmed. @default false */
+    enableTruncate?: boolean;
+    /** `only_passing`: leave out instances with a warning check too. @default false */
+    onlyPassing?: boolean;
+  };
 }
 
 export interface ResolvedOptions {
@@ -100,6 +119,11 @@ export interface ResolvedOptions {
   readonly checkDeregisterIntervalMinMs: number;
   /** check_reap_interval. */
   readonly checkReapIntervalMs: number;
+  /** enable_script_checks. */
+  readonly enableScriptChecks: boolean;
+  /** The DNS port (0 = pick), or undefined for no DNS interface. */
+  readonly dnsPort: number | undefined;
+  readonly dnsConfig: { readonly udpAnswerLimit: number; readonly enableTruncate: boolean; readonly onlyPassing: boolean };
 }
 
 /** structs.SessionTTLMax. */
@@ -111,6 +135,14 @@ function positiveInt(option: string, value: unknown, fallback: number): number {
     throw new ConfigError(`option "${option}" must be a positive integer, got ${String(value)}`, option);
   }
   return value;
+}
+
+function resolveDnsPort(port: unknown): number | undefined {
+  if (port === undefined) return undefined;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(`option "dnsPort" must be an integer between 0 and 65535, got ${String(port)}`, 'dnsPort');
+  }
+  return port;
 }
 
 export function resolveOptions(options: DevServerOptions = {}): ResolvedOptions {
@@ -145,6 +177,13 @@ export function resolveOptions(options: DevServerOptions = {}): ResolvedOptions 
     maxOtherBodyBytes: 1 << 20,
     checkDeregisterIntervalMinMs: toMs('checkDeregisterIntervalMin', options.checkDeregisterIntervalMin ?? '1m', { min: 1 }),
     checkReapIntervalMs: toMs('checkReapInterval', options.checkReapInterval ?? '30s', { min: 1 }),
+    enableScriptChecks: options.enableScriptChecks ?? false,
+    dnsPort: resolveDnsPort(options.dnsPort),
+    dnsConfig: {
+      udpAnswerLimit: positiveInt('dnsConfig.udpAnswerLimit', options.dnsConfig?.udpAnswerLimit, 3),
+      enableTruncate: options.dnsConfig?.enableTruncate ?? false,
+      onlyPassing: options.dnsConfig?.onlyPassing ?? false,
+    },
   };
 }
 

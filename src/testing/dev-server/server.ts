@@ -7,7 +7,8 @@ import { setMaxListeners } from 'node:events';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { ClosedError, ConfigError } from '../../errors.js';
-import { Core } from './core.js';
+import { Core, type CoreOptions } from './core.js';
+import { type DnsListener, listenDns } from './dns/server.js';
 import { parkedQueries } from './http/blocking.js';
 import { type Router, dispatch } from './http/router.js';
 import { Router as RouterImpl } from './http/router.js';
@@ -18,6 +19,7 @@ import { registerCatalogRoutes } from './routes/catalog.js';
 import { registerEventRoutes } from './routes/event.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerKvRoutes } from './routes/kv.js';
+import { registerMemberRoutes } from './routes/members.js';
 import { registerSessionRoutes } from './routes/session.js';
 import { registerStatusRoutes } from './routes/status.js';
 import { registerTxnRoutes } from './routes/txn.js';
@@ -122,6 +124,8 @@ export interface DevServer extends AsyncDisposable {
   readonly nodeName: string;
   readonly datacenter: string;
   readonly state: DevServerState;
+  /** The DNS interface (UDP and TCP, one port) when `dnsPort` was given; undefined otherwise. */
+  readonly dns: { readonly host: string; readonly port: number } | undefined;
   /** Stops listening, drops every connection (held blocking queries too), clears every timer. Idempotent. */
   close(): Promise<void>;
   /**
@@ -168,11 +172,12 @@ function buildRouter(): Router {
   registerHealthRoutes(router);
   registerEventRoutes(router);
   registerStatusRoutes(router);
+  registerMemberRoutes(router);
   return router;
 }
 
-class DevServerImpl implements DevServer {
-  private readonly core: Core;
+export class DevServerImpl implements DevServer {
+  readonly core: Core;
   private readonly router = buildRouter();
   private http: Server | undefined;
   private readonly sockets = new Set<Socket>();
@@ -181,11 +186,48 @@ class DevServerImpl implements DevServer {
   private paused = false;
   private closed: Promise<void> | undefined;
   private boundPort = 0;
+  private dnsListener: DnsListener | undefined;
+  private dnsPort: number | undefined;
   readonly state: DevServerState;
 
-  constructor(private readonly options: ResolvedOptions) {
-    this.core = new Core(options);
+  constructor(
+    private readonly options: ResolvedOptions,
+    coreOptions: CoreOptions = {},
+  ) {
+    this.core = new Core(options, coreOptions);
     this.state = this.makeState();
+    // After /v1/agent/leave the agent process stops (ShutdownAgent).
+    this.core.onShutdown = () => void this.stopProcess().catch(() => undefined);
+  }
+
+  /** Whether the HTTP port is open (false after a kill, a leave or close()). */
+  get isRunning(): boolean {
+    return this.http !== undefined;
+  }
+
+  /**
+   * The process dies (dev cluster `killNode`, or after a leave): every connection drops, the
+   * agent's timers stop, and the datacenter's failure detector starts suspecting the member.
+   */
+  async stopProcess(): Promise<void> {
+    if (!this.http) return;
+    await this.stopListening();
+    this.unpause();
+    if (!this.core.ownsDatacenter) this.core.dc.processStopped(this.options.nodeName);
+  }
+
+  /**
+   * The process starts again on the same port with its local services and checks (as an agent
+   * restarting with its data directory) and rejoins: its member is alive again.
+   */
+  async startProcess(): Promise<void> {
+    if (this.closed) throw new Error('dev server is closed');
+    if (this.http) return;
+    this.closing = unlimitedController();
+    // Local services and checks survive (persisted); user events do not (memory only).
+    this.core.reset(true);
+    await this.listenOnSamePort();
+    this.core.dc.processResumed(this.options.nodeName);
   }
 
   get port(): number {
@@ -203,6 +245,10 @@ class DevServerImpl implements DevServer {
 
   get nodeName(): string {
     return this.options.nodeName;
+  }
+
+  get dns(): { host: string; port: number } | undefined {
+    return this.dnsPort === undefined ? undefined : { host: this.options.host, port: this.dnsPort };
   }
 
   get datacenter(): string {
@@ -233,6 +279,23 @@ class DevServerImpl implements DevServer {
     });
     this.http = server;
     this.boundPort = (server.address() as AddressInfo).port;
+    if (this.options.dnsPort !== undefined) {
+      // A restart listens again on the port picked the first time.
+      try {
+        this.dnsListener = await listenDns({
+          host: this.options.host,
+          port: this.dnsPort ?? this.options.dnsPort,
+          view: { datacenter: this.options.datacenter, read: () => this.core.store.read() },
+          config: this.options.dnsConfig,
+          gate: () => this.gate(),
+        });
+      } catch (err) {
+        this.http = undefined;
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        throw err;
+      }
+      this.dnsPort = this.dnsListener.port;
+    }
     this.core.start();
   }
 
@@ -272,6 +335,9 @@ class DevServerImpl implements DevServer {
   pause(): void {
     this.paused = true;
     this.core.timers.pause();
+    // A lone agent is its whole datacenter; in a cluster the other servers keep running.
+    if (this.core.ownsDatacenter) this.core.dc.timers.pause();
+    else this.core.dc.processStopped(this.options.nodeName);
   }
 
   resume(): void {
@@ -280,6 +346,8 @@ class DevServerImpl implements DevServer {
     const waiters = this.gateWaiters;
     this.gateWaiters = [];
     for (const wake of waiters) wake();
+    if (this.core.ownsDatacenter) this.core.dc.timers.resume();
+    else this.core.dc.processResumed(this.options.nodeName);
     this.core.timers.resume();
   }
 
@@ -291,8 +359,14 @@ class DevServerImpl implements DevServer {
     // connections drop (their pooled keep-alive sockets close) before the port answers again.
     await new Promise((r) => setTimeout(r, 10));
     this.core.reset(options.keepState ?? false);
-    this.paused = false;
+    this.unpause();
     this.closing = unlimitedController();
+    await this.listenOnSamePort();
+    if (!this.core.ownsDatacenter) this.core.dc.processResumed(this.options.nodeName);
+  }
+
+  private async listenOnSamePort(): Promise<void> {
+    const port = this.boundPort;
     // The old socket may linger in the kernel for a moment; retry the same port briefly.
     for (let attempt = 0; ; attempt++) {
       try {
@@ -303,6 +377,13 @@ class DevServerImpl implements DevServer {
         await new Promise((r) => setTimeout(r, 20));
       }
     }
+  }
+
+  /** A stopped process is no longer paused: its timers were cleared, and new ones must run. */
+  private unpause(): void {
+    this.paused = false;
+    this.core.timers.resume();
+    if (this.core.ownsDatacenter) this.core.dc.timers.resume();
   }
 
   /** The pause gate every request passes before it is handled and before it is answered. */
@@ -319,6 +400,9 @@ class DevServerImpl implements DevServer {
     this.gateWaiters = [];
     for (const wake of waiters) wake();
     this.core.stop();
+    const dns = this.dnsListener;
+    this.dnsListener = undefined;
+    await dns?.close();
     if (!server) return;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const socket of this.sockets) socket.destroy();

@@ -39,6 +39,21 @@ describe('consul-recipes dev', () => {
     expect(output()).not.toContain('secret-xyz');
   });
 
+  it('--nodes 3 prints each agent’s address and DNS port; the agents share one datacenter', async () => {
+    const { proc, output, exited } = run(['dev', '--port', '0', '--nodes', '3']);
+    await untilOutput(output, /node node-3\)\n[^]*DNS interface on 127\.0\.0\.1:\d+ \(UDP and TCP\) \(node node-3\)/);
+    const urls = [...output().matchAll(/listening on (http:\/\/127\.0\.0\.1:\d+) \(node (node-\d)\)/g)].map((m) => [m[2], m[1]]);
+    expect(urls.map(([node]) => node)).toEqual(['node-1', 'node-2', 'node-3']);
+    const members = (await (await fetch(`${urls[2]![1]}/v1/agent/members`)).json()) as Array<{ Name: string; Status: number }>;
+    expect(members.map((m) => [m.Name, m.Status])).toEqual([
+      ['node-1', 1],
+      ['node-2', 1],
+      ['node-3', 1],
+    ]);
+    proc.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
   it('shows help and rejects unknown commands and options', async () => {
     const help = run(['--help']);
     expect(await help.exited).toBe(0);

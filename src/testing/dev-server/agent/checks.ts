@@ -20,7 +20,7 @@ export const DEFAULT_CHECK_TIMEOUT_MS = 10_000;
 /** checks.UserAgent. */
 export const CHECK_USER_AGENT = 'Consul Health Check';
 
-/** What runs a check: a TTL timer, a periodic probe, or nothing (maintenance, unsupported types). */
+/** What runs a check: a TTL timer, a periodic probe or script, or nothing (maintenance, unsupported types). */
 export type CheckRuntime =
   | { readonly kind: 'ttl'; readonly ttlMs: number }
   | {
@@ -36,6 +36,7 @@ export type CheckRuntime =
       readonly disableRedirects: boolean;
     }
   | { readonly kind: 'tcp'; readonly address: string; readonly intervalMs: number; readonly timeoutMs: number }
+  | { readonly kind: 'script'; readonly args: readonly string[]; readonly intervalMs: number; readonly timeoutMs: number }
   | { readonly kind: 'none' };
 
 /** StatusHandler thresholds (0 = apply at once). */
@@ -146,12 +147,15 @@ function goMethodOp(method: string): string {
   return method.charAt(0).toUpperCase() + method.slice(1).toLowerCase();
 }
 
-/** Keeps the last `max` bytes written, as circbuf.Buffer does. */
-class TailBuffer {
+/** Keeps the last `max` bytes written, as circbuf.Buffer does, and counts everything written. */
+export class TailBuffer {
   private chunks: Buffer[] = [];
   private size = 0;
-  constructor(private readonly max: number) {}
+  /** Bytes written in all (circbuf's TotalWritten). */
+  total = 0;
+  constructor(readonly max: number) {}
   write(chunk: Buffer): void {
+    this.total += chunk.length;
     this.chunks.push(chunk);
     this.size += chunk.length;
     while (this.size - (this.chunks[0]?.length ?? 0) >= this.max && this.chunks.length > 1) {

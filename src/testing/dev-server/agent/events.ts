@@ -160,6 +160,16 @@ export class UserEvents {
     return event;
   }
 
+  /**
+   * Delivery of an event fired on another agent (serf gossip → handleUserEvent): the Lamport
+   * clock witnesses it, and the event is kept only when this agent's filters match.
+   */
+  deliver(event: UserEvent): void {
+    const ltime = this.clock;
+    this.clock += 1;
+    if (this.shouldProcess(event)) this.ingest({ ...event, LTime: ltime });
+  }
+
   /** UserEvents(): the buffer, oldest first. */
   list(): UserEvent[] {
     return [...this.buffer];

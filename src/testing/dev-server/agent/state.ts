@@ -22,6 +22,7 @@ import {
   truncateOutput,
   ttlExpiredOutput,
 } from './checks.js';
+import { probeScript } from './script-checks.js';
 
 export type { LocalCheck } from './checks.js';
 
@@ -366,7 +367,7 @@ export class Agent {
   private startRunner(state: CheckState): void {
     const rt = state.check.runtime;
     if (rt.kind === 'ttl') this.armTtl(state);
-    else if (rt.kind === 'http' || rt.kind === 'tcp') {
+    else if (rt.kind === 'http' || rt.kind === 'tcp' || rt.kind === 'script') {
       // lib.RandomStagger: the first probe comes after a random delay in [0, interval).
       this.scheduleProbe(state, Math.random() * rt.intervalMs);
     }
@@ -393,10 +394,10 @@ export class Agent {
     });
   }
 
-  /** CheckHTTP.run / CheckTCP.run: probe, report through the StatusHandler, wait an interval. */
+  /** CheckHTTP.run / CheckTCP.run / CheckMonitor.run: probe, report through the StatusHandler, wait an interval. */
   private scheduleProbe(state: CheckState, delayMs: number): void {
     const rt = state.check.runtime;
-    if (rt.kind !== 'http' && rt.kind !== 'tcp') return;
+    if (rt.kind !== 'http' && rt.kind !== 'tcp' && rt.kind !== 'script') return;
     const generation = state.generation;
     state.timer = this.host.after(delayMs, () => {
       state.timer = undefined;
@@ -404,7 +405,11 @@ export class Agent {
       const controller = new AbortController();
       state.probe = controller;
       const run: Promise<ProbeResult> =
-        rt.kind === 'http' ? probeHttp(rt, state.check.outputMaxSize, controller.signal) : probeTcp(rt, controller.signal);
+        rt.kind === 'http'
+          ? probeHttp(rt, state.check.outputMaxSize, controller.signal)
+          : rt.kind === 'script'
+            ? probeScript(rt, state.check.outputMaxSize, controller.signal)
+            : probeTcp(rt, controller.signal);
       void run.then((result) => {
         if (state.generation !== generation) return;
         state.probe = undefined;

@@ -15,7 +15,9 @@ import {
   type CheckRuntime,
   type LocalCheck,
 } from '../agent/checks.js';
+import { DEFAULT_SCRIPT_TIMEOUT_MS, REMOTE_SCRIPTS_DISABLED } from '../agent/script-checks.js';
 import { DEV_SERVER_CONSUL_VERSION } from '../core.js';
+import { selfMember } from './members.js';
 import type { Authorizer } from '../http/acl.js';
 import type { Reply, RequestContext } from '../http/context.js';
 import { HttpError, RpcError } from '../http/errors.js';
@@ -45,9 +47,8 @@ export function isStatus(s: string): s is CheckStatus {
 
 /** AgentSelf: needs agent:read. Recipes read Config.NodeName, Config.Datacenter and Member. */
 function self(ctx: RequestContext): Reply {
-  const { nodeName, nodeId, datacenter, host, aclToken } = ctx.core.options;
+  const { nodeName, nodeId, datacenter, aclToken } = ctx.core.options;
   ctx.authorizer().require('agent', 'read', nodeName);
-  const address = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   return ctx.json({
     Config: {
       Datacenter: datacenter,
@@ -68,28 +69,9 @@ function self(ctx: RequestContext): Reply {
       SessionTTLMin: formatGoDuration(ctx.core.options.sessionTtlMinNs),
     },
     Coord: { Vec: [0, 0, 0, 0, 0, 0, 0, 0], Error: 1.5, Adjustment: 0, Height: 1e-5 },
-    Member: {
-      Name: nodeName,
-      Addr: address,
-      Port: 8301,
-      Tags: {
-        acls: aclToken !== undefined ? '1' : '0',
-        build: `${DEV_SERVER_CONSUL_VERSION}:devserver`,
-        dc: datacenter,
-        id: nodeId,
-        port: '8300',
-        role: 'consul',
-        vsn: '2',
-      },
-      Status: 1,
-      ProtocolMin: 1,
-      ProtocolMax: 5,
-      ProtocolCur: 2,
-      DelegateMin: 2,
-      DelegateMax: 5,
-      DelegateCur: 4,
-    },
-    Stats: { agent: { checks: String(ctx.core.agent.list().length), services: String(ctx.core.agent.listServices().length) }, consul: { leader: String(ctx.core.isLeader), server: 'true' } },
+    // The same serf.Member as /v1/agent/members shows for this node.
+    Member: selfMember(ctx),
+    Stats: { agent: { checks: String(ctx.core.agent.list().length), services: String(ctx.core.agent.listServices().length) }, consul: { leader: String(ctx.core.dc.leaderNode() === nodeName), server: 'true' } },
     Meta: { 'consul-network-segment': '', 'consul-version': DEV_SERVER_CONSUL_VERSION },
   });
 }
@@ -306,7 +288,8 @@ export interface CheckIdentity {
 
 /**
  * agent.go addCheck: how a validated definition runs. Interval checks run at least every second
- * (`checks.MinInterval`); HTTP and TCP time out after 10 s unless `Timeout` says otherwise; the
+ * (`checks.MinInterval`); HTTP and TCP time out after 10 s unless `Timeout` says otherwise,
+ * scripts after 30 s; script (and Docker) checks are refused unless `enableScriptChecks`; the
  * output limit is the smaller of 4096 and `OutputMaxSize`; FailuresBeforeWarning defaults to
  * FailuresBeforeCritical; DeregisterCriticalServiceAfter is raised to the configured minimum.
  */
@@ -331,6 +314,12 @@ export function buildLocalCheck(ctx: RequestContext, d: Record<string, unknown>,
       disableRedirects: d.DisableRedirects === true,
     };
   } else if (type === 'tcp') runtime = { kind: 'tcp', address: str(d, 'TCP'), intervalMs, timeoutMs };
+  else if (type === 'script') {
+    // agent.go addCheck: an HTTP registration is a remote source, refused unless enabled.
+    if (!ctx.core.options.enableScriptChecks) throw new RpcError(REMOTE_SCRIPTS_DISABLED);
+    const scriptTimeoutMs = num(d, 'Timeout') > 0 ? num(d, 'Timeout') / 1e6 : DEFAULT_SCRIPT_TIMEOUT_MS;
+    runtime = { kind: 'script', args: [...(d.ScriptArgs as string[])], intervalMs, timeoutMs: scriptTimeoutMs };
+  } else if (type === 'docker' && !ctx.core.options.enableScriptChecks) throw new RpcError(REMOTE_SCRIPTS_DISABLED);
   else runtime = { kind: 'none' };
   const definition: Record<string, unknown> = {};
   if (type !== 'ttl') {

@@ -45,7 +45,7 @@ async function fire(ctx: RequestContext): Promise<Reply> {
       throw err;
     }
     if (!allowed) throw new HttpError(403, 'Permission denied');
-    const event = ctx.core.events.fire({ ...params, Payload: payload !== null && payload.length > 0 ? payload : null });
+    const event = ctx.core.fireEvent({ ...params, Payload: payload !== null && payload.length > 0 ? payload : null });
     return ctx.json(userEventJson(event));
   } catch (err) {
     if (err instanceof UserEventError) throw new RpcError(err.message);
