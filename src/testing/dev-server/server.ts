@@ -6,6 +6,7 @@
 import { setMaxListeners } from 'node:events';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { ClosedError } from '../../errors.js';
 import { Core, type CoreOptions } from './core.js';
 import { type DnsListener, listenDns } from './dns/server.js';
 import { type Router, dispatch } from './http/router.js';
@@ -196,12 +197,12 @@ export class DevServerImpl implements DevServer {
    * restarting with its data directory) and rejoins: its member is alive again.
    */
   async startProcess(): Promise<void> {
-    if (this.closed) throw new Error('dev server is closed');
+    if (this.closed) throw new ClosedError('dev server');
     if (this.http) return;
     this.closing = unlimitedController();
     // Local services and checks survive (persisted); user events do not (memory only).
     this.core.reset(true);
-    await this.listenOnSamePort();
+    await this.listenOnSamePort(this.boundPort);
     this.core.dc.processResumed(this.options.nodeName);
   }
 
@@ -323,6 +324,7 @@ export class DevServerImpl implements DevServer {
 
   async restart(options: RestartOptions = {}): Promise<void> {
     if (this.closed) throw new Error('dev server is closed');
+    const port = this.boundPort;
     await this.stopListening();
     // A process restart is never instantaneous: let clients in this process see their
     // connections drop (their pooled keep-alive sockets close) before the port answers again.
@@ -330,12 +332,11 @@ export class DevServerImpl implements DevServer {
     this.core.reset(options.keepState ?? false);
     this.unpause();
     this.closing = unlimitedController();
-    await this.listenOnSamePort();
+    await this.listenOnSamePort(port);
     if (!this.core.ownsDatacenter) this.core.dc.processResumed(this.options.nodeName);
   }
 
-  private async listenOnSamePort(): Promise<void> {
-    const port = this.boundPort;
+  private async listenOnSamePort(port: number): Promise<void> {
     // The old socket may linger in the kernel for a moment; retry the same port briefly.
     for (let attempt = 0; ; attempt++) {
       try {
