@@ -221,12 +221,12 @@ export class DevServerImpl implements DevServer {
    * restarting with its data directory) and rejoins: its member is alive again.
    */
   async startProcess(): Promise<void> {
-    if (this.closed) throw new Error('dev server is closed');
+    if (this.closed) throw new ClosedError('dev server');
     if (this.http) return;
     this.closing = unlimitedController();
     // Local services and checks survive (persisted); user events do not (memory only).
     this.core.reset(true);
-    await this.listenOnSamePort();
+    await this.listenOnSamePort(this.boundPort);
     this.core.dc.processResumed(this.options.nodeName);
   }
 
@@ -361,12 +361,11 @@ export class DevServerImpl implements DevServer {
     this.core.reset(options.keepState ?? false);
     this.unpause();
     this.closing = unlimitedController();
-    await this.listenOnSamePort();
+    await this.listenOnSamePort(port);
     if (!this.core.ownsDatacenter) this.core.dc.processResumed(this.options.nodeName);
   }
 
-  private async listenOnSamePort(): Promise<void> {
-    const port = this.boundPort;
+  private async listenOnSamePort(port: number): Promise<void> {
     // The old socket may linger in the kernel for a moment; retry the same port briefly.
     for (let attempt = 0; ; attempt++) {
       try {
