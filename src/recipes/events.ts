@@ -29,7 +29,7 @@ import type { UserEventRecord } from '../transport/events.js';
 import { advanceEventCursor, INITIAL_EVENT_CURSOR, sameLastEvent, type EventCursor } from './event-cursor.js';
 import { resolveWaitMs, Watcher, type WatcherEvents, type WatcherOptions } from './watcher.js';
 
-/** A user event as delivered: `payload` is the raw bytes (null when none), `ltime` exact. */
+/** A user event as delivered: `payload` is the raw bytes (null when none). */
 export type UserEvent = UserEventRecord;
 
 /** Defaults and limits, each with its reason. */
