@@ -31,6 +31,7 @@ import { ConfigError, SessionLostError, abortReason } from '../errors.js';
 import { linkSignals, sleep } from '../internal/abort.js';
 import { describe, formatDurationMs, toMs } from '../internal/duration.js';
 import { backoffDelay } from '../loop/backoff.js';
+import { explainTtlRefusal } from './ttl-hint.js';
 
 /** Defaults, each with its reason. */
 export const SESSION_DEFAULTS = Object.freeze({
@@ -226,7 +227,7 @@ export class Session extends EventEmitter<SessionEvents> {
       if (healthServiceId) {
         await api.services.deregister(healthServiceId).catch((e: unknown) => coord.logger.debug({ err: String(e) }, 'heartbeat service cleanup failed'));
       }
-      throw err;
+      throw explainTtlRefusal(err, o.ttlMs);
     }
     const session = new Session(coord, id, o, healthCheckId, healthServiceId, started);
     if (o.signal?.aborted) {
