@@ -15,6 +15,17 @@ import { CONNECTION_HELP, CONNECTION_OPTIONS, CommandFailure, UsageError, connec
 import { EXIT, exitCodesHelp } from '../exit-codes.js';
 import { clock, showValue } from '../format.js';
 
+/** What both watches do when Consul does not answer, before and after the first answer. */
+const TIMEOUT_HELP = `Timeouts and lost connections:
+  --timeout <duration>     give up if Consul has not answered the first read within this
+                           long ('10s', '1m'): print the last error and exit 1. Without it,
+                           watch waits for Consul as long as it takes.
+  After the first answer, a lost connection never ends the watch: each failed read prints
+  "warning: … (retrying)" on stderr, the reads are retried with backoff (up to 10 s apart),
+  and printing resumes, with the changes made meanwhile, once Consul answers again.
+  Stop with SIGINT or SIGTERM (exit 0).
+`;
+
 const WATCH_CONFIG_HELP = `Usage: consul-recipes watch config [options] <prefix>
 
 Prints every key under <prefix> (a plain Consul prefix: end it with / to watch a folder), then
@@ -30,15 +41,7 @@ Options:
                            with event initial|added|modified|deleted, after a first {"event":"ready"}
   -h, --help               show this help
 
-Timeouts and lost connections:
-  --timeout <duration>     give up if Consul has not answered the first read within this
-                           long ('10s', '1m'): print the last error and exit 1. Without it,
-                           watch waits for Consul as long as it takes.
-  After the first answer, a lost connection never ends the watch: each failed read prints
-  "warning: … (retrying)" on stderr, the reads are retried with backoff (up to 10 s apart),
-  and printing resumes, with the changes made meanwhile, once Consul answers again.
-  Stop with SIGINT or SIGTERM (exit 0).
-
+${TIMEOUT_HELP}
 ${CONNECTION_HELP}
 ${exitCodesHelp(false)}`;
 
@@ -57,15 +60,7 @@ Options:
                            initial|added|changed|removed, after a first {"event":"ready"}
   -h, --help               show this help
 
-Timeouts and lost connections:
-  --timeout <duration>     give up if Consul has not answered the first read within this
-                           long ('10s', '1m'): print the last error and exit 1. Without it,
-                           watch waits for Consul as long as it takes.
-  After the first answer, a lost connection never ends the watch: each failed read prints
-  "warning: … (retrying)" on stderr, the reads are retried with backoff (up to 10 s apart),
-  and printing resumes, with the changes made meanwhile, once Consul answers again.
-  Stop with SIGINT or SIGTERM (exit 0).
-
+${TIMEOUT_HELP}
 ${CONNECTION_HELP}
 ${exitCodesHelp(false)}`;
 
