@@ -20,8 +20,8 @@ export function validateKey(option: string, key: unknown, { allowTrailingSlash =
   }
   if (key.startsWith('/')) {
     const fixed = key.replace(/^\/+/, '');
-    const hint = fixed !== '' ? `write ${describe(fixed)}` : allowEmpty ? 'the empty prefix "" names every key' : 'name a key under the root';
-    throw new ConfigError(`${option} must not start with '/', got ${describe(key)} (Consul keys have no leading '/': ${hint})`, option);
+    const hint = fixed !== '' ? `: write ${describe(fixed)}` : allowEmpty ? ': the empty prefix "" names every key' : '';
+    throw new ConfigError(`${option} must not start with '/', got ${describe(key)} (Consul keys have no leading '/'${hint})`, option);
   }
   if (key.split('/').some((segment) => segment === '..')) {
     throw new ConfigError(`${option} must not contain a '..' segment, got ${describe(key)}`, option);

@@ -25,3 +25,9 @@ describe('the one key rule, with its fix in the message', () => {
     expect(() => validateKey('prefix', '')).toThrow('prefix must be a non-empty string');
   });
 });
+
+describe('a lone "/" where a key is required', () => {
+  it('is refused by the same rule, with no suggestion to make', () => {
+    expect(() => validateKey('key', '/')).toThrow(`key must not start with '/', got "/" (Consul keys have no leading '/')`);
+  });
+});
