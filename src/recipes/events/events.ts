@@ -30,7 +30,7 @@ import { advanceEventCursor, INITIAL_EVENT_CURSOR, sameLastEvent, type EventCurs
 import { resolveWaitMs, Watcher, type WatcherEvents, type WatcherOptions } from '../watch/watcher.js';
 import { checkOptions } from '../../internal/options.js';
 
-/** A user event as delivered: `payload` is the raw bytes (null when none), `ltime` exact. */
+/** A user event as delivered: `payload` is the raw bytes (null when none). */
 export type UserEvent = UserEventRecord;
 
 /** Defaults and limits, each with its reason. */
