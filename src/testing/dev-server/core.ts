@@ -241,6 +241,16 @@ export class Core {
     this.leaderlessSince = 0;
   }
 
+  /**
+   * A catalog registration on this agent's own node: a local service with EnableTagOverride takes
+   * the catalog's tags (agent/local/state.go updateSyncState). Other differences would be undone
+   * by the agent's next full sync, which the dev server does not run.
+   */
+  adoptCatalogTags(req: { readonly node: { readonly Node: string }; readonly service?: { readonly ServiceID: string; readonly ServiceTags: readonly string[] } | undefined }): void {
+    if (req.node.Node !== this.options.nodeName || !req.service) return;
+    this.agent.adoptCatalogTags(req.service.ServiceID, req.service.ServiceTags);
+  }
+
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void {
     this.options.logger[level]?.(message, fields);
   }
@@ -260,7 +270,8 @@ export class Core {
         Address: address,
         Datacenter: datacenter,
         TaggedAddresses: { lan: address, lan_ipv4: address, wan: address, wan_ipv4: address },
-        Meta: { 'consul-network-segment': '', 'consul-version': DEV_SERVER_CONSUL_VERSION },
+        // Go marshals map keys sorted; the agent adds its two keys to the configured node_meta.
+        Meta: sortedRecord({ ...this.options.nodeMeta, 'consul-network-segment': '', 'consul-version': DEV_SERVER_CONSUL_VERSION }),
       });
       ensureCheck(
         tx,
@@ -368,6 +379,12 @@ export class Core {
       else this.scheduleReap();
     });
   }
+}
+
+function sortedRecord(record: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(record).sort()) out[key] = record[key]!;
+  return out;
 }
 
 /** structs.ConsulServiceID / ConsulServiceName. */

@@ -23,6 +23,8 @@ import { DecodeError, type StructSpec, decodeStruct, parseJsonBody } from '../ht
 import type { Router } from '../http/router.js';
 import { formatGoDuration } from '../options.js';
 import type { CheckStatus } from '../state/types.js';
+import { HEALTH_CHECK_TYPE } from '../filter/index.js';
+import { requestFilter } from './filtering.js';
 import { checkJson } from './shapes.js';
 
 export function registerAgentRoutes(router: Router): void {
@@ -102,16 +104,22 @@ function visibleChecks(ctx: RequestContext, authz: Authorizer): LocalCheck[] {
   );
 }
 
-/** AgentChecks: agent-local checks keyed by ID; `{}` on a fresh agent (serfHealth is catalog-only). */
+/**
+ * AgentChecks: agent-local checks keyed by ID; `{}` on a fresh agent (serfHealth is catalog-only).
+ * `?filter` runs over the HealthCheck values.
+ */
 function checks(ctx: RequestContext): Reply {
   ctx.queryOptions();
-  if (ctx.query.get('filter') !== '') throw new RpcError('dev server: ?filter expressions are not supported');
+  const filter = requestFilter(ctx, HEALTH_CHECK_TYPE);
   const authz = ctx.authorizer();
   const all = ctx.core.agent.list();
   const visible = visibleChecks(ctx, authz);
   if (visible.length < all.length && ctx.token() !== '') ctx.headers['X-Consul-Results-Filtered-By-ACLs'] = 'true';
   const out: Record<string, unknown> = {};
-  for (const c of visible) out[c.CheckID] = checkJson(ctx.core.agent.toRow(c));
+  for (const c of visible) {
+    const json = checkJson(ctx.core.agent.toRow(c));
+    if (!filter || filter.matches(json)) out[c.CheckID] = json;
+  }
   return ctx.json(out);
 }
 
