@@ -4,7 +4,9 @@
  * local checks. Routes call into it; the public DevServer drives its lifecycle and fault hooks.
  */
 import { UserEvents } from './agent/events.js';
+import { LogMonitors } from './agent/monitor.js';
 import { Agent } from './agent/state.js';
+import { AgentCache } from './http/agent-cache.js';
 import { Timers, type TimerHandle } from './clock.js';
 import { NO_LEADER, RequestAborted, RpcError } from './http/errors.js';
 import type { ResolvedOptions } from './options.js';
@@ -37,6 +39,12 @@ export class Core {
   agent: Agent;
   /** The agent's user-event buffer (memory only: lost on every restart). */
   events: UserEvents;
+  /** Open `/v1/agent/monitor` streams. */
+  readonly monitors = new LogMonitors();
+  /** The agent cache's view of `?cached` reads (X-Cache / Age). */
+  readonly cache = new AgentCache();
+  /** Tokens set with `/v1/agent/token/:type` (memory only); `default` is used for requests without one. */
+  readonly agentTokens = new Map<string, string>();
   private leader = true;
   private leaderlessSince = 0;
   private leaderTimer: TimerHandle | undefined;
@@ -253,6 +261,7 @@ export class Core {
 
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void {
     this.options.logger[level]?.(message, fields);
+    this.monitors.publish(level, message, fields);
   }
 
   // ---- internals ----------------------------------------------------------------------------

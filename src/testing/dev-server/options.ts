@@ -78,6 +78,12 @@ export interface DevServerOptions {
    * removed between that limit and limit + this interval after turning critical. @default '30s'
    */
   checkReapInterval?: string | number;
+  /**
+   * `telemetry.prometheus_retention_time`: above zero, `/v1/agent/metrics?format=prometheus`
+   * answers in the Prometheus text format; at zero (Consul's default, also in `-dev`) it is a 415.
+   * @default 0
+   */
+  prometheusRetentionTime?: string | number;
 }
 
 export interface ResolvedOptions {
@@ -110,6 +116,8 @@ export interface ResolvedOptions {
   readonly checkDeregisterIntervalMinMs: number;
   /** check_reap_interval. */
   readonly checkReapIntervalMs: number;
+  /** telemetry.prometheus_retention_time. */
+  readonly prometheusRetentionTimeMs: number;
 }
 
 /** structs.SessionTTLMax. */
@@ -156,6 +164,7 @@ export function resolveOptions(options: DevServerOptions = {}): ResolvedOptions 
     maxOtherBodyBytes: 1 << 20,
     checkDeregisterIntervalMinMs: toMs('checkDeregisterIntervalMin', options.checkDeregisterIntervalMin ?? '1m', { min: 1 }),
     checkReapIntervalMs: toMs('checkReapInterval', options.checkReapInterval ?? '30s', { min: 1 }),
+    prometheusRetentionTimeMs: toMs('prometheusRetentionTime', options.prometheusRetentionTime ?? 0),
   };
 }
 

@@ -24,6 +24,8 @@ import type { Router } from '../http/router.js';
 import { formatGoDuration } from '../options.js';
 import type { CheckStatus } from '../state/types.js';
 import { HEALTH_CHECK_TYPE } from '../filter/index.js';
+import { registerAgentOpsRoutes } from './agent-ops.js';
+import { registerConnectRoutes } from './connect.js';
 import { requestFilter } from './filtering.js';
 import { checkJson } from './shapes.js';
 
@@ -37,6 +39,9 @@ export function registerAgentRoutes(router: Router): void {
     .add('/v1/agent/check/warn/', ['PUT'], (ctx) => ttlUpdate(ctx, '/v1/agent/check/warn/', 'warning'))
     .add('/v1/agent/check/fail/', ['PUT'], (ctx) => ttlUpdate(ctx, '/v1/agent/check/fail/', 'critical'))
     .add('/v1/agent/check/update/', ['PUT'], update);
+  // Host, metrics, monitor, reload and tokens; and Connect, answered as with connect disabled.
+  registerAgentOpsRoutes(router);
+  registerConnectRoutes(router);
 }
 
 const STATUSES: readonly string[] = ['passing', 'warning', 'critical'];
@@ -61,14 +66,7 @@ function self(ctx: RequestContext): Reply {
       Version: DEV_SERVER_CONSUL_VERSION,
       BuildDate: '2024-01-01T00:00:00Z',
     },
-    DebugConfig: {
-      ACLsEnabled: aclToken !== undefined,
-      DevMode: true,
-      Datacenter: datacenter,
-      NodeName: nodeName,
-      ServerMode: true,
-      SessionTTLMin: formatGoDuration(ctx.core.options.sessionTtlMinNs),
-    },
+    DebugConfig: debugConfig(ctx, address),
     Coord: { Vec: [0, 0, 0, 0, 0, 0, 0, 0], Error: 1.5, Adjustment: 0, Height: 1e-5 },
     Member: {
       Name: nodeName,
@@ -94,6 +92,54 @@ function self(ctx: RequestContext): Reply {
     Stats: { agent: { checks: String(ctx.core.agent.list().length), services: String(ctx.core.agent.listServices().length) }, consul: { leader: String(ctx.core.isLeader), server: 'true' } },
     Meta: { 'consul-network-segment': '', 'consul-version': DEV_SERVER_CONSUL_VERSION },
   });
+}
+
+/**
+ * RuntimeConfig.Sanitized() as a `-dev` agent on loopback reports it: addresses as the agent
+ * would bind them (`tcp://` URLs for sockets), the ports a dev agent uses, Connect off (the dev
+ * server answers as an agent with `connect.enabled = false`). Only a subset of Consul's several
+ * hundred keys is reported.
+ */
+function debugConfig(ctx: RequestContext, address: string): Record<string, unknown> {
+  const { nodeName, nodeId, datacenter, aclToken, nodeMeta, port, prometheusRetentionTimeMs } = ctx.core.options;
+  const tcp = (p: number): string => `tcp://${address}:${p}`;
+  const httpPort = ctx.req.socket.localPort ?? port;
+  return {
+    ACLsEnabled: aclToken !== undefined,
+    AdvertiseAddrLAN: address,
+    AdvertiseAddrWAN: address,
+    BindAddr: address,
+    Bootstrap: false,
+    BootstrapExpect: 0,
+    ClientAddrs: [address],
+    ConnectEnabled: false,
+    DNSAddrs: [tcp(8600), `udp://${address}:8600`],
+    DNSPort: 8600,
+    DataDir: '',
+    Datacenter: datacenter,
+    DevMode: true,
+    EnableDebug: false,
+    GRPCPort: 8502,
+    HTTPAddrs: [tcp(httpPort)],
+    HTTPPort: httpPort,
+    NodeID: nodeId,
+    NodeMeta: nodeMeta,
+    NodeName: nodeName,
+    PrimaryDatacenter: datacenter,
+    RPCAdvertiseAddr: tcp(8300),
+    RPCBindAddr: tcp(8300),
+    SerfAdvertiseAddrLAN: tcp(8301),
+    SerfAdvertiseAddrWAN: tcp(8302),
+    SerfBindAddrLAN: tcp(8301),
+    SerfBindAddrWAN: tcp(8302),
+    SerfPortLAN: 8301,
+    SerfPortWAN: 8302,
+    ServerMode: true,
+    ServerPort: 8300,
+    SessionTTLMin: formatGoDuration(ctx.core.options.sessionTtlMinNs),
+    Telemetry: { PrometheusOpts: { Expiration: formatGoDuration(prometheusRetentionTimeMs * 1e6) } },
+    UIConfig: { Enabled: false },
+  };
 }
 
 function visibleChecks(ctx: RequestContext, authz: Authorizer): LocalCheck[] {

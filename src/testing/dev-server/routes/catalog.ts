@@ -76,6 +76,7 @@ async function services(ctx: RequestContext): Promise<Reply> {
     return { index, value: out, watch: catalogWatch };
   });
   ctx.setMeta(snap.index);
+  ctx.cacheMeta(snap.index);
   const body: Record<string, string[]> = {};
   for (const name of [...snap.value.keys()].sort()) body[name] = snap.value.get(name)!;
   return ctx.json(body);
@@ -104,6 +105,7 @@ async function service(ctx: RequestContext): Promise<Reply> {
     return { index, value, watch: catalogWatch };
   });
   ctx.setMeta(snap.index);
+  ctx.cacheMeta(snap.index);
   return ctx.json(snap.value);
 }
 

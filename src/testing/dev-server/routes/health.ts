@@ -133,6 +133,7 @@ async function service(ctx: RequestContext): Promise<Reply> {
     return { index, value, watch: catalogWatch };
   });
   ctx.setMeta(snap.index);
+  ctx.cacheMeta(snap.index);
   setConsistency(ctx, opts);
   const passing = boolParam(ctx, 'passing');
   if (passing === undefined) throw new HttpError(400, 'Invalid value for ?passing');
