@@ -25,7 +25,7 @@ const FNV_OFFSET = 14695981039346656037n;
 const FNV_PRIME = 1099511628211n;
 
 /** hash/fnv New64 (FNV-1: multiply, then xor). */
-function fnv1(bytes: Uint8Array): bigint {
+export function fnv1(bytes: Uint8Array): bigint {
   let h = FNV_OFFSET;
   for (const b of bytes) {
     h = (h * FNV_PRIME) & MASK;
