@@ -6,6 +6,7 @@
  * updateSyncState for EnableTagOverride; agent/http.go setCacheMeta for `?cached`).
  */
 import { expect, it, vi } from 'vitest';
+import { agentServiceContentHash } from '../../src/testing/dev-server/agent/content-hash.js';
 import { describeConformance, expectError } from '../support/conformance.js';
 import { type HealthEntryJson, serviceHelpers, uniqueName } from '../testing/dev-server/service-helpers.js';
 import { type NodeJson, externalNodes } from './catalog-support.js';
@@ -153,6 +154,39 @@ describeConformance('Catalog register and deregister', (ctx) => {
     expect(agent.SocketPath).toBe('/tmp/web.sock');
     const rows = await get<Array<Record<string, unknown>>>(`/v1/catalog/service/${name}`);
     expect(rows[0]?.ServiceSocketPath).toBe('/tmp/web.sock');
+  });
+
+  it('AgentService ContentHash: hashstructure over api.AgentService, as the reply shows it', async () => {
+    const name = uniqueName('hash');
+    await svc.register({
+      Name: name,
+      ID: `${name}-1`,
+      Tags: ['b', 'a'],
+      Meta: { version: '2', env: 'prod' },
+      Port: 8080,
+      Address: '10.1.2.3',
+      EnableTagOverride: true,
+      Weights: { Passing: 3, Warning: 1 },
+    });
+    const res = await ctx.req('GET', `/v1/agent/service/${name}-1`);
+    expect(res.status, res.text).toBe(200);
+    const body = res.json<Record<string, any>>();
+    const expected = agentServiceContentHash({
+      Kind: body.Kind ?? '',
+      ID: body.ID,
+      Service: body.Service,
+      Tags: body.Tags,
+      Meta: body.Meta,
+      Port: body.Port,
+      Address: body.Address,
+      SocketPath: body.SocketPath ?? '',
+      TaggedAddresses: body.TaggedAddresses ?? {},
+      Weights: body.Weights,
+      EnableTagOverride: body.EnableTagOverride,
+      PeerName: body.PeerName ?? '',
+    });
+    expect(body.ContentHash).toBe(expected);
+    expect(res.header('x-consul-contenthash')).toBe(expected);
   });
 
   it('updateSyncState: with EnableTagOverride the agent adopts tags changed through the catalog', async () => {
