@@ -71,7 +71,7 @@ describeConformance('Catalog register and deregister', (ctx) => {
   });
 
   it('Register validation: node, address, node ID, service name and address are checked by the server (500)', async () => {
-    const put = (body: unknown) => ctx.req('PUT', '/v1/catalog/register', { body });
+    const put = (body: object) => ctx.req('PUT', '/v1/catalog/register', { body });
     expectError(await put({ Address: '192.0.2.1' }), 500, 'Must provide node');
     expectError(await put({ Node: uniqueName('ext') }), 500, 'Must provide address if SkipNodeUpdate is not set');
     expectError(await put({ Node: uniqueName('ext'), Address: '192.0.2.1', ID: 'not-a-uuid' }), 500, 'Bad node ID: uuid string is wrong length');
