@@ -9,17 +9,13 @@ import { expect, it, vi } from 'vitest';
 import { agentServiceContentHash } from '../../src/testing/dev-server/agent/content-hash.js';
 import { describeConformance, expectError } from '../support/conformance.js';
 import { type HealthEntryJson, serviceHelpers, uniqueName } from '../testing/dev-server/service-helpers.js';
-import { type NodeJson, externalNodes } from './catalog-support.js';
+import { type NodeJson, externalNodes, getJson } from './catalog-support.js';
 
 describeConformance('Catalog register and deregister', (ctx) => {
   const ext = externalNodes(ctx);
   const svc = serviceHelpers(ctx);
 
-  const get = async <T>(path: string): Promise<T> => {
-    const res = await ctx.req('GET', path);
-    expect(res.status, `${path}: ${res.text}`).toBe(200);
-    return res.json<T>();
-  };
+  const get = getJson(ctx);
 
   it('Register (catalog_endpoint.go): an external node, its service and a service check, answered `true`', async () => {
     const node = ext.name();

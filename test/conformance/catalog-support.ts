@@ -39,6 +39,15 @@ export function externalNodes(ctx: ConformanceContext) {
   };
 }
 
+/** A GET that must answer 200; returns the parsed body. */
+export function getJson(ctx: ConformanceContext) {
+  return async <T>(path: string): Promise<T> => {
+    const res = await ctx.req('GET', path);
+    expect(res.status, `${path}: ${res.text}`).toBe(200);
+    return res.json<T>();
+  };
+}
+
 /** `?filter=<expr>` encoded for a URL. */
 export function filterQuery(expression: string, join: '?' | '&' = '?'): string {
   return `${join}filter=${encodeURIComponent(expression)}`;

@@ -10,17 +10,13 @@
 import { expect, it } from 'vitest';
 import { describeConformance, expectError } from '../support/conformance.js';
 import { type HealthEntryJson, serviceHelpers, uniqueName } from '../testing/dev-server/service-helpers.js';
-import { type NodeJson, externalNodes, filterQuery } from './catalog-support.js';
+import { type NodeJson, externalNodes, filterQuery, getJson } from './catalog-support.js';
 
 describeConformance('Filter expressions (?filter)', (ctx) => {
   const ext = externalNodes(ctx);
   const svc = serviceHelpers(ctx);
 
-  const get = async <T>(path: string): Promise<T> => {
-    const res = await ctx.req('GET', path);
-    expect(res.status, `${path}: ${res.text}`).toBe(200);
-    return res.json<T>();
-  };
+  const get = getJson(ctx);
 
   /** Two external nodes, each with one instance of `service`, v1 passing on r1 and v2 critical on r2. */
   const twoInstances = async (): Promise<{ service: string; n1: string; n2: string }> => {

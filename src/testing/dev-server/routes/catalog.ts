@@ -128,10 +128,17 @@ async function nodes(ctx: RequestContext): Promise<Reply> {
   return ctx.json(snap.value);
 }
 
-/** CatalogNodeServices: `{Node, Services}` keyed by service ID, or `null` for an unknown node. */
-async function node(ctx: RequestContext): Promise<Reply> {
+/**
+ * Catalog.NodeServices / NodeServiceList: the node and its readable services (filtered as
+ * NodeService), shaped by `shape`; `null` for an unknown or unreadable node.
+ */
+async function nodeServicesRead(
+  ctx: RequestContext,
+  prefix: string,
+  shape: (services: Array<{ id: string; json: Record<string, unknown> }>) => unknown,
+): Promise<Reply> {
   const opts = ctx.queryOptions();
-  const name = ctx.path.slice('/v1/catalog/node/'.length);
+  const name = ctx.path.slice(prefix.length);
   if (name === '') throw new HttpError(400, 'Missing node name');
   const filter = requestFilter(ctx, NODE_SERVICE_TYPE);
   const authz = await ctx.rpcRead(opts);
@@ -140,12 +147,11 @@ async function node(ctx: RequestContext): Promise<Reply> {
     const found = nodeServices(tx, name);
     let value: Record<string, unknown> | null = null;
     if (found.node && (!authz.enforcing || authz.allowed('node', 'read', found.node.Node))) {
-      const svcs: Record<string, unknown> = {};
-      for (const s of found.services) {
-        const json = nodeServiceJson(s);
-        if (serviceVisible(authz, s) && (!filter || filter.matches(json))) svcs[s.ServiceID] = json;
-      }
-      value = { Node: nodeJson(found.node), Services: svcs };
+      const services = found.services
+        .filter((s) => serviceVisible(authz, s))
+        .map((s) => ({ id: s.ServiceID, json: nodeServiceJson(s) }))
+        .filter((s) => !filter || filter.matches(s.json));
+      value = { Node: nodeJson(found.node), Services: shape(services) };
     }
     return { index: found.index, value, watch: catalogWatch };
   });
@@ -153,29 +159,15 @@ async function node(ctx: RequestContext): Promise<Reply> {
   return ctx.json(snap.value);
 }
 
+/** CatalogNodeServices: `{Node, Services}` keyed by service ID, or `null` for an unknown node. */
+function node(ctx: RequestContext): Promise<Reply> {
+  return nodeServicesRead(ctx, '/v1/catalog/node/', (services) => Object.fromEntries(services.map((s) => [s.id, s.json])));
+}
+
 /**
  * CatalogNodeServiceList (`/v1/catalog/node-services/:node`): `{Node, Services: [NodeService]}`
  * with the services as a list; an unknown node is `null` here too (Catalog.NodeServiceList).
  */
-async function nodeServicesList(ctx: RequestContext): Promise<Reply> {
-  const opts = ctx.queryOptions();
-  const name = ctx.path.slice('/v1/catalog/node-services/'.length);
-  if (name === '') throw new HttpError(400, 'Missing node name');
-  const filter = requestFilter(ctx, NODE_SERVICE_TYPE);
-  const authz = await ctx.rpcRead(opts);
-  const snap = await blockingQuery(ctx, opts, () => {
-    const tx = ctx.core.store.read();
-    const found = nodeServices(tx, name);
-    let value: Record<string, unknown> | null = null;
-    if (found.node && (!authz.enforcing || authz.allowed('node', 'read', found.node.Node))) {
-      const list = found.services
-        .filter((s) => serviceVisible(authz, s))
-        .map(nodeServiceJson)
-        .filter((json) => !filter || filter.matches(json));
-      value = { Node: nodeJson(found.node), Services: list };
-    }
-    return { index: found.index, value, watch: catalogWatch };
-  });
-  ctx.setMeta(snap.index);
-  return ctx.json(snap.value);
+function nodeServicesList(ctx: RequestContext): Promise<Reply> {
+  return nodeServicesRead(ctx, '/v1/catalog/node-services/', (services) => services.map((s) => s.json));
 }
