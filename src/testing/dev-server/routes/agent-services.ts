@@ -66,9 +66,9 @@ const SERVICE_DEFINITION_SPEC: StructSpec = {
   aliases: { enable_tag_override: 'EnableTagOverride', tagged_addresses: 'TaggedAddresses' },
 };
 
-const SERVICE_ADDRESS_SPEC: StructSpec = { name: 'structs.ServiceAddress', strict: false, fields: { Address: 'string', Port: 'int' } };
-const LOCALITY_SPEC: StructSpec = { name: 'structs.Locality', strict: false, fields: { Region: 'string', Zone: 'string' } };
-const WEIGHTS_SPEC: StructSpec = { name: 'structs.Weights', strict: false, fields: { Passing: 'int', Warning: 'int' } };
+export const SERVICE_ADDRESS_SPEC: StructSpec = { name: 'structs.ServiceAddress', strict: false, fields: { Address: 'string', Port: 'int' } };
+export const LOCALITY_SPEC: StructSpec = { name: 'structs.Locality', strict: false, fields: { Region: 'string', Zone: 'string' } };
+export const WEIGHTS_SPEC: StructSpec = { name: 'structs.Weights', strict: false, fields: { Passing: 'int', Warning: 'int' } };
 
 interface DecodedService {
   readonly def: Record<string, unknown>;
@@ -122,7 +122,7 @@ function decodeService(raw: unknown): DecodedService {
 class DecodeErrorLike extends Error {}
 
 /** ipaddr.IsAny. */
-function isAnyAddress(address: string): boolean {
+export function isAnyAddress(address: string): boolean {
   return address === '0.0.0.0' || address === '::' || address === '[::]';
 }
 

@@ -14,6 +14,7 @@ import { deleteCheck, deleteNode, deleteService, ensureRegistration, type Regist
 import type { CheckRow, CheckStatus, Locality, ServiceAddress } from '../state/types.js';
 import { checkKey, serviceKey } from '../state/types.js';
 import { decodeError } from './agent.js';
+import { LOCALITY_SPEC, SERVICE_ADDRESS_SPEC, WEIGHTS_SPEC, isAnyAddress } from './agent-services.js';
 
 export function registerCatalogWriteRoutes(router: Router): void {
   router
@@ -85,9 +86,6 @@ const HEALTH_CHECK_SPEC: StructSpec = {
   },
 };
 
-const ADDRESS_SPEC: StructSpec = { name: 'structs.ServiceAddress', strict: false, fields: { Address: 'string', Port: 'int' } };
-const WEIGHTS_SPEC: StructSpec = { name: 'structs.Weights', strict: false, fields: { Passing: 'int', Warning: 'int' } };
-const LOCALITY_SPEC: StructSpec = { name: 'structs.Locality', strict: false, fields: { Region: 'string', Zone: 'string' } };
 
 /** structs.DeregisterRequest. */
 const DEREGISTER_SPEC: StructSpec = {
@@ -117,11 +115,6 @@ function uuidProblem(id: string): string | undefined {
   return undefined;
 }
 
-/** ipaddr.IsAny. */
-function isAnyAddress(address: string): boolean {
-  return address === '0.0.0.0' || address === '::' || address === '[::]';
-}
-
 function decodeLocality(raw: unknown, path: string): Locality | null {
   if (raw === undefined || raw === null) return null;
   const l = decodeStruct(raw, LOCALITY_SPEC, path);
@@ -145,7 +138,7 @@ function taggedAddressesOf(raw: unknown): Record<string, ServiceAddress> {
     throw new HttpError(400, 'Request decode failed: json: cannot unmarshal into Go struct field NodeService.Service.TaggedAddresses of type map[string]structs.ServiceAddress');
   }
   for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
-    const a = decodeStruct(v, ADDRESS_SPEC, 'NodeService.TaggedAddresses');
+    const a = decodeStruct(v, SERVICE_ADDRESS_SPEC, 'NodeService.TaggedAddresses');
     out[k] = { Address: str(a, 'Address'), Port: typeof a.Port === 'number' ? a.Port : 0 };
   }
   return out;
