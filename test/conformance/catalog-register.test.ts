@@ -143,13 +143,17 @@ describeConformance('Catalog register and deregister', (ctx) => {
     expect(health.map((e) => e.Service.ID)).toEqual([`${s}-1`]);
   });
 
-  it('SocketPath (structs.NodeService) is kept by the agent and shown in the catalog', async () => {
+  it('SocketPath and Locality (structs.NodeService) are kept by the agent and shown in the catalog', async () => {
     const name = uniqueName('sock');
-    await svc.register({ Name: name, SocketPath: '/tmp/web.sock' });
+    await svc.register({ Name: name, SocketPath: '/tmp/web.sock', Locality: { Region: 'eu-west', Zone: 'a' } });
     const agent = await get<Record<string, unknown>>(`/v1/agent/service/${name}`);
     expect(agent.SocketPath).toBe('/tmp/web.sock');
+    expect(agent.Locality).toEqual({ Region: 'eu-west', Zone: 'a' });
     const rows = await get<Array<Record<string, unknown>>>(`/v1/catalog/service/${name}`);
     expect(rows[0]?.ServiceSocketPath).toBe('/tmp/web.sock');
+    expect(rows[0]?.ServiceLocality).toEqual({ Region: 'eu-west', Zone: 'a' });
+    const health = await get<Array<{ Service: Record<string, unknown> }>>(`/v1/health/service/${name}`);
+    expect(health[0]?.Service).toMatchObject({ SocketPath: '/tmp/web.sock', Locality: { Region: 'eu-west', Zone: 'a' } });
   });
 
   it('AgentService ContentHash: hashstructure over api.AgentService, as the reply shows it', async () => {
