@@ -24,11 +24,12 @@ describeConformance('Catalog register and deregister', (ctx) => {
       Node: node,
       Address: '192.0.2.10',
       NodeMeta: { rack: 'r1' },
+      Locality: { Region: 'eu', Zone: 'b' },
       Service: { Service: service, Tags: ['primary'], Port: 5432, Meta: { version: '2' } },
       Check: { Name: `${service}-alive`, ServiceID: service, Status: 'passing', Output: 'ok' },
     });
     const nodes = await get<NodeJson[]>('/v1/catalog/nodes');
-    expect(nodes.find((n) => n.Node === node)).toMatchObject({ Address: '192.0.2.10', Meta: { rack: 'r1' }, ID: '' });
+    expect(nodes.find((n) => n.Node === node)).toMatchObject({ Address: '192.0.2.10', Meta: { rack: 'r1' }, ID: '', Locality: { Region: 'eu', Zone: 'b' } });
     const rows = await get<Array<Record<string, unknown>>>(`/v1/catalog/service/${service}`);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({

@@ -60,7 +60,7 @@ export function checkJson(c: CheckRow): Record<string, unknown> {
   };
 }
 
-/** structs.Node. */
+/** structs.Node (Locality omitted when unset). */
 export function nodeJson(n: NodeRow): Record<string, unknown> {
   return {
     ID: n.ID,
@@ -69,6 +69,7 @@ export function nodeJson(n: NodeRow): Record<string, unknown> {
     Datacenter: n.Datacenter,
     TaggedAddresses: n.TaggedAddresses,
     Meta: n.Meta,
+    ...(n.Locality ? { Locality: n.Locality } : {}),
     CreateIndex: n.CreateIndex,
     ModifyIndex: n.ModifyIndex,
   };
