@@ -16,6 +16,7 @@ Options:
   --host <addr>            address to bind (default 127.0.0.1)
   --node-name <name>       agent node name (default dev)
   --datacenter <dc>        datacenter name (default dc1)
+  --node-meta <k=v>        node metadata pair (repeatable; Consul's key:value also accepted)
   --session-ttl-min <dur>  smallest accepted session TTL (default 10s)
   --acl-token <token>      enable ACLs (default deny) with this management token
   --pretty                 indent JSON replies, as consul agent -dev does
@@ -43,6 +44,7 @@ export async function runDev(argv: readonly string[], io: CommandIo): Promise<nu
         host: { type: 'string' },
         'node-name': { type: 'string' },
         datacenter: { type: 'string' },
+        'node-meta': { type: 'string', multiple: true },
         'session-ttl-min': { type: 'string' },
         'acl-token': { type: 'string' },
         pretty: { type: 'boolean' },
@@ -78,7 +80,17 @@ export async function runDev(argv: readonly string[], io: CommandIo): Promise<nu
     io.err(`consul-recipes dev: --dns-port must be -1 or an integer between 0 and 65535, got ${JSON.stringify(values['dns-port'])}`);
     return 2;
   }
+  const nodeMeta: Record<string, string> = {};
+  for (const pair of values['node-meta'] ?? []) {
+    const sep = pair.includes('=') ? pair.indexOf('=') : pair.indexOf(':');
+    if (sep <= 0) {
+      io.err(`consul-recipes dev: --node-meta must be key=value, got ${JSON.stringify(pair)}`);
+      return 2;
+    }
+    nodeMeta[pair.slice(0, sep)] = pair.slice(sep + 1);
+  }
   const common = {
+    nodeMeta,
     host: values.host ?? '127.0.0.1',
     datacenter: values.datacenter ?? 'dc1',
     sessionTtlMin: values['session-ttl-min'] ?? '10s',
