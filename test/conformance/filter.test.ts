@@ -116,12 +116,12 @@ describeConformance('Filter expressions (?filter)', (ctx) => {
     expect(await ids('Checks is not empty and "v1" in Service.Tags')).toEqual([n1]);
   });
 
-  it('bexpr.CreateFilter errors: parse and selector errors are refused with their text', async () => {
+  it('bexpr.CreateFilter errors: parse and selector errors answer 500 with their text (a plain error through agent/http.go, as hashicorp/consul#7338 shows)', async () => {
     const prefix = 'Failed to create boolean expression evaluator: ';
-    expectError(await ctx.req('GET', `/v1/catalog/nodes${filterQuery('Foo == 1')}`), 400, `${prefix}Selector ["Foo"] is not valid`);
-    expectError(await ctx.req('GET', `/v1/agent/services${filterQuery('Port matches "1"')}`), 400, `${prefix}Invalid match operator "Matches" for selector "Port"`);
-    expectError(await ctx.req('GET', `/v1/health/service/x${filterQuery('Service.Meta.version ==')}`), 400, `${prefix}1:24 (23): no match found, expected:`);
-    expectError(await ctx.req('GET', `/v1/agent/checks${filterQuery('Status == "passing')}`), 400, `${prefix}1:19 (18): rule string: Unterminated string literal`);
-    expectError(await ctx.req('GET', `/v1/catalog/service/x${filterQuery('ServicePort == abc')}`), 400, `${prefix}Failed to coerce value "abc" for selector "ServicePort"`);
+    expectError(await ctx.req('GET', `/v1/catalog/nodes${filterQuery('Foo == 1')}`), 500, `${prefix}Selector ["Foo"] is not valid`);
+    expectError(await ctx.req('GET', `/v1/agent/services${filterQuery('Port matches "1"')}`), 500, `${prefix}Invalid match operator "Matches" for selector "Port"`);
+    expectError(await ctx.req('GET', `/v1/health/service/x${filterQuery('Service.Meta.version ==')}`), 500, `${prefix}1:24 (23): no match found, expected:`);
+    expectError(await ctx.req('GET', `/v1/agent/checks${filterQuery('Status == "passing')}`), 500, `${prefix}1:19 (18): rule string: Unterminated string literal`);
+    expectError(await ctx.req('GET', `/v1/catalog/service/x${filterQuery('ServicePort == abc')}`), 500, `${prefix}Failed to coerce value "abc" for selector "ServicePort"`);
   });
 });

@@ -1,8 +1,10 @@
 /**
  * `?filter=` for the endpoints Consul filters (http.go parseFilter → bexpr.CreateFilter in each
  * endpoint). An empty or absent expression filters nothing; one that does not parse or does not
- * fit the filtered type answers 400 with bexpr's message
- * (`Failed to create boolean expression evaluator: …`).
+ * fit the filtered type answers 500 with bexpr's message
+ * (`Failed to create boolean expression evaluator: …`): every endpoint returns bexpr's error
+ * as a plain error (agent_endpoint.go AgentServices, consul/catalog_endpoint.go ListNodes, …), and
+ * agent/http.go maps a plain error to 500 (hashicorp/consul#7338 shows the same answer).
  */
 import type { RequestContext } from '../http/context.js';
 import { HttpError } from '../http/errors.js';
@@ -15,7 +17,7 @@ export function requestFilter(ctx: RequestContext, type: FieldType): Filter | un
   try {
     return createFilter(expression, type);
   } catch (err) {
-    if (err instanceof FilterError) throw new HttpError(400, err.message);
+    if (err instanceof FilterError) throw new HttpError(500, err.message);
     throw err;
   }
 }
