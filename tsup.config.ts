@@ -1,4 +1,5 @@
 import { defineConfig } from 'tsup';
+import { buildUiBundle } from './src/ui/build-app.js';
 
 export default defineConfig({
   entry: {
@@ -18,4 +19,6 @@ export default defineConfig({
   // Node 20 (require() of an ES module is not available on all of them, and where it is, the
   // interop wraps the namespace instead of the default export).
   noExternal: ['p-retry', 'is-network-error'],
+  // The browser UI (dist/ui/), served by the dev server and `consul-recipes ui`.
+  onSuccess: () => buildUiBundle('dist/ui'),
 });

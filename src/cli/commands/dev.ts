@@ -19,6 +19,7 @@ Options:
   --session-ttl-min <dur>  smallest accepted session TTL (default 10s)
   --acl-token <token>      enable ACLs (default deny) with this management token
   --pretty                 indent JSON replies, as consul agent -dev does
+  --no-ui                  do not serve the web UI at /ui/
   -h, --help               show this help
 
 Stops cleanly on SIGINT or SIGTERM (exit 0).
@@ -41,6 +42,7 @@ export async function runDev(argv: readonly string[], io: CommandIo): Promise<nu
         'session-ttl-min': { type: 'string' },
         'acl-token': { type: 'string' },
         pretty: { type: 'boolean' },
+        'no-ui': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -70,6 +72,7 @@ export async function runDev(argv: readonly string[], io: CommandIo): Promise<nu
       sessionTtlMin: values['session-ttl-min'] ?? '10s',
       aclToken: values['acl-token'],
       pretty: values.pretty ?? false,
+      ui: !values['no-ui'],
     });
   } catch (err) {
     io.err(`consul-recipes dev: ${(err as Error).message}`);
@@ -89,6 +92,7 @@ export async function runDev(argv: readonly string[], io: CommandIo): Promise<nu
     process.on('SIGTERM', stop);
   });
   io.out(`consul-recipes dev server listening on ${server.url}${acl}`);
+  if (!values['no-ui']) io.out(`consul-recipes dev: UI at ${server.url}/ui/`);
   await stopped;
   await server.close();
   return 0;

@@ -70,6 +70,8 @@ export interface DevServerOptions {
    * removed between that limit and limit + this interval after turning critical. @default '30s'
    */
   checkReapInterval?: string | number;
+  /** Serve the web UI at `/ui/` (built into `dist/ui/` by `npm run build`). @default true */
+  ui?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -100,6 +102,7 @@ export interface ResolvedOptions {
   readonly checkDeregisterIntervalMinMs: number;
   /** check_reap_interval. */
   readonly checkReapIntervalMs: number;
+  readonly ui: boolean;
 }
 
 /** structs.SessionTTLMax. */
@@ -145,6 +148,7 @@ export function resolveOptions(options: DevServerOptions = {}): ResolvedOptions 
     maxOtherBodyBytes: 1 << 20,
     checkDeregisterIntervalMinMs: toMs('checkDeregisterIntervalMin', options.checkDeregisterIntervalMin ?? '1m', { min: 1 }),
     checkReapIntervalMs: toMs('checkReapInterval', options.checkReapInterval ?? '30s', { min: 1 }),
+    ui: options.ui ?? true,
   };
 }
 
