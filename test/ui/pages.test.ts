@@ -322,7 +322,7 @@ describe('UI pages against the dev server', () => {
     await go('/ui/dc1/kv/');
     await page.click('button:text-is("Create key or folder")');
     const unlabeled = await page.evaluate(() =>
-      [...document.querySelectorAll('input, textarea')].filter((el) => !document.querySelector(`label[for="${el.id}"]`)).length,
+      Array.from(document.querySelectorAll('input, textarea')).filter((el) => !document.querySelector(`label[for="${el.id}"]`)).length,
     );
     expect(unlabeled).toBe(0);
   });

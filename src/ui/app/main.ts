@@ -4,7 +4,7 @@
  */
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { getJson, getToken, setDatacenter, setToken, useTokenVersion } from './api.js';
+import { ApiError, getJson, getToken, setDatacenter, setToken, useTokenVersion } from './api.js';
 import { html } from './html.js';
 import { PageTitle, ui } from './pages/common.js';
 import { CoordinationPage } from './pages/coordination.js';
@@ -96,6 +96,27 @@ function TokenBox() {
   </div>`;
 }
 
+/**
+ * With ACLs in default-deny, lists are filtered rather than refused, so a page without a token
+ * looks empty: ask the agent once (and after every token change) whether it knows us.
+ */
+function AclBanner() {
+  const version = useTokenVersion();
+  const [denied, setDenied] = useState<string | undefined>(undefined);
+  useEffect(() => {
+    let live = true;
+    getJson('/v1/agent/self').then(
+      () => live && setDenied(undefined),
+      (err: Error) => live && setDenied(err instanceof ApiError && err.isAcl ? err.message : undefined),
+    );
+    return () => {
+      live = false;
+    };
+  }, [version]);
+  if (denied === undefined) return null;
+  return html`<p class="error banner" role="alert" data-testid="acl-banner">Access denied by ACLs (${denied}): lists may look empty. Enter a token with the "ACL token" button.</p>`;
+}
+
 function Frame({ route, children }: { route: Route | undefined; children: unknown }) {
   return html`<a class="skip" href="#main">Skip to content</a>
     <header class="top">
@@ -106,7 +127,7 @@ function Frame({ route, children }: { route: Route | undefined; children: unknow
       )}</ul></nav>
       <${TokenBox} />
     </header>
-    <main id="main">${children}</main>`;
+    <main id="main"><${AclBanner} />${children}</main>`;
 }
 
 function Home() {

@@ -101,10 +101,10 @@ function heldFor(h: HolderView, firstSeen: number | undefined, now: number): str
 function Holder({ dc, h, firstSeen, now, value }: { dc: string; h: HolderView; firstSeen: number | undefined; now: number; value?: string }) {
   return html`<dl class="facts holder">
     <div><dt>Holder</dt><dd data-testid="holder">${holderName(h)}</dd></div>
-    <div><dt>Session</dt><dd class="mono"><a href=${`${ui(dc, 'sessions')}#${h.sessionId}`} title=${h.sessionId}>${h.sessionId.slice(0, 8)}</a>${h.session ? ` · TTL ${h.session.ttl || 'none'} · lock-delay ${h.session.lockDelayMs} ms` : ' · gone'}</dd></div>
+    <div><dt>Session</dt><dd class="mono"><a href=${`${ui(dc, 'sessions')}#${h.sessionId}`} title=${h.sessionId}>${h.sessionId.slice(0, 8)}</a>${h.session ? ` · TTL ${h.session.ttl || 'none'} · lock-delay ${nsDuration(h.session.lockDelayMs * 1e6)}` : ' · gone'}</dd></div>
     <div><dt>Node</dt><dd>${h.session ? html`<a href=${ui(dc, 'nodes', encodeURIComponent(h.session.node))}>${h.session.node}</a>` : '—'}</dd></div>
     <div><dt>Held for</dt><dd data-testid="held-for">${heldFor(h, firstSeen, now)}</dd></div>
-    ${value !== undefined ? html`<div><dt>Value</dt><dd class="mono value-cell" data-testid="holder-value">${value === '' ? '(empty)' : value}</dd></div>` : null}
+    ${value !== undefined ? html`<div class="wide"><dt>Value</dt><dd class="mono value-cell" data-testid="holder-value">${value === '' ? '(empty)' : value}</dd></div>` : null}
   </dl>`;
 }
 
