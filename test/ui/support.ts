@@ -7,6 +7,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { buildUiBundle } from '../../src/ui/build-app.js';
+import { findUiDir } from '../../src/ui/static.js';
 import { ROOT, ensureBuilt } from '../cli/build.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -14,6 +16,8 @@ export const SCREENSHOTS = path.join(ROOT, 'test/ui/screenshots');
 
 export async function launchBrowser(): Promise<Browser> {
   await ensureBuilt();
+  // A dist/ built before the UI existed: add the UI bundle alone.
+  if (findUiDir() === undefined) await buildUiBundle(path.join(ROOT, 'dist/ui'));
   if (!existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
   // --no-sandbox: CI containers run as root, where chromium's sandbox cannot start.
   return chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'] });
