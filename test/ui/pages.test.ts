@@ -20,6 +20,7 @@ const waiter = new AbortController();
 let lockToken = 0;
 let term = 0;
 let lockSession = '';
+let legacySession = '';
 
 function coordinator(): Coordinator {
   const c = new Coordinator({ address: server.url });
@@ -78,6 +79,11 @@ beforeAll(async () => {
   // A third contender waits for a permit until the tests end.
   void c.semaphore('semaphores/db', { limit: 2 }).acquire({ signal: waiter.signal }).catch(() => undefined);
   await waitFor(() => server.state.listKeys('semaphores/db/').length === 4, { message: 'three contender keys and the record' });
+
+  // `consul lock jobs/legacy` (Go's api.Lock): `<prefix>/.lock` with the lock flag, no holder record.
+  const legacy = (await fetch(`${server.url}/v1/session/create`, { method: 'PUT', body: JSON.stringify({ Name: 'Consul lock session', TTL: '15s' }) }).then((r) => r.json())) as { ID: string };
+  legacySession = legacy.ID;
+  expect(await kvPut('jobs/legacy/.lock', '', `?acquire=${legacy.ID}&flags=3304740253564472344`)).toBe('true');
 
   const election = b.election('elections/billing', { value: { id: 'leader-1' } });
   await election.campaign();
@@ -267,7 +273,7 @@ describe('UI pages against the dev server', () => {
     const lock = await textOf('[data-kind="lock"][data-key="locks/orders"]');
     expect(lock).toContain('held');
     expect(lock).toContain('orders-worker');
-    expect(await textOf('[data-kind="lock"] [data-testid="token"]')).toBe(String(lockToken));
+    expect(await textOf('[data-kind="lock"][data-key="locks/orders"] [data-testid="token"]')).toBe(String(lockToken));
     expect(lock).toContain('dev');
     const sem = await textOf('[data-kind="semaphore"][data-key="semaphores/db"]');
     expect(await textOf('[data-kind="semaphore"] [data-testid="permits"]')).toBe('2 of 2 permits used');
@@ -276,6 +282,10 @@ describe('UI pages against the dev server', () => {
     const election = await textOf('[data-kind="election"][data-key="elections/billing"]');
     expect(await textOf('[data-kind="election"] [data-testid="token"]')).toBe(String(term));
     expect(election).toContain('leader-1');
+    const legacy = await textOf('[data-kind="lock"][data-key="jobs/legacy/.lock"]');
+    expect(legacy).toContain('Consul lock session');
+    expect(legacy).toContain(legacySession.slice(0, 8));
+    expect(legacy).toContain('(seen here)');
     await screenshot(page, 'coordination');
   });
 

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { startDevServer } from '../../testing/dev-server/index.js';
 import type { CommandIo } from '../args.js';
 import { exitCodesHelp } from '../exit-codes.js';
+import { untilStopSignal } from '../stop-signal.js';
 
 export const DEV_USAGE = `Usage: consul-recipes dev [options]
 
@@ -81,16 +82,7 @@ export async function runDev(argv: readonly string[], io: CommandIo): Promise<nu
   // Never print the token itself.
   const acl = values['acl-token'] !== undefined ? ' (ACLs enabled, default deny)' : '';
   // Handlers first: whoever reads the address may signal us at once.
-  const stopped = new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      io.out(`consul-recipes dev: ${signal} received, shutting down`);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  const stopped = untilStopSignal(io, 'dev');
   io.out(`consul-recipes dev server listening on ${server.url}${acl}`);
   if (!values['no-ui']) io.out(`consul-recipes dev: UI at ${server.url}/ui/`);
   await stopped;

@@ -19,6 +19,7 @@ import { ConfigError } from '../../errors.js';
 import { createUiHandler } from '../../ui/static.js';
 import { CONNECTION_OPTIONS, UsageError, integerOption, parse, runCommand, type CommandIo } from '../args.js';
 import { EXIT, exitCodesHelp } from '../exit-codes.js';
+import { untilStopSignal } from '../stop-signal.js';
 
 export const UI_USAGE = `Usage: consul-recipes ui [--consul <addr>] [options]
 
@@ -179,16 +180,7 @@ export async function runUi(argv: readonly string[], io: CommandIo): Promise<num
     if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
     const token = values.token ?? env.token;
     const server = await startUiServer({ agent, port, host: values.host ?? '127.0.0.1', token, tls });
-    const stopped = new Promise<void>((resolve) => {
-      const stop = (signal: NodeJS.Signals): void => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        io.out(`consul-recipes ui: ${signal} received, shutting down`);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    const stopped = untilStopSignal(io, 'ui');
     // Never print the token itself.
     const how = token !== undefined ? 'ACL token kept by this server' : 'no ACL token: the page asks for one if the agent needs it';
     io.out(`consul-recipes ui: serving ${server.url} for Consul at ${agent} (${how})`);
