@@ -10,7 +10,7 @@ function what(pair: KVPair): string {
   if (pair.flags === SEMAPHORE_FLAG_VALUE) return 'semaphore contender';
   const meaning = flagsMeaning(pair.flags);
   if (meaning) return meaning.split(' ')[0] ?? meaning;
-  return pair.flags === 0n ? 'election or lock' : `flags ${pair.flags}`;
+  return pair.flags === 0n ? 'leader key (election)' : `flags ${pair.flags}`;
 }
 
 export function SessionsPage({ dc }: { dc: string }) {
