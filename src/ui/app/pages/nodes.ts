@@ -24,10 +24,10 @@ export function NodesPage({ dc }: { dc: string }) {
       <tbody>${nodes.data.map((n) => {
         const own = checks.data!.filter((c) => c.Node === n.Node);
         return html`<tr key=${n.Node} data-node=${n.Node}>
-          <td><a href=${ui(dc, 'nodes', encodeURIComponent(n.Node))}>${n.Node}</a></td>
-          <td class="mono">${n.Address}</td>
-          <td><${HealthSummary} checks=${own.filter((c) => !c.ServiceID)} /></td>
-          <td><${HealthSummary} checks=${own} /></td>
+          <td data-label="Node"><a href=${ui(dc, 'nodes', encodeURIComponent(n.Node))}>${n.Node}</a></td>
+          <td data-label="Address" class="mono">${n.Address}</td>
+          <td data-label="Node health"><${HealthSummary} checks=${own.filter((c) => !c.ServiceID)} /></td>
+          <td data-label="All checks"><${HealthSummary} checks=${own} /></td>
         </tr>`;
       })}</tbody>
     </table></div>`;
@@ -68,11 +68,11 @@ export function NodePage({ dc, node }: { dc: string; node: string }) {
       <thead><tr><th scope="col">ID</th><th scope="col">Service</th><th scope="col">Address</th><th scope="col">Tags</th><th scope="col">Checks</th></tr></thead>
       <tbody>${services.map(
         (s) => html`<tr key=${s.ID}>
-          <td>${s.ID}</td>
-          <td><a href=${ui(dc, 'services', encodeURIComponent(s.Service))}>${s.Service}</a></td>
-          <td class="mono">${s.Address || info.data!.Node.Address}:${s.Port}</td>
-          <td><${Tags} tags=${s.Tags} /></td>
-          <td><${HealthSummary} checks=${checks.data!.filter((c) => c.ServiceID === s.ID)} /></td>
+          <td data-label="ID">${s.ID}</td>
+          <td data-label="Service"><a href=${ui(dc, 'services', encodeURIComponent(s.Service))}>${s.Service}</a></td>
+          <td data-label="Address" class="mono">${s.Address || info.data!.Node.Address}:${s.Port}</td>
+          <td data-label="Tags"><${Tags} tags=${s.Tags} /></td>
+          <td data-label="Checks"><${HealthSummary} checks=${checks.data!.filter((c) => c.ServiceID === s.ID)} /></td>
         </tr>`,
       )}</tbody>
     </table></div>

@@ -17,9 +17,9 @@ export function ServicesPage({ dc }: { dc: string }) {
       <tbody>${names.map((name) => {
         const own = checks.data!.filter((c) => c.ServiceName === name);
         return html`<tr key=${name} data-service=${name}>
-          <td><a href=${ui(dc, 'services', encodeURIComponent(name))}>${name}</a></td>
-          <td><${HealthSummary} checks=${own} /></td>
-          <td><${Tags} tags=${services.data![name]} /></td>
+          <td data-label="Service"><a href=${ui(dc, 'services', encodeURIComponent(name))}>${name}</a></td>
+          <td data-label="Health checks"><${HealthSummary} checks=${own} /></td>
+          <td data-label="Tags"><${Tags} tags=${services.data![name]} /></td>
         </tr>`;
       })}</tbody>
     </table></div>`;

@@ -33,13 +33,13 @@ export function SessionsPage({ dc }: { dc: string }) {
         const checks = [...(s.NodeChecks ?? []), ...(s.ServiceChecks ?? []).map((c) => c.ID), ...(s.Checks ?? [])];
         const keys = held.get(s.ID) ?? [];
         return html`<tr key=${s.ID} id=${s.ID} data-session=${s.ID}>
-          <td><strong>${s.Name || '(unnamed)'}</strong><div class="mono small muted" title=${s.ID}>${s.ID}</div></td>
-          <td><a href=${ui(dc, 'nodes', encodeURIComponent(s.Node))}>${s.Node}</a></td>
-          <td>${s.TTL || 'none'}</td>
-          <td>${s.Behavior}</td>
-          <td>${nsDuration(s.LockDelay)}</td>
-          <td>${checks.length === 0 ? html`<span class="muted">none</span>` : html`<ul class="plain">${[...new Set(checks)].map((c) => html`<li class="mono">${c}</li>`)}</ul>`}</td>
-          <td>${keys.length === 0
+          <td data-label="Name"><strong>${s.Name || '(unnamed)'}</strong><div class="mono small muted" title=${s.ID}>${s.ID}</div></td>
+          <td data-label="Node"><a href=${ui(dc, 'nodes', encodeURIComponent(s.Node))}>${s.Node}</a></td>
+          <td data-label="TTL">${s.TTL || 'none'}</td>
+          <td data-label="Behavior">${s.Behavior}</td>
+          <td data-label="Lock-delay">${nsDuration(s.LockDelay)}</td>
+          <td data-label="Checks">${checks.length === 0 ? html`<span class="muted">none</span>` : html`<ul class="plain">${[...new Set(checks)].map((c) => html`<li class="mono">${c}</li>`)}</ul>`}</td>
+          <td data-label="Holds">${keys.length === 0
             ? html`<span class="muted">nothing</span>`
             : html`<ul class="plain">${keys.map((p) => html`<li><a class="mono" href=${ui(dc, 'kv', keyPath(p.key))}>${p.key}</a> <span class="muted small">${what(p)}</span></li>`)}</ul>`}</td>
         </tr>`;
