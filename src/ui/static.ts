@@ -1,7 +1,8 @@
 /**
  * Serves the built UI (`dist/ui/`): `/ui/app.js`, `/ui/app.css`, and `index.html` for every other
  * path under `/ui/` (the pages route in the browser, with Consul's URL layout
- * `/ui/<dc>/services`, …). `/` and `/ui` redirect to `/ui/`, as Consul's agent does.
+ * `/ui/<dc>/services`, …). `/` and `/ui` redirect to `/ui/` with a 301, as Consul's agent does
+ * (agent/http.go `Index` redirects `/` to `ui_config.content_path`; Go's ServeMux adds the slash).
  *
  * Used by the dev server and by `consul-recipes ui`. The folder is found next to the running
  * bundle (`dist/testing/…`, `dist/cli/…`) or, when the sources run directly (tests), in the
