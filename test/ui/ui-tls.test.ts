@@ -4,8 +4,7 @@
  * requires a client certificate (certificates made with the openssl command line, as in
  * test/coordinator/tls.test.ts) and echoes what it received.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,6 +12,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt } from '../cli/build.js';
 import { startCli, type CliProcess } from '../cli/support.js';
+import { makeTestCertificates } from '../support/certs.js';
 
 let dir: string;
 let agent: https.Server;
@@ -20,19 +20,10 @@ let agentUrl: string;
 const running: CliProcess[] = [];
 const pem = (name: string): Buffer => readFileSync(path.join(dir, name));
 
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-}
-
 beforeAll(async () => {
   await ensureBuilt();
   dir = mkdtempSync(path.join(tmpdir(), 'consul-recipes-ui-tls-'));
-  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=test-ca');
-  for (const [name, cn] of [['server', 'consul.test'], ['client', 'client']] as const) {
-    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
-    writeFileSync(path.join(dir, `${name}.ext`), name === 'server' ? 'subjectAltName=DNS:consul.test\n' : 'extendedKeyUsage=clientAuth\n');
-    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '1', '-extfile', `${name}.ext`);
-  }
+  makeTestCertificates(dir);
   agent = https.createServer({ key: pem('server.key'), cert: pem('server.pem'), ca: pem('ca.pem'), requestCert: true, rejectUnauthorized: true }, (req, res) => {
     res.writeHead(200, { 'content-type': 'application/json', 'x-consul-index': '7' });
     res.end(JSON.stringify({ path: req.url, token: req.headers['x-consul-token'] ?? null }));
