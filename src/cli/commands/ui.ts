@@ -107,7 +107,9 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
       else res.destroy();
     });
     // The browser left (a page change aborts its blocking queries): stop waiting on the agent too.
-    res.on('close', () => upstream.destroy());
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
     req.pipe(upstream);
   };
 
