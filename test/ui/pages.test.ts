@@ -289,6 +289,20 @@ describe('UI pages against the dev server', () => {
     await screenshot(page, 'coordination');
   });
 
+  it('a voluntary release frees the lock on the open page and starts no lock-delay', async () => {
+    const handle = await coords[0]!.lock('locks/polite', { lockDelay: '15s' }).acquire();
+    await textOf('[data-kind="lock"][data-key="locks/polite"]', (t) => t.includes('held'));
+    await handle.release();
+    await textOf('[data-kind="lock"][data-key="locks/polite"]', (t) => t.includes('free'));
+    // The holder's session is destroyed after the release: Consul sets no lock-delay then.
+    await waitFor(() => !server.state.listSessions().some((x) => x.name === 'consul-recipes lock' && x.id !== lockSession), { message: 'the polite session is gone' });
+    // The page has seen everything up to the session's removal.
+    const seen = server.state.index;
+    await textOf('[data-testid="index"]', (t) => Number(t) >= seen);
+    expect(server.state.lockDelayMs('locks/polite')).toBe(0);
+    expect(await page.locator('[data-testid="lock-delays"]').count()).toBe(0);
+  });
+
   it('coordination follows a session invalidation live and shows the lock-delay it starts', async () => {
     expect(server.invalidateSession(lockSession)).toBe(true);
     const lock = await textOf('[data-kind="lock"][data-key="locks/orders"]', (t) => t.includes('free'), 2_000);
