@@ -1,4 +1,5 @@
 import { defineConfig, type Options } from 'tsup';
+import { buildUiBundle } from './src/ui/build-app.js';
 
 const shared = {
   target: 'node20',
@@ -22,6 +23,8 @@ export default defineConfig([
     dts: true,
     // Everything but the CLI, which the other build writes at the same time.
     clean: ['**/*', '!cli/**'],
+    // The browser UI (dist/ui/), served by the dev server and `consul-recipes ui`.
+    onSuccess: () => buildUiBundle('dist/ui'),
   },
   // The `consul-recipes` binary: package.json `bin` runs the ES module build only.
   {

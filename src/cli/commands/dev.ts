@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { startDevCluster, startDevServer } from '../../testing/dev-server/index.js';
 import type { CommandIo } from '../args.js';
 import { exitCodesHelp } from '../exit-codes.js';
+import { untilStopSignal } from '../stop-signal.js';
 
 export const DEV_USAGE = `Usage: consul-recipes dev [options]
 
@@ -25,6 +26,7 @@ Options:
   --dns-port <n>           DNS interface, UDP and TCP (default 8600, or 0 with --port 0;
                            -1 disables it); agent i of a cluster uses --dns-port + i
   --enable-script-checks   run script (Args) checks registered over the API
+  --no-ui                  do not serve the web UI at /ui/
   -h, --help               show this help
 
 Stops cleanly on SIGINT or SIGTERM (exit 0).
@@ -51,6 +53,7 @@ export async function runDev(argv: readonly string[], io: CommandIo): Promise<nu
         nodes: { type: 'string' },
         'dns-port': { type: 'string' },
         'enable-script-checks': { type: 'boolean' },
+        'no-ui': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -97,6 +100,7 @@ export async function runDev(argv: readonly string[], io: CommandIo): Promise<nu
     aclToken: values['acl-token'],
     pretty: values.pretty ?? false,
     enableScriptChecks: values['enable-script-checks'] ?? false,
+    ui: !values['no-ui'],
     ...(dnsPort >= 0 ? { dnsPort } : {}),
   };
   let servers: Array<{ node: string; url: string; dns: { host: string; port: number } | undefined }>;
@@ -123,20 +127,12 @@ export async function runDev(argv: readonly string[], io: CommandIo): Promise<nu
   // Never print the token itself.
   const acl = values['acl-token'] !== undefined ? ' (ACLs enabled, default deny)' : '';
   // Handlers first: whoever reads the address may signal us at once.
-  const stopped = new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      io.out(`consul-recipes dev: ${signal} received, shutting down`);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  const stopped = untilStopSignal(io, 'dev');
   for (const s of servers) {
     const who = servers.length > 1 ? ` (node ${s.node})` : '';
     io.out(`consul-recipes dev server listening on ${s.url}${who}${acl}`);
     if (s.dns) io.out(`consul-recipes dev DNS interface on ${s.dns.host}:${s.dns.port} (UDP and TCP)${who}`);
+    if (!values['no-ui']) io.out(`consul-recipes dev: UI at ${s.url}/ui/${who}`);
   }
   await stopped;
   await close();

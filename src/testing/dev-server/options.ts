@@ -103,6 +103,8 @@ export interface DevServerOptions {
    * @default 0
    */
   prometheusRetentionTime?: string | number;
+  /** Serve the web UI at `/ui/` (built into `dist/ui/` by `npm run build`). @default true */
+  ui?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -142,6 +144,7 @@ export interface ResolvedOptions {
   readonly dnsConfig: { readonly udpAnswerLimit: number; readonly enableTruncate: boolean; readonly onlyPassing: boolean };
   /** telemetry.prometheus_retention_time. */
   readonly prometheusRetentionTimeMs: number;
+  readonly ui: boolean;
 }
 
 /** structs.SessionTTLMax. */
@@ -204,6 +207,7 @@ export function resolveOptions(options: DevServerOptions = {}): ResolvedOptions 
       onlyPassing: options.dnsConfig?.onlyPassing ?? false,
     },
     prometheusRetentionTimeMs: toMs('prometheusRetentionTime', options.prometheusRetentionTime ?? 0),
+    ui: options.ui ?? true,
   };
 }
 

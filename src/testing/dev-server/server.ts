@@ -25,6 +25,7 @@ import { registerStatusRoutes } from './routes/status.js';
 import { registerTxnRoutes } from './routes/txn.js';
 import { sessionCheckIds } from './state/sessions.js';
 import type { CheckStatus } from './state/types.js';
+import { createUiHandler } from '../../ui/static.js';
 
 /** A KV entry as seen by tests (a copy; changing it changes nothing). */
 export interface DevServerKvEntry {
@@ -259,7 +260,9 @@ export class DevServerImpl implements DevServer {
     // Go's http.Server (Consul sets no timeouts) never closes idle keep-alive connections, and a
     // blocking query may legitimately take 10 min: no server-side timeouts here either.
     const server = createServer({ requestTimeout: 0, keepAliveTimeout: 0 });
+    const ui = this.options.ui ? createUiHandler() : undefined;
     server.on('request', (req, res) => {
+      if (ui?.(req, res)) return;
       void dispatch(this.core, this.router, req, res, { gate: () => this.gate(), closing: this.closing.signal });
     });
     server.on('connection', (socket: Socket) => {
