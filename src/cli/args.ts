@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Coordinator, type CoordinatorOptions } from '../coordinator.js';
 import { ConsulError, RecipeError } from '../errors.js';
-import { parseGoDurationNs } from '../internal/duration.js';
+import { toMs } from '../internal/duration.js';
+import { validateKey } from '../internal/keys.js';
 import { EXIT } from './exit-codes.js';
 
 /** Where a command writes: stdout and stderr (a newline is added when missing). */
@@ -67,7 +68,11 @@ export function wantsHelp(head: readonly string[]): boolean {
   return head.includes('--help') || head.includes('-h');
 }
 
-/** Strict `parseArgs` whose errors become {@link UsageError}s. */
+/**
+ * Strict `parseArgs` whose errors become {@link UsageError}s. A value that starts with '-' and a
+ * digit (`--timeout -1s`, `-n -1`) is taken as the option's value, so it reaches the option's own
+ * check and its message, instead of Node's "argument is ambiguous".
+ */
 export function parse<O extends Options>(
   args: readonly string[],
   options: O,
@@ -75,7 +80,7 @@ export function parse<O extends Options>(
 ): { values: ReturnType<typeof parseArgs<{ options: O; strict: true; allowPositionals: true }>>['values']; positionals: string[] } {
   let parsed;
   try {
-    parsed = parseArgs({ args: [...args], options, strict: true, allowPositionals: true });
+    parsed = parseArgs({ args: attachNegativeValues(args, options), options, strict: true, allowPositionals: true });
   } catch (err) {
     // Node's own text suggests '--' for values that start with '-': true, but noisy here.
     const message = (err as Error).message;
@@ -90,16 +95,52 @@ export function parse<O extends Options>(
   return { values: parsed.values, positionals: parsed.positionals };
 }
 
-/** A Go duration (`500ms`, `15s`, `1m30s`; `0` alone) from option `--name`, in ms. */
+/** `--name -1s` → `--name=-1s` (and `-n -1` → `--limit=-1`) for string options. */
+function attachNegativeValues(args: readonly string[], options: Options): string[] {
+  const byShort = new Map(Object.entries(options).flatMap(([name, o]) => (o.short ? [[o.short, name] as const] : [])));
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const next = args[i + 1];
+    const name = arg.startsWith('--') ? arg.slice(2) : /^-[^-]$/.test(arg) ? byShort.get(arg.slice(1)) : undefined;
+    if (name !== undefined && Object.hasOwn(options, name) && options[name]?.type === 'string' && next !== undefined && /^-\.?\d/.test(next)) {
+      out.push(`--${name}=${next}`);
+      i += 1;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
+/**
+ * A duration from option `--name`, in ms: the library's rule and message (src/internal/duration.ts),
+ * so `--timeout 5` and `coord.lock(k).acquire({ timeout: '5' })` are refused alike.
+ */
 export function durationOption(name: string, text: string | undefined, rule: { min?: number } = {}): number | undefined {
   if (text === undefined) return undefined;
-  const ns = parseGoDurationNs(text.trim());
-  if (ns === undefined || ns < 0) throw new UsageError(`--${name} must be a duration such as 500ms, 15s or 1m30s, got ${JSON.stringify(text)}`);
-  const ms = ns / 1e6;
-  if (rule.min !== undefined && ms < rule.min) {
-    throw new UsageError(`--${name} must be at least ${rule.min}ms, got ${JSON.stringify(text)}`);
+  try {
+    return toMs(`--${name}`, text, rule);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
   }
-  return ms;
+}
+
+/**
+ * A KV key or prefix given on the command line, checked by the library's rule and message
+ * (src/internal/keys.ts): `lock /jobs/x` is refused as `coord.lock('/jobs/x')` is.
+ */
+export function keyArgument(name: string, text: string, options: { allowEmpty?: boolean; allowTrailingSlash?: boolean } = {}): string {
+  try {
+    return validateKey(name, text, options);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** Where a listing looked: `under "jobs/"`, or `in the whole KV store` for the empty prefix. */
+export function underPrefix(prefix: string): string {
+  return prefix === '' ? 'in the whole KV store' : `under ${JSON.stringify(prefix)}`;
 }
 
 /** A whole number ≥ `min` from option `--name`. */

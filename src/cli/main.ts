@@ -9,6 +9,7 @@ import { DEV_USAGE, runDev } from './commands/dev.js';
 import { ELECT_USAGE, runElect } from './commands/elect.js';
 import { INSPECT_USAGE, runInspect } from './commands/inspect.js';
 import { LOCK_USAGE, SEMAPHORE_USAGE, runLock, runSemaphore } from './commands/lock.js';
+import { UI_USAGE, runUi } from './commands/ui.js';
 import { WATCH_USAGE, runWatch } from './commands/watch.js';
 import { EXIT } from './exit-codes.js';
 
@@ -27,6 +28,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   elect: { summary: 'run a command only while this process is the elected leader', usage: ELECT_USAGE, run: runElect },
   watch: { summary: 'print config or service changes as they happen (watch config|service)', usage: WATCH_USAGE, run: runWatch },
   inspect: { summary: 'show who holds the locks, semaphores and leaderships under a prefix', usage: INSPECT_USAGE, run: runInspect },
+  ui: { summary: 'serve the web UI for a Consul agent (services, KV, sessions, coordination)', usage: UI_USAGE, run: runUi },
   demo: { summary: 'leader election and lock failover across three worker processes, timed', usage: DEMO_USAGE, run: runDemo },
   'demo-worker': { summary: 'one worker process of the demo', usage: DEMO_USAGE, hidden: true, run: runDemoWorker },
 };

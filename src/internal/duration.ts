@@ -66,27 +66,40 @@ export interface DurationRule {
 /**
  * Converts an option value (duration string or ms number) into milliseconds, throwing
  * {@link ConfigError} naming the option when it is neither, negative, or out of range.
+ *
+ * The one rule for durations, shared by the library and the CLI: text is a Go duration with a
+ * unit ('500ms', '15s', '1m30s'; '0' alone), as Consul parses it, so `'5'` is refused rather than
+ * guessed (5 ms? 5 s?). Only a JavaScript number, which cannot carry a unit, means milliseconds.
+ * `option` is named as given: `ttl` reads `option "ttl"`; a flag such as `--ttl` reads `--ttl`.
  */
 export function toMs(option: string, value: unknown, rule: DurationRule = {}): number {
+  const label = optionLabel(option);
   let ms: number | undefined;
   if (typeof value === 'number') {
     ms = Number.isFinite(value) ? value : undefined;
   } else if (typeof value === 'string') {
-    const ns = parseGoDurationNs(value.trim());
-    ms = ns === undefined ? undefined : ns / 1e6;
+    const text = value.trim();
+    const ns = parseGoDurationNs(text);
+    if (ns === undefined) {
+      const bare = /^[-+]?(\d+(?:\.\d*)?|\.\d+)$/.test(text) ? ` (a number needs a unit: '${text}s' is ${text} seconds, '${text}ms' ${text} milliseconds)` : '';
+      throw new ConfigError(`${label} must be a duration with a unit, such as '500ms', '15s' or '1m30s', got ${describe(value)}${bare}`, option);
+    }
+    ms = ns / 1e6;
   }
   if (ms === undefined) {
-    throw new ConfigError(
-      `option "${option}" must be a duration string like '15s' or a number of milliseconds, got ${describe(value)}`,
-      option,
-    );
+    throw new ConfigError(`${label} must be a duration string like '15s' or a number of milliseconds, got ${describe(value)}`, option);
   }
   const min = rule.min ?? 0;
   if (ms < min || (rule.max !== undefined && ms > rule.max)) {
     const range = rule.max !== undefined ? `between ${min}ms and ${rule.max}ms` : `at least ${min}ms`;
-    throw new ConfigError(`option "${option}" must be ${range}, got ${describe(value)}`, option);
+    throw new ConfigError(`${label} must be ${range}, got ${describe(value)}`, option);
   }
   return ms;
+}
+
+/** `ttl` → `option "ttl"`; a command-line flag (`--ttl`) is shown as typed. */
+function optionLabel(option: string): string {
+  return option.startsWith('-') ? option : `option "${option}"`;
 }
 
 /** Like {@link toMs} but passes `undefined` through (for optional durations). */

@@ -33,6 +33,7 @@ import { backoffDelay } from '../loop/backoff.js';
 import { SafeEmitter } from '../internal/safe-emitter.js';
 import { StateMachine, type Moves } from '../internal/state-machine.js';
 import { checkOptions, refuseDatacenter } from '../internal/options.js';
+import { explainTtlRefusal } from './ttl-hint.js';
 
 /** Defaults, each with its reason. */
 export const SESSION_DEFAULTS = Object.freeze({
@@ -240,7 +241,7 @@ export class Session extends SafeEmitter<SessionEvents> {
       if (healthServiceId) {
         await api.services.deregister(healthServiceId).catch((e: unknown) => ctx.logger.debug({ err: String(e) }, 'heartbeat service cleanup failed'));
       }
-      throw err;
+      throw explainTtlRefusal(err, o.ttlMs);
     }
     const session = new Session(ctx, id, o, healthCheckId, healthServiceId, started);
     if (o.signal?.aborted) {

@@ -22,8 +22,11 @@ export interface UserEventRecord {
   serviceFilter: string;
   tagFilter: string;
   version: number;
-  /** Serf Lamport time at which the agent received it (uint64, exact); 0n in a fire reply. */
-  ltime: bigint;
+  /**
+   * Serf Lamport time at which the agent received it; 0 in a fire reply. A number, like every
+   * index and counter in the recipes' API: it counts events, far below 2^53.
+   */
+  ltime: number;
 }
 
 export interface FireOptions {
@@ -58,7 +61,7 @@ export function decodeUserEvent(raw: RawUserEvent): UserEventRecord {
     serviceFilter: raw.ServiceFilter ?? '',
     tagFilter: raw.TagFilter ?? '',
     version: raw.Version ?? 1,
-    ltime: typeof raw.LTime === 'bigint' ? raw.LTime : BigInt(raw.LTime ?? 0),
+    ltime: Number(raw.LTime ?? 0),
   };
 }
 

@@ -35,6 +35,9 @@ describe('demo', () => {
     expect(out).toMatch(/^ +\+\d+\.\d{3}s {2}worker-1 holds the LOCK \(fencing token \d+\)$/m);
     expect(out).toMatch(/SIGKILL worker-1 \(leader and lock holder\)/);
     expect(out).toMatch(/^ +\.\.\. \d+\.\ds {2}/m); // progress while Consul notices the crash
+    const progress = [...out.matchAll(/^ +\.\.\. \d+\.\ds {2}(.*)$/gm)].map((m) => m[1]);
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress, 'each progress line once (the lock-delay line was printed twice)').toEqual([...new Set(progress)]);
     expect(out).toMatch(/Consul invalidated worker-1's session \(health check expired\)/);
     expect(out).toMatch(/failover after the crash: [\d.]+ m?s to a new leader, [\d.]+ m?s to a new lock holder/);
     expect(out).toMatch(/SIGTERM worker-[23] \(the leader/);

@@ -55,7 +55,8 @@ const SH_RUNS: Readonly<Record<string, ShRun>> = {
   "consul-recipes elect elections/billing -- sh -c 'echo \"leading, term $CONSUL_RECIPES_FENCING_TOKEN\"'": { stdout: /^leading, term \d+$/m },
   'consul-recipes watch config config/billing/': { stdout: /watching config under "config\/billing\/"/, longRunning: true },
   'consul-recipes watch service billing': { stdout: /watching service "billing"/, longRunning: true },
-  'consul-recipes inspect /': { stdout: /nothing held under ""|^KIND /m },
+  'consul-recipes inspect': { stdout: /nothing held in the whole KV store|^KIND /m },
+  'consul-recipes ui --port 0': { stdout: /serving http:\/\/127\.0\.0\.1:\d+\/ui\//, longRunning: true },
 };
 
 let dev: DevServer;
@@ -134,7 +135,7 @@ describe(`${DOC} content`, () => {
   });
 
   it("documents every option of every command's --help", async () => {
-    const commands = [['dev'], ['lock'], ['semaphore'], ['elect'], ['watch', 'config'], ['watch', 'service'], ['inspect'], ['demo']];
+    const commands = [['dev'], ['lock'], ['semaphore'], ['elect'], ['watch', 'config'], ['watch', 'service'], ['inspect'], ['ui'], ['demo']];
     const missing: string[] = [];
     for (const command of commands) {
       const help = (await startCli([...command, '--help'], env()).exited).stdout;

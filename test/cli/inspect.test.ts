@@ -87,3 +87,14 @@ describe('inspect <prefix>', () => {
     }
   });
 });
+
+describe('inspect without a prefix', () => {
+  it('reads the whole KV store and says so, never \'under ""\'', async () => {
+    await fx.consul('PUT', `/v1/kv/${fx.prefix}/plain`, 'just data');
+    const r = await fx.run(['inspect']);
+    expect(r.code, r.stderr).toBe(0);
+    // At least our plain key is "other": either summary line names the whole store.
+    expect(r.stdout).toMatch(/^nothing held in the whole KV store \(.*[1-9]\d* other keys?\)$|^\(\d+ other keys? in the whole KV store not shown\)$/m);
+    expect(r.stdout).not.toContain('""');
+  });
+});

@@ -73,11 +73,19 @@ describe('bad usage exits 2 with a clear message', () => {
     [['lock', 'jobs/a', '--'], /missing command after '--'/],
     [['lock', '--', 'true'], /missing argument: expected <prefix>/],
     [['lock', 'a', 'b', '--', 'true'], /unexpected argument "b"/],
-    [['lock', '--ttl', 'soon', 'jobs/a', '--', 'true'], /--ttl must be a duration such as 500ms, 15s or 1m30s, got "soon"/],
-    [['lock', '--timeout=-1s', 'jobs/a', '--', 'true'], /--timeout must be a duration/],
+    [['lock', '--ttl', 'soon', 'jobs/a', '--', 'true'], /--ttl must be a duration with a unit, such as '500ms', '15s' or '1m30s', got "soon"/],
+    [['lock', '--timeout=-1s', 'jobs/a', '--', 'true'], /--timeout must be at least 0ms, got "-1s"/],
+    [['lock', '--timeout', '-1s', 'jobs/a', '--', 'true'], /--timeout must be at least 0ms, got "-1s"/],
+    [['lock', '--timeout', '5', 'jobs/a', '--', 'true'], /--timeout must be a duration with a unit.*got "5" \(a number needs a unit: '5s' is 5 seconds/],
+    [['semaphore', '-n', '-1', 'sem/a', '--', 'true'], /--limit must be an integer ≥ 1, got "-1"/],
+    [['lock', '/jobs/x', '--', 'true'], /<prefix> must not start with '\/', got "\/jobs\/x" \(Consul keys have no leading '\/': write "jobs\/x"\)/],
+    [['elect', '/el/x', '--', 'true'], /<key> must not start with '\/', got "\/el\/x"/],
+    [['watch', 'config', '/app/'], /<prefix> must not start with '\/'/],
+    [['watch', 'config', '--timeout', '3', 'app/'], /--timeout must be a duration with a unit/],
+    [['inspect', '/'], /<prefix> must not start with '\/', got "\/" \(Consul keys have no leading '\/': the empty prefix "" names every key\)/],
     [['lock', '--monitor-retry', 'x', 'jobs/a', '--', 'true'], /--monitor-retry must be an integer/],
     [['lock', '--bogus', 'jobs/a', '--', 'true'], /unknown option '--bogus'/],
-    [['lock', '/', '--', 'true'], /<prefix> must name a key prefix/],
+    [['lock', '/', '--', 'true'], /<prefix> must not start with '\/'/],
     [['semaphore', 'sem/a', '--', 'true'], /--limit <n> is required/],
     [['semaphore', '--limit', '0', 'sem/a', '--', 'true'], /--limit must be an integer ≥ 1, got "0"/],
     [['elect', 'el/'], /<key> must name a key \(not a folder\)/],
@@ -85,12 +93,11 @@ describe('bad usage exits 2 with a clear message', () => {
     [['watch', 'kv', 'x'], /cannot watch "kv": expected config or service/],
     [['watch', 'config'], /missing argument: expected <prefix>/],
     [['watch', 'service', 'a/b'], /service name without '\/'/],
-    [['inspect'], /missing argument: expected <prefix>/],
     [['inspect', 'a', 'b'], /unexpected argument "b"/],
     [['dev', '--port', 'x'], /--port must be an integer/],
     [['demo', 'extra'], /unexpected argument "extra"/],
     [['lock', '--address', 'ftp://x', 'jobs/a', '--', 'true'], /address.*http or https/],
-    [['lock', '--address', '127.0.0.1:1', 'jobs/../etc', '--', 'true'], /key.*\.\./],
+    [['lock', '--address', '127.0.0.1:1', 'jobs/../etc', '--', 'true'], /<prefix> must not contain a '\.\.' segment/],
   ])('%j', async (args, message) => {
     const r = await run(...args);
     expect(r.code, `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`).toBe(2);
@@ -98,7 +105,7 @@ describe('bad usage exits 2 with a clear message', () => {
   });
 
   it('points to the command help', async () => {
-    const r = await run('inspect');
+    const r = await run('inspect', '/');
     expect(r.stderr).toContain("Run 'consul-recipes inspect --help' for usage.");
   });
 });

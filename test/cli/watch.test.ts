@@ -98,3 +98,35 @@ describe('watch service <name>', () => {
     }
   });
 });
+
+describe('watch --timeout: the first answer', () => {
+  it.each([
+    [['watch', 'config', 'app/']],
+    [['watch', 'service', 'billing']],
+  ])('%j exits 1 with the last error when Consul does not answer in time', async (args) => {
+    // Port 1 refuses connections: the watch warns and retries until --timeout.
+    const result = await fx.run([...args, '--address', '127.0.0.1:1', '--timeout', '4s']);
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stderr).toMatch(/warning: .*ECONNREFUSED.*\(retrying\)/);
+    expect(result.stderr).toMatch(/: Consul did not answer within 4s \(last error: .*ECONNREFUSED \(Consul at http:\/\/127\.0\.0\.1:1\)\)$/m);
+    expect(result.stdout).toBe('');
+  });
+
+  it('stops counting once Consul answered: the watch goes on until SIGINT', async () => {
+    const prefix = `${fx.prefix}/t/`;
+    const cli = fx.start(['watch', 'config', '--json', '--timeout', '30s', prefix]);
+    await cli.waitForOutput(/"event":"ready"/, 'stdout');
+    await fx.consul('PUT', `/v1/kv/${prefix}a`, '1');
+    await cli.waitForOutput(/"event":"added"/, 'stdout');
+    cli.kill('SIGINT');
+    expect((await cli.exited).code).toBe(0);
+  });
+
+  it('--help says what happens on a lost connection', async () => {
+    for (const what of ['config', 'service']) {
+      const help = await fx.run(['watch', what, '--help']);
+      expect(help.stdout).toMatch(/--timeout <duration> +give up if Consul has not answered the first read/);
+      expect(help.stdout).toMatch(/After the first answer, a lost connection never ends the watch/);
+    }
+  });
+});

@@ -2,8 +2,7 @@
  * https agents: CA bundle, client certificates, server name and the env variables that set them.
  * Certificates are generated for the test with the openssl command line.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,25 +10,16 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsulError, Coordinator } from '../../src/index.js';
 import { optionsFromEnv } from '../../src/coordinator.js';
+import { makeTestCertificates } from '../support/certs.js';
 
 let dir: string;
 let server: https.Server;
 let url: string;
 const pem = (name: string): Buffer => readFileSync(path.join(dir, name));
 
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'consul-recipes-tls-'));
-  // A CA, a server certificate for "consul.test", a client certificate.
-  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=test-ca');
-  for (const [name, cn] of [['server', 'consul.test'], ['client', 'client']] as const) {
-    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
-    writeFileSync(path.join(dir, `${name}.ext`), name === 'server' ? 'subjectAltName=DNS:consul.test\n' : 'extendedKeyUsage=clientAuth\n');
-    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '1', '-extfile', `${name}.ext`);
-  }
+  makeTestCertificates(dir);
   server = https.createServer(
     { key: pem('server.key'), cert: pem('server.pem'), ca: pem('ca.pem'), requestCert: true, rejectUnauthorized: true },
     (_req, res) => {

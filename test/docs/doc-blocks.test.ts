@@ -54,6 +54,19 @@ const PUBLIC_SPECIFIERS: Readonly<Record<string, string>> = {
   '../../src/testing/index.js': 'consul-recipes/testing',
 };
 
+/** Where the docs link to repository files the npm package does not ship (examples, sources). */
+const REPOSITORY_FILES = 'https://github.com/consul-recipes/consul-recipes/blob/main/';
+
+/**
+ * Whether a repository path is in the npm package (package.json `files`): README.md and
+ * recipes-docs/ ship, so their relative links must stay inside what ships too.
+ */
+function shipped(file: string): boolean {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { files: string[] };
+  if (file === 'package.json') return true;
+  return pkg.files.filter((f) => !f.startsWith('!')).some((entry) => file === entry || file.startsWith(`${entry.replace(/\/$/, '')}/`));
+}
+
 const CODE_LANGS = new Set(['ts', 'typescript', 'js', 'javascript']);
 const SHELL_LANGS = new Set(['sh', 'bash', 'shell']);
 /** Blocks that are not code to run, and why that is enough. */
@@ -285,11 +298,18 @@ describe('code blocks in README.md and recipes-docs/*.md', () => {
       const text = readFileSync(path.join(ROOT, file), 'utf8').replace(/```[\s\S]*?```/g, '');
       for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
         const href = m[1] as string;
+        if (href.startsWith(REPOSITORY_FILES)) {
+          // A file of the repository that the package does not ship: it must exist here.
+          const target = href.slice(REPOSITORY_FILES.length).split('#')[0] as string;
+          if (!existsSync(path.join(ROOT, target))) broken.push(`${file}: ${href} (no such file in the repository)`);
+          continue;
+        }
         if (/^[a-z]+:/i.test(href)) continue; // http(s), mailto
         const [target = '', anchor] = href.split('#');
         const resolved = target === '' ? file : path.posix.normalize(path.posix.join(path.posix.dirname(file), target));
         if (OWNED_ELSEWHERE.has(resolved) && !existsSync(path.join(ROOT, resolved))) continue; // written with the CLI
         if (!existsSync(path.join(ROOT, resolved))) broken.push(`${file}: ${href}`);
+        else if (!shipped(resolved)) broken.push(`${file}: ${href} (not in the npm package: link to ${REPOSITORY_FILES}${resolved})`);
         else if (anchor && resolved.endsWith('.md') && !anchors(resolved).has(anchor)) broken.push(`${file}: ${href} (no such heading)`);
       }
     }

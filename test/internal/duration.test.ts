@@ -58,3 +58,22 @@ describe('formatDurationMs', () => {
     }
   });
 });
+
+describe('the one duration rule', () => {
+  it('refuses text without a unit, and says how to write seconds or milliseconds', () => {
+    expect(() => toMs('timeout', '5')).toThrow(
+      `option "timeout" must be a duration with a unit, such as '500ms', '15s' or '1m30s', got "5" (a number needs a unit: '5s' is 5 seconds, '5ms' 5 milliseconds)`,
+    );
+  });
+  it('takes a JavaScript number as milliseconds (it cannot carry a unit)', () => {
+    expect(toMs('timeout', 5)).toBe(5);
+  });
+  it('refuses a negative duration by the range, whatever its form', () => {
+    expect(() => toMs('timeout', '-1s')).toThrow(`option "timeout" must be at least 0ms, got "-1s"`);
+    expect(() => toMs('timeout', -1000)).toThrow(`option "timeout" must be at least 0ms, got -1000`);
+  });
+  it('names a command-line flag as typed', () => {
+    expect(() => toMs('--ttl', 'soon')).toThrow(/^--ttl must be a duration with a unit/);
+    expect(() => toMs('--ttl', 'soon')).toThrow(expect.objectContaining({ option: '--ttl', code: 'ERR_CONFIG' }));
+  });
+});

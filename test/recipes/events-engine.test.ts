@@ -31,7 +31,7 @@ class FakeEventAgent {
       serviceFilter: '',
       tagFilter: '',
       version: 1,
-      ltime: BigInt(this.buffer.length + 1),
+      ltime: this.buffer.length + 1,
     };
     this.buffer = [...this.buffer, ev].slice(-256);
     for (const w of [...this.wake]) w();

@@ -228,6 +228,12 @@ describe('startDevCluster options', () => {
     await expect(startDevCluster({ nodes: 2, nodeNames: ['a', 'a'] })).rejects.toThrow(/distinct/);
   });
 
+  it('names the nodes it has when asked for an unknown one', async () => {
+    const c = await start({ nodes: 2 });
+    expect(() => c.agent('node-9')).toThrow(/unknown node "node-9"; nodes are node-1, node-2/);
+    await expect(c.killNode('node-9')).rejects.toMatchObject({ code: 'ERR_CONFIG' });
+  });
+
   it('gives each node its own DNS port when dnsPort is 0', async () => {
     const c = await start({ nodes: 2, dnsPort: 0 });
     const ports = c.agents.map((a) => a.server.dns?.port);

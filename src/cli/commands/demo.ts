@@ -179,9 +179,17 @@ class Demo {
     return this.arrivals.length;
   }
 
-  /** Prints a progress line every half second until `until` settles. */
+  /** Until `until` settles, checks every half second and prints a line when the phase changes. */
   async withProgress<T>(until: Promise<T>, describe: (elapsedMs: number) => string, since: number): Promise<T> {
-    const timer = setInterval(() => this.note(`... ${((this.now() - since) / 1000).toFixed(1)}s  ${describe(this.now() - since)}`), PROGRESS_EVERY_MS);
+    // Each phase is printed once, when it starts being true: a tick that would repeat the
+    // previous line (lock-delay at 1.0 s and again at 1.5 s) prints nothing.
+    let shown: string | undefined;
+    const timer = setInterval(() => {
+      const text = describe(this.now() - since);
+      if (text === shown) return;
+      shown = text;
+      this.note(`... ${((this.now() - since) / 1000).toFixed(1)}s  ${text}`);
+    }, PROGRESS_EVERY_MS);
     try {
       return await until;
     } finally {

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { startDevCluster, startDevServer } from '../../testing/dev-server/index.js';
 import type { CommandIo } from '../args.js';
 import { exitCodesHelp } from '../exit-codes.js';
+import { untilStopSignal } from '../stop-signal.js';
 
 export const DEV_USAGE = `Usage: consul-recipes dev [options]
 
@@ -16,6 +17,7 @@ Options:
   --host <addr>            address to bind (default 127.0.0.1)
   --node-name <name>       agent node name (default dev)
   --datacenter <dc>        datacenter name (default dc1)
+  --node-meta <k=v>        node metadata pair (repeatable; Consul's key:value also accepted)
   --session-ttl-min <dur>  smallest accepted session TTL (default 10s)
   --acl-token <token>      enable ACLs (default deny) with this management token
   --pretty                 indent JSON replies, as consul agent -dev does
@@ -26,6 +28,7 @@ Options:
   --dns-port <n>           DNS interface, UDP and TCP (default 8600, or 0 with --port 0;
                            -1 disables it); agent i of a cluster uses --dns-port + i
   --enable-script-checks   run script (Args) checks registered over the API
+  --no-ui                  do not serve the web UI at /ui/
   -h, --help               show this help
 
 Stops cleanly on SIGINT or SIGTERM (exit 0).
@@ -45,6 +48,7 @@ export async function runDev(argv: readonly string[], io: CommandIo): Promise<nu
         host: { type: 'string' },
         'node-name': { type: 'string' },
         datacenter: { type: 'string' },
+        'node-meta': { type: 'string', multiple: true },
         'session-ttl-min': { type: 'string' },
         'acl-token': { type: 'string' },
         pretty: { type: 'boolean' },
@@ -52,6 +56,7 @@ export async function runDev(argv: readonly string[], io: CommandIo): Promise<nu
         datacenters: { type: 'string' },
         'dns-port': { type: 'string' },
         'enable-script-checks': { type: 'boolean' },
+        'no-ui': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -93,13 +98,24 @@ export async function runDev(argv: readonly string[], io: CommandIo): Promise<nu
     io.err(`consul-recipes dev: --dns-port must be -1 or an integer between 0 and 65535, got ${JSON.stringify(values['dns-port'])}`);
     return 2;
   }
+  const nodeMeta: Record<string, string> = {};
+  for (const pair of values['node-meta'] ?? []) {
+    const sep = pair.includes('=') ? pair.indexOf('=') : pair.indexOf(':');
+    if (sep <= 0) {
+      io.err(`consul-recipes dev: --node-meta must be key=value, got ${JSON.stringify(pair)}`);
+      return 2;
+    }
+    nodeMeta[pair.slice(0, sep)] = pair.slice(sep + 1);
+  }
   const common = {
+    nodeMeta,
     host: values.host ?? '127.0.0.1',
     datacenter: values.datacenter ?? 'dc1',
     sessionTtlMin: values['session-ttl-min'] ?? '10s',
     aclToken: values['acl-token'],
     pretty: values.pretty ?? false,
     enableScriptChecks: values['enable-script-checks'] ?? false,
+    ui: !values['no-ui'],
     ...(dnsPort >= 0 ? { dnsPort } : {}),
   };
   let servers: Array<{ node: string; url: string; dns: { host: string; port: number } | undefined }>;
@@ -136,20 +152,12 @@ export async function runDev(argv: readonly string[], io: CommandIo): Promise<nu
   // Never print the token itself.
   const acl = values['acl-token'] !== undefined ? ' (ACLs enabled, default deny)' : '';
   // Handlers first: whoever reads the address may signal us at once.
-  const stopped = new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      io.out(`consul-recipes dev: ${signal} received, shutting down`);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  const stopped = untilStopSignal(io, 'dev');
   for (const s of servers) {
     const who = servers.length > 1 ? ` (node ${s.node})` : '';
     io.out(`consul-recipes dev server listening on ${s.url}${who}${acl}`);
     if (s.dns) io.out(`consul-recipes dev DNS interface on ${s.dns.host}:${s.dns.port} (UDP and TCP)${who}`);
+    if (!values['no-ui']) io.out(`consul-recipes dev: UI at ${s.url}/ui/${who}`);
   }
   await stopped;
   await close();

@@ -8,7 +8,7 @@
  * The key layout is LeaderElection's (recipes-docs): `<key>` itself, created by each term and
  * locked by the leader's session (`delete` behaviour), its CreateIndex the term's fencing token.
  */
-import { connect, parse, runCommand, splitCommand, type CommandIo, CONNECTION_HELP, UsageError } from '../args.js';
+import { connect, keyArgument, parse, runCommand, splitCommand, type CommandIo, CONNECTION_HELP, UsageError } from '../args.js';
 import { exitCodesHelp } from '../exit-codes.js';
 import { runWhileHeld } from '../hold.js';
 import { holderInfo } from '../holder-info.js';
@@ -38,7 +38,7 @@ export function runElect(argv: readonly string[], io: CommandIo): Promise<number
   return runCommand('elect', ELECT_USAGE, argv, io, async () => {
     const { head, command } = splitCommand(argv);
     const { values, positionals } = parse(head, { ...HOLD_OPTIONS, value: { type: 'string' } }, { min: 1, max: 1, names: '<key> -- <command>' });
-    const key = (positionals[0] as string).replace(/^\/+/, '');
+    const key = keyArgument('<key>', positionals[0] as string);
     if (key === '' || key.endsWith('/')) throw new UsageError(`<key> must name a key (not a folder), got ${JSON.stringify(positionals[0])}`);
     const words = requireCommand(command, 'elect');
     const s = holdSettings(values);

@@ -3,14 +3,15 @@
  * leaders, with their sessions' TTL and age, as a table (or `--json`). One KV listing and one
  * session listing; the model is in inspect-model.ts.
  */
-import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, parse, runCommand, type CommandIo } from '../args.js';
+import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, keyArgument, parse, runCommand, underPrefix, type CommandIo } from '../args.js';
 import { EXIT, exitCodesHelp } from '../exit-codes.js';
 import { INSPECT_HEADER, inspect, inspectionRows, renderTable } from '../inspect-model.js';
 
-export const INSPECT_USAGE = `Usage: consul-recipes inspect [options] <prefix>
+export const INSPECT_USAGE = `Usage: consul-recipes inspect [options] [<prefix>]
 
-Shows the locks, semaphores and election leaders under <prefix> (a plain Consul key prefix;
-'/' for everything): who holds what, with the holder's session, node, TTL and age.
+Shows the locks, semaphores and election leaders under <prefix> (a plain Consul key prefix,
+without a leading '/'; leave it out for the whole KV store): who holds what, with the holder's
+session, node, TTL and age.
 
 Recognised: locks (keys with Consul's lock flag: ours, Go's api.Lock, consul lock's
 <prefix>/.lock), semaphores (<prefix>/.lock with the semaphore flag and its contender keys, as
@@ -31,8 +32,8 @@ ${exitCodesHelp(false)}`;
 
 export function runInspect(argv: readonly string[], io: CommandIo): Promise<number> {
   return runCommand('inspect', INSPECT_USAGE, argv, io, async () => {
-    const { values, positionals } = parse(argv, { json: { type: 'boolean' }, ...CONNECTION_OPTIONS }, { min: 1, max: 1, names: '<prefix>' });
-    const prefix = (positionals[0] as string).replace(/^\/+/, '');
+    const { values, positionals } = parse(argv, { json: { type: 'boolean' }, ...CONNECTION_OPTIONS }, { min: 0, max: 1, names: '<prefix>' });
+    const prefix = keyArgument('<prefix>', positionals[0] ?? '', { allowEmpty: true });
     const coord = connect(values);
     try {
       // Keys first: a session listed there but gone from the session list shows as "gone",
@@ -46,11 +47,11 @@ export function runInspect(argv: readonly string[], io: CommandIo): Promise<numb
       }
       const rows = inspectionRows(result);
       if (rows.length === 0) {
-        io.out(`nothing held under ${JSON.stringify(prefix)} (no locks, semaphores or election leaders; ${result.otherKeys} other key${result.otherKeys === 1 ? '' : 's'})`);
+        io.out(`nothing held ${underPrefix(prefix)} (no locks, semaphores or election leaders; ${result.otherKeys} other key${result.otherKeys === 1 ? '' : 's'})`);
         return EXIT.OK;
       }
       io.out(renderTable(INSPECT_HEADER, rows));
-      if (result.otherKeys > 0) io.out(`(${result.otherKeys} other key${result.otherKeys === 1 ? '' : 's'} under ${JSON.stringify(prefix)} not shown)`);
+      if (result.otherKeys > 0) io.out(`(${result.otherKeys} other key${result.otherKeys === 1 ? '' : 's'} ${underPrefix(prefix)} not shown)`);
       return EXIT.OK;
     } finally {
       await coord.close();

@@ -28,6 +28,7 @@ import {
   UsageError,
   connect,
   durationOption,
+  keyArgument,
   integerOption,
  
   parse,
@@ -153,9 +154,12 @@ export function requireCommand(command: string[] | undefined, name: string): str
   return command;
 }
 
-/** A prefix as `consul lock` takes it: leading slashes dropped (Consul does), trailing ones too (Go's path.Join). */
+/**
+ * A prefix checked by the library's key rule (no leading '/', as `coord.lock()` requires; `consul
+ * lock` would strip one), trailing slashes dropped as Go's path.Join does.
+ */
 export function lockPrefix(text: string): string {
-  const prefix = normalizePrefix(text.replace(/^\/+/, ''));
+  const prefix = normalizePrefix(keyArgument('<prefix>', text));
   if (prefix === '') throw new UsageError(`<prefix> must name a key prefix, got ${JSON.stringify(text)}`);
   return prefix;
 }

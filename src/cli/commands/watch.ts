@@ -9,9 +9,22 @@
  */
 import type { ConfigChanges, ConfigSnapshot } from '../../recipes/config/config-watcher.js';
 import type { ServiceInstance } from '../../recipes/discovery/discovery.js';
-import { CONNECTION_HELP, CONNECTION_OPTIONS, UsageError, connect, explain, parse, runCommand, type CommandIo } from '../args.js';
+import { TimeoutError } from '../../errors.js';
+import { formatDurationMs } from '../../internal/duration.js';
+import { CONNECTION_HELP, CONNECTION_OPTIONS, CommandFailure, UsageError, connect, durationOption, explain, keyArgument, parse, runCommand, type CommandIo } from '../args.js';
 import { EXIT, exitCodesHelp } from '../exit-codes.js';
 import { clock, showValue } from '../format.js';
+
+/** What both watches do when Consul does not answer, before and after the first answer. */
+const TIMEOUT_HELP = `Timeouts and lost connections:
+  --timeout <duration>     give up if Consul has not answered the first read within this
+                           long ('10s', '1m'): print the last error and exit 1. Without it,
+                           watch waits for Consul as long as it takes.
+  After the first answer, a lost connection never ends the watch: each failed read prints
+  "warning: … (retrying)" on stderr, the reads are retried with backoff (up to 10 s apart),
+  and printing resumes, with the changes made meanwhile, once Consul answers again.
+  Stop with SIGINT or SIGTERM (exit 0).
+`;
 
 const WATCH_CONFIG_HELP = `Usage: consul-recipes watch config [options] <prefix>
 
@@ -28,6 +41,7 @@ Options:
                            with event initial|added|modified|deleted, after a first {"event":"ready"}
   -h, --help               show this help
 
+${TIMEOUT_HELP}
 ${CONNECTION_HELP}
 ${exitCodesHelp(false)}`;
 
@@ -46,13 +60,15 @@ Options:
                            initial|added|changed|removed, after a first {"event":"ready"}
   -h, --help               show this help
 
+${TIMEOUT_HELP}
 ${CONNECTION_HELP}
 ${exitCodesHelp(false)}`;
 
 export const WATCH_USAGE = `Usage: consul-recipes watch config <prefix> [options]
        consul-recipes watch service <name> [options]
 
-Prints changes as they happen, until SIGINT. Run 'consul-recipes watch config --help' or
+Prints changes as they happen, until SIGINT. --timeout <duration> bounds the wait for
+Consul's first answer (exit 1); a connection lost later is retried until Consul is back. Run 'consul-recipes watch config --help' or
 'consul-recipes watch service --help' for the options.
 
 ${exitCodesHelp(false)}`;
@@ -80,9 +96,10 @@ function nextSignal(): Promise<NodeJS.Signals> {
 }
 
 async function watchConfig(argv: readonly string[], io: CommandIo): Promise<number> {
-  const { values, positionals } = parse(argv, { json: { type: 'boolean' }, ...CONNECTION_OPTIONS }, { min: 1, max: 1, names: '<prefix>' });
-  const prefix = (positionals[0] as string).replace(/^\/+/, '');
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' }, timeout: { type: 'string' }, ...CONNECTION_OPTIONS }, { min: 1, max: 1, names: '<prefix>' });
+  const prefix = keyArgument('<prefix>', positionals[0] as string);
   const json = values.json ?? false;
+  const timeoutMs = durationOption('timeout', values.timeout);
   const coord = connect(values);
   const stop = nextSignal();
   try {
@@ -112,13 +129,43 @@ async function watchConfig(argv: readonly string[], io: CommandIo): Promise<numb
       for (const rel of changes.modified) print('modified', rel, snapshot.get(rel));
       for (const rel of changes.deleted) print('deleted', rel);
     });
-    watcher.on('error', (err) => io.err(`consul-recipes watch config: warning: ${explain(err, coord.address)} (retrying)`));
-    const outcome = await Promise.race([watcher.ready().then(() => stop), stop]);
-    void outcome;
+    let lastError: unknown;
+    watcher.on('error', (err) => {
+      lastError = err;
+      io.err(`consul-recipes watch config: warning: ${explain(err, coord.address)} (retrying)`);
+    });
+    await firstAnswerThenSignal(watcher, stop, timeoutMs, () => lastError, coord.address);
     return EXIT.OK;
   } finally {
     await coord.close();
   }
+}
+
+/**
+ * Waits for the first answer (bounded by `--timeout` when given), then for SIGINT/SIGTERM. A
+ * timeout becomes exit 1 naming the last error seen, so a script learns why Consul did not answer.
+ */
+async function firstAnswerThenSignal(
+  watcher: { ready(options?: { timeout?: number; signal?: AbortSignal }): Promise<unknown> },
+  stop: Promise<NodeJS.Signals>,
+  timeoutMs: number | undefined,
+  lastError: () => unknown,
+  address: string,
+): Promise<void> {
+  const stopped = new AbortController();
+  void stop.then(() => stopped.abort());
+  try {
+    await watcher.ready({ signal: stopped.signal, ...(timeoutMs !== undefined ? { timeout: timeoutMs } : {}) });
+  } catch (err) {
+    if (stopped.signal.aborted) return; // SIGINT/SIGTERM before the first answer: a normal stop
+    if (err instanceof TimeoutError) {
+      const last = lastError();
+      const why = last === undefined ? 'its first read is still being retried' : `last error: ${explain(last, address)}`;
+      throw new CommandFailure(`Consul did not answer within ${formatDurationMs(timeoutMs ?? 0)} (${why})`, EXIT.ERROR);
+    }
+    throw err;
+  }
+  await stop;
 }
 
 /** Instances by `node/id`, the identity Consul gives them. */
@@ -133,12 +180,13 @@ function sameInstance(a: ServiceInstance, b: ServiceInstance): boolean {
 async function watchService(argv: readonly string[], io: CommandIo): Promise<number> {
   const { values, positionals } = parse(
     argv,
-    { json: { type: 'boolean' }, passing: { type: 'boolean' }, tag: { type: 'string', multiple: true }, ...CONNECTION_OPTIONS },
+    { json: { type: 'boolean' }, passing: { type: 'boolean' }, tag: { type: 'string', multiple: true }, timeout: { type: 'string' }, ...CONNECTION_OPTIONS },
     { min: 1, max: 1, names: '<name>' },
   );
   const name = positionals[0] as string;
   if (name.includes('/')) throw new UsageError(`<name> must be a service name without '/', got ${JSON.stringify(name)}`);
   const json = values.json ?? false;
+  const timeoutMs = durationOption('timeout', values.timeout);
   const coord = connect(values);
   const stop = nextSignal();
   try {
@@ -180,8 +228,12 @@ async function watchService(argv: readonly string[], io: CommandIo): Promise<num
     watcher.on('change', (list) => {
       if (ready) show(list);
     });
-    watcher.on('error', (err) => io.err(`consul-recipes watch service: warning: ${explain(err, coord.address)} (retrying)`));
-    await Promise.race([watcher.ready().then(() => stop), stop]);
+    let lastError: unknown;
+    watcher.on('error', (err) => {
+      lastError = err;
+      io.err(`consul-recipes watch service: warning: ${explain(err, coord.address)} (retrying)`);
+    });
+    await firstAnswerThenSignal(watcher, stop, timeoutMs, () => lastError, coord.address);
     return EXIT.OK;
   } finally {
     await coord.close();

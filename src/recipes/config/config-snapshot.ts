@@ -7,7 +7,7 @@
  * snapshot), so every snapshot ever published is one the server actually held at some index —
  * never a mix of a new response and an old value kept for the key that failed.
  */
-import { TextDecoder } from 'node:util';
+import { TextDecoder, type inspect as utilInspect, type InspectOptionsStylized } from 'node:util';
 import { ConfigError, DecodeError } from '../../errors.js';
 import { describe } from '../../internal/duration.js';
 import type { KVPair } from '../../transport/kv.js';
@@ -36,68 +36,111 @@ interface SnapshotEntry<T> {
 /**
  * One consistent, fully decoded view of a prefix, built from a single response. Immutable. Keys
  * are relative to the watched prefix.
+ *
+ * It is a read-only `Map` of key → decoded value (`get`, `has`, `size`, `keys`, `values`,
+ * `entries`, `forEach`, `for…of`), iterated in sorted key order, so it can be passed wherever a
+ * `ReadonlyMap<string, T>` is expected. `JSON.stringify(snapshot)` gives
+ * `{ index, entries: { key: value } }`.
+ *
+ * Indexes are `number`s, as everywhere in the recipes' API (fencing tokens, `modifyIndex`):
+ * a Raft index counts writes, and 2^53 writes at a million a second take 285 years.
  */
-export class ConfigSnapshot<T = unknown> {
-  /** The response's `X-Consul-Index` (0n for the empty snapshot before any read). */
-  readonly index: bigint;
-  private readonly entries: ReadonlyMap<string, SnapshotEntry<T>>;
+export class ConfigSnapshot<T = unknown> implements ReadonlyMap<string, T> {
+  /** The response's `X-Consul-Index` (0 for the empty snapshot before any read). */
+  readonly index: number;
+  /** Entries by key, in sorted key order. */
+  readonly #entries: ReadonlyMap<string, SnapshotEntry<T>>;
+  /** Decoded values by key, in sorted key order: what the Map interface iterates. */
+  readonly #values: ReadonlyMap<string, T>;
 
   /** @internal Built by {@link buildSnapshot}; the empty one by {@link ConfigSnapshot.empty}. */
-  constructor(index: bigint, entries: ReadonlyMap<string, SnapshotEntry<T>>) {
-    this.index = index;
-    this.entries = entries;
+  constructor(index: bigint | number, entries: ReadonlyMap<string, SnapshotEntry<T>>) {
+    this.index = Number(index);
+    const sorted = [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    this.#entries = new Map(sorted);
+    this.#values = new Map(sorted.map(([key, entry]) => [key, entry.value]));
     Object.freeze(this);
   }
 
   static empty<T>(): ConfigSnapshot<T> {
-    return new ConfigSnapshot<T>(0n, new Map());
+    return new ConfigSnapshot<T>(0, new Map());
   }
 
   /** Number of keys. */
   get size(): number {
-    return this.entries.size;
+    return this.#values.size;
   }
 
   /** The decoded value of `key` (relative to the prefix), or undefined. */
   get(key: string): T | undefined {
-    return this.entries.get(key)?.value;
+    return this.#values.get(key);
   }
 
   has(key: string): boolean {
-    return this.entries.has(key);
+    return this.#values.has(key);
   }
 
   /** Keys in sorted order. */
-  keys(): string[] {
-    return [...this.entries.keys()].sort();
+  keys(): MapIterator<string> {
+    return this.#values.keys();
+  }
+
+  /** Decoded values, in sorted key order. */
+  values(): MapIterator<T> {
+    return this.#values.values();
+  }
+
+  /** `[key, value]` pairs in sorted key order. */
+  entries(): MapIterator<[string, T]> {
+    return this.#values.entries();
+  }
+
+  /** Calls `callback(value, key, snapshot)` for each key, in sorted order. */
+  forEach(callback: (value: T, key: string, snapshot: ReadonlyMap<string, T>) => void, thisArg?: unknown): void {
+    for (const [key, value] of this.#values) callback.call(thisArg, value, key, this);
+  }
+
+  /** `[key, value]` pairs in sorted key order. */
+  [Symbol.iterator](): MapIterator<[string, T]> {
+    return this.#values.entries();
+  }
+
+  get [Symbol.toStringTag](): string {
+    return 'ConfigSnapshot';
   }
 
   /** The key's `ModifyIndex`, for callers that track versions. */
   modifyIndex(key: string): number | undefined {
-    return this.entries.get(key)?.modifyIndex;
+    return this.#entries.get(key)?.modifyIndex;
   }
 
   /** The raw bytes of `key` as stored (empty Buffer for an empty value). */
   raw(key: string): Buffer | undefined {
-    const entry = this.entries.get(key);
+    const entry = this.#entries.get(key);
     return entry ? Buffer.from(entry.raw) : undefined;
   }
 
   /** A plain object `{ key: value }` (prototype-free, so keys like `__proto__` are safe). */
   toObject(): Record<string, T> {
     const out = Object.create(null) as Record<string, T>;
-    for (const key of this.keys()) out[key] = (this.entries.get(key) as SnapshotEntry<T>).value;
+    for (const [key, value] of this.#values) out[key] = value;
     return out;
   }
 
-  /** `[key, value]` pairs in sorted key order. */
-  *[Symbol.iterator](): IterableIterator<[string, T]> {
-    for (const key of this.keys()) yield [key, (this.entries.get(key) as SnapshotEntry<T>).value];
+  /** What `JSON.stringify` writes: `{ index, entries: { key: value } }`, keys sorted. */
+  toJSON(): { index: number; entries: Record<string, T> } {
+    return { index: this.index, entries: this.toObject() };
+  }
+
+  /** `console.log(snapshot)`: the index and the entries, as Node shows a Map. */
+  [Symbol.for('nodejs.util.inspect.custom')](depth: number, options: InspectOptionsStylized, inspect: typeof utilInspect): string {
+    if (depth < 0) return `ConfigSnapshot(${this.size}) [index ${this.index}]`;
+    return `ConfigSnapshot [index ${this.index}] ${inspect(new Map(this.#values), { ...options, depth: options.depth === null ? null : depth })}`;
   }
 
   /** @internal */
   entry(key: string): SnapshotEntry<T> | undefined {
-    return this.entries.get(key);
+    return this.#entries.get(key);
   }
 }
 
@@ -160,7 +203,8 @@ export type BuildResult<T> =
 export function buildSnapshot<T>(input: {
   prefix: string;
   pairs: readonly KVPair[];
-  index: bigint;
+  /** The response's `X-Consul-Index`; the snapshot keeps it as a number. */
+  index: bigint | number;
   decode: Decoder<T>;
   previous?: ConfigSnapshot<T> | undefined;
 }): BuildResult<T> {

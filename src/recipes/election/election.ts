@@ -48,31 +48,19 @@ import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
 import {
   ClosedError,
   ConfigError,
-  DecodeError,
   IllegalStateError,
   NotLeaderError,
   SessionLostError,
-  abortReason,
   type LockLostError,
 } from '../../errors.js';
-import { linkSignals } from '../../internal/abort.js';
 import { describe, toMs } from '../../internal/duration.js';
 import { validateKey } from '../../internal/keys.js';
-import { blockingQuery } from '../../loop/blocking-query.js';
-import { keyRead } from '../hold/key-contention.js';
 import type { Session } from '../../session/session.js';
-import { isTransient } from '../../transport/client.js';
 import type { KVPair } from '../../transport/index.js';
 import type { Decoder } from '../config/config-snapshot.js';
 import { ElectionDriver } from './driver.js';
-import {
-  leaderChanges,
-  leaderRecord,
-  proclaimOps,
-  resolveLeaderDecoder,
-  type LeaderDecodeOption,
-  type LeaderRecord,
-} from './leader-key.js';
+import { ElectionObserver, type LeaderInfo } from './observer.js';
+import { proclaimOps, resolveLeaderDecoder, type LeaderDecodeOption } from './leader-key.js';
 import { installShutdown, resolveShutdownOptions, type ShutdownOptions } from './shutdown.js';
 import { ELECTION_TRANSITIONS, type DeposedReason, type ElectionState } from './state.js';
 import {
@@ -88,6 +76,7 @@ import { checkOptions, refuseDatacenter } from '../../internal/options.js';
 import { HOLDER_OPTION_NAMES, resolveHolderOptions, type HolderOptions } from '../hold/options.js';
 
 export type { DeposedReason, ElectionState } from './state.js';
+export { ElectionObserver, type LeaderInfo } from './observer.js';
 export type { LeaderDecodeOption } from './leader-key.js';
 export type { ShutdownOptions } from './shutdown.js';
 
@@ -187,16 +176,6 @@ export function resolveElectionOptions<T>(key: unknown, options: ElectionOptions
   };
 }
 
-/** The leader as anybody can read it from the key. */
-export interface LeaderInfo<T = unknown> {
-  /** The advertised value, decoded (undefined when it failed to decode; an `error` event says why). */
-  readonly value: T | undefined;
-  /** The leader's session. */
-  readonly sessionId: string;
-  /** The term's fencing token (the key's CreateIndex). */
-  readonly fencingToken: number;
-}
-
 /** One term of this instance as leader. */
 export interface LeaderTerm {
   readonly key: string;
@@ -279,8 +258,6 @@ export class LeaderElection<T = unknown> extends SafeEmitter<ElectionEvents<T>> 
   private readonly ctx: RecipeContext;
   private readonly driver: ElectionDriver;
   private readonly engine: TermEngine;
-  private readonly decode: Decoder<T>;
-  private readonly waitMs: number;
   private readonly machine: StateMachine<ElectionState, ElectionMove>;
   /** The current term, from `elected` until the election is idle again. */
   private hold: Hold | undefined;
@@ -294,6 +271,8 @@ export class LeaderElection<T = unknown> extends SafeEmitter<ElectionEvents<T>> 
    */
   private closing: Promise<void> | undefined;
   private readonly closed = new AbortController();
+  /** Reads the leader without a session: `leader()`, `observe()` and the `leader` events. */
+  private readonly observer: ElectionObserver<T>;
   private watch: AbortController | undefined;
   private readonly background = new Set<Promise<unknown>>();
   private readonly untrack: () => void;
@@ -316,8 +295,7 @@ export class LeaderElection<T = unknown> extends SafeEmitter<ElectionEvents<T>> 
       emit: (_from, to, move) => this.emitFor(to, move),
     });
     this.key = o.key;
-    this.decode = o.decode;
-    this.waitMs = o.engine.waitMs;
+    this.observer = new ElectionObserver<T>(ctx, o.key, o.decode, o.engine.waitMs, (err) => this.emit('error', err));
     this.driver = new ElectionDriver(ctx.api, o.key, o.value, { waitMs: o.engine.waitMs, retryTimeMs: o.retryTimeMs });
     this.untrack = ctx.lifetime.track(this);
     this.engine = new TermEngine(ctx, { kind: 'election', key: o.key, driver: this.driver, ...o.engine }, (from, to, detail) =>
@@ -404,9 +382,8 @@ export class LeaderElection<T = unknown> extends SafeEmitter<ElectionEvents<T>> 
   }
 
   /** One read of the key: the current leader, or null. No session needed. */
-  async leader(options: { signal?: AbortSignal } = {}): Promise<LeaderInfo<T> | null> {
-    const { pair } = await this.ctx.api.kv.get(this.key, { signal: options.signal });
-    return this.toInfo(leaderRecord(pair));
+  leader(options: { signal?: AbortSignal } = {}): Promise<LeaderInfo<T> | null> {
+    return this.observer.leader(options.signal);
   }
 
   /**
@@ -425,7 +402,7 @@ export class LeaderElection<T = unknown> extends SafeEmitter<ElectionEvents<T>> 
       throw new ConfigError(`option "signal" must be an AbortSignal, got ${describe(options.signal)}`, 'signal');
     }
     if (this.closing) throw new ClosedError(this.what);
-    return this.observeLoop(options.signal);
+    return this.observer.observe(options.signal, this.closed.signal);
   }
 
   /**
@@ -537,30 +514,6 @@ export class LeaderElection<T = unknown> extends SafeEmitter<ElectionEvents<T>> 
   // ---------------------------------------------------------------------------------------------
   // Observing
 
-  private async *observeLoop(signal: AbortSignal | undefined): AsyncGenerator<LeaderInfo<T> | null, void, undefined> {
-    const linked = linkSignals([signal, this.closed.signal]);
-    try {
-      const snapshots = blockingQuery<KVPair | null>(
-        keyRead(this.ctx.api, this.key),
-        {
-          signal: linked.signal,
-          waitMs: this.waitMs,
-          isFatal: (err) => !isTransient(err),
-          onError: (err, failures) => this.ctx.logger.debug({ key: this.key, failures, err: String(err) }, 'election observer read failed'),
-        },
-      );
-      let previous: LeaderRecord | null | undefined;
-      for await (const { value } of snapshots) {
-        const next = leaderRecord(value);
-        for (const change of leaderChanges(previous, next)) yield this.toInfo(change);
-        previous = next;
-      }
-      if (signal?.aborted) throw abortReason(signal);
-    } finally {
-      linked.dispose();
-    }
-  }
-
   private syncWatch(): void {
     const wanted = this.listenerCount('leader') > 0 && !this.closing;
     if (wanted && !this.watch) {
@@ -569,7 +522,7 @@ export class LeaderElection<T = unknown> extends SafeEmitter<ElectionEvents<T>> 
       this.inBackground(
         (async () => {
           try {
-            for await (const leader of this.observeLoop(controller.signal)) this.emit('leader', leader);
+            for await (const leader of this.observer.observe(controller.signal, this.closed.signal)) this.emit('leader', leader);
           } catch (err) {
             if (!controller.signal.aborted) this.emit('error', err);
           } finally {
@@ -581,17 +534,6 @@ export class LeaderElection<T = unknown> extends SafeEmitter<ElectionEvents<T>> 
       this.watch.abort();
       this.watch = undefined;
     }
-  }
-
-  private toInfo(record: LeaderRecord | null): LeaderInfo<T> | null {
-    if (record === null) return null;
-    let value: T | undefined;
-    try {
-      value = this.decode(record.raw ?? Buffer.alloc(0), this.key);
-    } catch (err) {
-      this.emit('error', new DecodeError(this.key, `the leader's value: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
-    }
-    return Object.freeze({ value, sessionId: record.sessionId, fencingToken: record.fencingToken });
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ import { checkOptions, refuseDatacenter, resolveDatacenter } from '../../interna
 export const EVENT_LIST_DATACENTER_REASON =
   "Consul's event list is the local agent's own buffer and is never forwarded; events fired into another datacenter reach only its agents, so watch them through a Coordinator on an agent there";
 
-/** A user event as delivered: `payload` is the raw bytes (null when none), `ltime` exact. */
+/** A user event as delivered: `payload` is the raw bytes (null when none). */
 export type UserEvent = UserEventRecord;
 
 /** Defaults and limits, each with its reason. */

@@ -8,6 +8,8 @@ import { UserEvents, type UserEvent } from './agent/events.js';
 import { Agent } from './agent/state.js';
 import { Timers } from './clock.js';
 import { type DcAgent, Datacenter } from './cluster/datacenter.js';
+import { LogMonitors } from './agent/monitor.js';
+import { AgentCache } from './http/agent-cache.js';
 import type { ResolvedOptions } from './options.js';
 import { deleteCheck, deleteService, ensureCheck, ensureService } from './state/catalog.js';
 import type { Store, WriteResult, WriteTx } from './state/store.js';
@@ -41,6 +43,12 @@ export class Core implements DcAgent {
   events: UserEvents;
   /** Set by the hosting DevServer: stops the agent's process (after `/v1/agent/leave`). */
   onShutdown: (() => void) | undefined;
+  /** Open `/v1/agent/monitor` streams. */
+  readonly monitors = new LogMonitors();
+  /** The agent cache's view of `?cached` reads (X-Cache / Age). */
+  readonly cache = new AgentCache();
+  /** Tokens set with `/v1/agent/token/:type` (memory only); `default` is used for requests without one. */
+  readonly agentTokens = new Map<string, string>();
 
   constructor(
     readonly options: ResolvedOptions,
@@ -162,8 +170,19 @@ export class Core implements DcAgent {
     if (this.ownsDatacenter) this.dc.reset(keepState);
   }
 
+  /**
+   * A catalog registration on this agent's own node: a local service with EnableTagOverride takes
+   * the catalog's tags (agent/local/state.go updateSyncState). Other differences would be undone
+   * by the agent's next full sync, which the dev server does not run.
+   */
+  adoptCatalogTags(req: { readonly node: { readonly Node: string }; readonly service?: { readonly ServiceID: string; readonly ServiceTags: readonly string[] } | undefined }): void {
+    if (req.node.Node !== this.options.nodeName || !req.service) return;
+    this.agent.adoptCatalogTags(req.service.ServiceID, req.service.ServiceTags);
+  }
+
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void {
     this.options.logger[level]?.(message, fields);
+    this.monitors.publish(level, message, fields);
   }
 
   // ---- internals ----------------------------------------------------------------------------

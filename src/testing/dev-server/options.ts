@@ -36,6 +36,14 @@ export interface DevServerOptions {
   nodeId?: string;
   /** @default 'dc1' */
   datacenter?: string;
+  /**
+   * Node metadata (Consul's `node_meta`), shown in the node's `Meta` next to the
+   * `consul-network-segment` and `consul-version` keys Consul adds, matched by `?node-meta=` and
+   * `NodeMeta` / `Node.Meta` filter selectors. Keys follow Consul's rules (letters, digits, `-`
+   * and `_`, at most 128 characters, no `consul-` prefix); values at most 512 characters; at most
+   * 64 pairs. @default {}
+   */
+  nodeMeta?: Readonly<Record<string, string>>;
   logger?: DevServerLogger;
   /** How long a KV tombstone lives before it is reaped (`TombstoneTTL`). @default '15m' */
   tombstoneTtl?: string | number;
@@ -89,6 +97,14 @@ export interface DevServerOptions {
     /** `only_passing`: leave out instances with a warning check too. @default false */
     onlyPassing?: boolean;
   };
+  /**
+   * `telemetry.prometheus_retention_time`: above zero, `/v1/agent/metrics?format=prometheus`
+   * answers in the Prometheus text format; at zero (Consul's default, also in `-dev`) it is a 415.
+   * @default 0
+   */
+  prometheusRetentionTime?: string | number;
+  /** Serve the web UI at `/ui/` (built into `dist/ui/` by `npm run build`). @default true */
+  ui?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -99,6 +115,8 @@ export interface ResolvedOptions {
   readonly nodeName: string;
   readonly nodeId: string;
   readonly datacenter: string;
+  /** Validated `nodeMeta`. */
+  readonly nodeMeta: Readonly<Record<string, string>>;
   readonly logger: DevServerLogger;
   readonly tombstoneTtlMs: number;
   /** Tombstone GC granularity (30 s in Consul, smaller when the TTL is). */
@@ -124,6 +142,9 @@ export interface ResolvedOptions {
   /** The DNS port (0 = pick), or undefined for no DNS interface. */
   readonly dnsPort: number | undefined;
   readonly dnsConfig: { readonly udpAnswerLimit: number; readonly enableTruncate: boolean; readonly onlyPassing: boolean };
+  /** telemetry.prometheus_retention_time. */
+  readonly prometheusRetentionTimeMs: number;
+  readonly ui: boolean;
 }
 
 /** structs.SessionTTLMax. */
@@ -163,6 +184,7 @@ export function resolveOptions(options: DevServerOptions = {}): ResolvedOptions 
     nodeName: options.nodeName ?? 'dev',
     nodeId: options.nodeId ?? randomUUID(),
     datacenter: options.datacenter ?? 'dc1',
+    nodeMeta: resolveNodeMeta(options.nodeMeta),
     logger: options.logger ?? {},
     tombstoneTtlMs,
     tombstoneGranularityMs: Math.min(30_000, tombstoneTtlMs),
@@ -184,7 +206,32 @@ export function resolveOptions(options: DevServerOptions = {}): ResolvedOptions 
       enableTruncate: options.dnsConfig?.enableTruncate ?? false,
       onlyPassing: options.dnsConfig?.onlyPassing ?? false,
     },
+    prometheusRetentionTimeMs: toMs('prometheusRetentionTime', options.prometheusRetentionTime ?? 0),
+    ui: options.ui ?? true,
   };
+}
+
+/** structs.ValidateNodeMetadata (validateMetaPair, reserved prefix not allowed). */
+function resolveNodeMeta(meta: Readonly<Record<string, string>> | undefined): Readonly<Record<string, string>> {
+  if (meta === undefined) return {};
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) {
+    throw new ConfigError(`option "nodeMeta" must be an object of strings, got ${String(meta)}`, 'nodeMeta');
+  }
+  const entries = Object.entries(meta);
+  if (entries.length > 64) throw new ConfigError('option "nodeMeta": Node metadata cannot contain more than 64 key/value pairs', 'nodeMeta');
+  for (const [key, value] of entries) {
+    let problem: string | undefined;
+    if (typeof value !== 'string') problem = 'Value must be a string';
+    else if (key === '') problem = 'Key cannot be blank';
+    else if (!/^[a-zA-Z0-9_-]+$/.test(key)) problem = 'Key contains invalid characters';
+    else if (key.length > 128) problem = 'Key is too long (limit: 128 characters)';
+    else if (key.startsWith('consul-')) problem = "Key prefix 'consul-' is reserved for internal use";
+    else if (value.length > 512) problem = 'Value is too long (limit: 512 characters)';
+    if (problem !== undefined) {
+      throw new ConfigError(`option "nodeMeta": Couldn't load metadata pair ('${key}', '${String(value)}'): ${problem}`, 'nodeMeta');
+    }
+  }
+  return Object.freeze({ ...meta });
 }
 
 /** Go's time.Duration.String, for error texts that print durations with %v. */

@@ -26,6 +26,7 @@ import { registerStatusRoutes } from './routes/status.js';
 import { registerTxnRoutes } from './routes/txn.js';
 import { sessionCheckIds } from './state/sessions.js';
 import type { CheckStatus } from './state/types.js';
+import { createUiHandler } from '../../ui/static.js';
 
 /** A KV entry as seen by tests (a copy; changing it changes nothing). */
 export interface DevServerKvEntry {
@@ -223,12 +224,12 @@ export class DevServerImpl implements DevServer {
    * restarting with its data directory) and rejoins: its member is alive again.
    */
   async startProcess(): Promise<void> {
-    if (this.closed) throw new Error('dev server is closed');
+    if (this.closed) throw new ClosedError('dev server');
     if (this.http) return;
     this.closing = unlimitedController();
     // Local services and checks survive (persisted); user events do not (memory only).
     this.core.reset(true);
-    await this.listenOnSamePort();
+    await this.listenOnSamePort(this.boundPort);
     this.core.dc.processResumed(this.options.nodeName);
   }
 
@@ -261,7 +262,9 @@ export class DevServerImpl implements DevServer {
     // Go's http.Server (Consul sets no timeouts) never closes idle keep-alive connections, and a
     // blocking query may legitimately take 10 min: no server-side timeouts here either.
     const server = createServer({ requestTimeout: 0, keepAliveTimeout: 0 });
+    const ui = this.options.ui ? createUiHandler() : undefined;
     server.on('request', (req, res) => {
+      if (ui?.(req, res)) return;
       void dispatch(this.core, this.router, req, res, { gate: () => this.gate(), closing: this.closing.signal });
     });
     server.on('connection', (socket: Socket) => {
@@ -367,12 +370,11 @@ export class DevServerImpl implements DevServer {
     this.core.reset(options.keepState ?? false);
     this.unpause();
     this.closing = unlimitedController();
-    await this.listenOnSamePort();
+    await this.listenOnSamePort(port);
     if (!this.core.ownsDatacenter) this.core.dc.processResumed(this.options.nodeName);
   }
 
-  private async listenOnSamePort(): Promise<void> {
-    const port = this.boundPort;
+  private async listenOnSamePort(port: number): Promise<void> {
     // The old socket may linger in the kernel for a moment; retry the same port briefly.
     for (let attempt = 0; ; attempt++) {
       try {

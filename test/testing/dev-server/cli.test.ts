@@ -54,6 +54,21 @@ describe('consul-recipes dev', () => {
     expect(await exited).toBe(0);
   });
 
+  it('--node-meta sets the node metadata that ?node-meta and filters match; a pair without = or : is refused', async () => {
+    const { proc, output, exited } = run(['dev', '--port', '0', '--node-meta', 'rack=r1', '--node-meta', 'zone:z1']);
+    const [, url] = await untilOutput(output, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    const nodes = (await (await fetch(`${url}/v1/catalog/nodes?node-meta=rack:r1&node-meta=zone:z1`)).json()) as Array<{ Meta: Record<string, string> }>;
+    expect(nodes).toHaveLength(1);
+    expect(nodes[0]!.Meta).toMatchObject({ rack: 'r1', zone: 'z1' });
+    const filtered = await fetch(`${url}/v1/catalog/nodes?filter=${encodeURIComponent('Meta.rack == r2')}`);
+    expect(await filtered.json()).toEqual([]);
+    proc.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const bad = run(['dev', '--port', '0', '--node-meta', 'rack']);
+    expect(await bad.exited).toBe(2);
+    expect(bad.output()).toContain('--node-meta must be key=value');
+  });
+
   it('shows help and rejects unknown commands and options', async () => {
     const help = run(['--help']);
     expect(await help.exited).toBe(0);

@@ -12,7 +12,7 @@
  * spec lets the dev server flush immediately). Without a leader the sync waits until one is back.
  */
 import type { TimerHandle } from '../clock.js';
-import type { CheckRow, CheckStatus, ServiceAddress, ServiceRow, Weights } from '../state/types.js';
+import type { CheckRow, CheckStatus, Locality, ServiceAddress, ServiceRow, Weights } from '../state/types.js';
 import {
   type LocalCheck,
   type ProbeResult,
@@ -38,6 +38,9 @@ export interface LocalService {
   Port: number;
   Weights: Weights;
   EnableTagOverride: boolean;
+  /** '' when the service listens on no Unix socket. */
+  SocketPath?: string;
+  Locality?: Locality | null;
 }
 
 /** structs.NodeMaint / ServiceMaintPrefix and the default reasons (agent/agent.go). */
@@ -151,6 +154,20 @@ export class Agent {
     this.services.delete(id);
     this.servicesOutOfSync.add(id);
     this.changed();
+    return true;
+  }
+
+  /**
+   * updateSyncState for a service whose catalog entry was changed by someone else: with
+   * EnableTagOverride the agent takes the catalog's tags instead of restoring its own. Returns
+   * whether the local service took them.
+   */
+  adoptCatalogTags(serviceId: string, tags: readonly string[]): boolean {
+    const service = this.services.get(serviceId);
+    if (!service || !service.EnableTagOverride) return false;
+    this.services.set(serviceId, { ...service, Tags: [...tags] });
+    for (const c of this.checksForService(serviceId, false)) c.ServiceTags = [...tags];
+    for (const listener of [...this.listeners]) listener();
     return true;
   }
 
@@ -318,6 +335,8 @@ export class Agent {
       ServiceMeta: s.Meta,
       ServicePort: s.Port,
       ServiceEnableTagOverride: s.EnableTagOverride,
+      ServiceSocketPath: s.SocketPath ?? '',
+      ServiceLocality: s.Locality ?? null,
     };
   }
 

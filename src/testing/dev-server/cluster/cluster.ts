@@ -218,7 +218,7 @@ class DevClusterImpl implements DevCluster {
 
   private find(node: string): Node {
     const found = this.nodes.find((n) => n.agent.node === node);
-    if (!found) throw new TypeError(`unknown node ${JSON.stringify(node)}; nodes are ${this.nodes.map((n) => n.agent.node).join(', ')}`);
+    if (!found) throw new ConfigError(`unknown node ${JSON.stringify(node)}; nodes are ${this.nodes.map((n) => n.agent.node).join(', ')}`, 'node');
     return found;
   }
 }

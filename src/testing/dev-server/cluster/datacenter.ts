@@ -410,7 +410,8 @@ export class Datacenter {
         Address: address,
         Datacenter: datacenter,
         TaggedAddresses: { lan: address, lan_ipv4: address, wan: address, wan_ipv4: address },
-        Meta: { 'consul-network-segment': '', 'consul-version': DEV_SERVER_CONSUL_VERSION },
+        // Go marshals map keys sorted; the agent adds its two keys to the configured node_meta.
+        Meta: sortedRecord({ ...agent.options.nodeMeta, 'consul-network-segment': '', 'consul-version': DEV_SERVER_CONSUL_VERSION }),
       });
       ensureCheck(tx, serfHealthRow(nodeName, 'passing', SERF_ALIVE_OUTPUT), ttl);
       ensureService(tx, consulServiceRow(nodeName, agent.raftPort));
@@ -584,4 +585,10 @@ function consulServiceRow(node: string, port: number): Parameters<typeof ensureS
     ServicePort: port,
     ServiceEnableTagOverride: false,
   };
+}
+
+function sortedRecord(record: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(record).sort()) out[key] = record[key]!;
+  return out;
 }

@@ -10,13 +10,23 @@ import type { Core } from '../core.js';
 import { type Authorizer, resolveAuthorizer } from './acl.js';
 import { NO_PATH_TO_DATACENTER } from '../cluster/federation.js';
 import { HttpError, RequestAborted, RpcError } from './errors.js';
+import { parseCacheControl } from './agent-cache.js';
 import type { Query } from './query.js';
+
+function headerValue(h: string | string[] | undefined): string | undefined {
+  return Array.isArray(h) ? h[0] : h;
+}
 
 export interface Reply {
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: Buffer;
   readonly closeConnection?: boolean;
+  /**
+   * A streamed body (`/v1/agent/monitor`): sent chunked after the headers, until the returned
+   * promise settles or the request's signal aborts. `body` is ignored.
+   */
+  readonly stream?: (write: (chunk: string) => void, signal: AbortSignal) => Promise<void>;
 }
 
 /** http.go `parse` results: consistency mode and blocking parameters. */
@@ -72,8 +82,24 @@ export class RequestContext {
     return '';
   }
 
+  /** The request's token, or the agent's `default` token (set with /v1/agent/token/default). */
   authorizer(): Authorizer {
-    return resolveAuthorizer(this.core.options.aclToken, this.token());
+    return resolveAuthorizer(this.core.options.aclToken, this.token() || (this.core.agentTokens.get('default') ?? ''));
+  }
+
+  /**
+   * `?cached` reads (http.go parseConsistency, setCacheMeta): refused with `?consistent`, and
+   * answered with the agent cache's X-Cache / Age headers. Call after the result's index is known.
+   */
+  cacheMeta(index: number): void {
+    if (!this.query.has('cached')) return;
+    const control = parseCacheControl(headerValue(this.req.headers['cache-control']));
+    if (control === 'invalid') throw new HttpError(400, 'Invalid Cache-Control header.');
+    const params = [...this.query.entries()]
+      .filter(([k]) => !['index', 'wait', 'cached', 'pretty', 'token'].includes(k))
+      .map(([k, v]) => `${k}=${v.join(',')}`)
+      .sort();
+    Object.assign(this.headers, this.core.cache.read(`${this.path}?${params.join('&')}`, index, control));
   }
 
   // ---- query options ------------------------------------------------------------------------
@@ -91,6 +117,7 @@ export class RequestContext {
       stale = true;
     }
     if (stale && consistent) throw new HttpError(400, 'Cannot specify ?stale with ?consistent, conflicting semantics.');
+    if (this.query.has('cached') && consistent) throw new HttpError(400, 'Cannot specify ?cached with ?consistent, conflicting semantics.');
     let waitMs = 0;
     const wait = this.query.get('wait');
     if (wait !== '') {

@@ -43,6 +43,11 @@ export class Query {
     return this.values.get(key) ?? [];
   }
 
+  /** Every key with its values, in arrival order. */
+  entries(): Array<[string, readonly string[]]> {
+    return [...this.values.entries()];
+  }
+
   /** url.Values.Encode: keys sorted, each value escaped with QueryEscape. */
   encode(): string {
     const keys = [...this.values.keys()].sort();

@@ -75,9 +75,16 @@ function lingerAfterReply(socket: Socket): void {
 }
 
 /** Writes a reply (after the pause gate). */
-async function send(res: ServerResponse, reply: Reply, hooks: DispatchHooks): Promise<void> {
+async function send(res: ServerResponse, reply: Reply, hooks: DispatchHooks, signal?: AbortSignal): Promise<void> {
   await hooks.gate();
   if (res.writableEnded || res.destroyed) return;
+  if (reply.stream && signal) {
+    res.writeHead(reply.status, reply.headers);
+    res.flushHeaders();
+    await reply.stream((chunk) => void res.write(chunk), signal);
+    if (!res.destroyed) res.end();
+    return;
+  }
   const headers: Record<string, string | number> = { ...reply.headers, 'Content-Length': reply.body.length };
   if (reply.closeConnection) headers.Connection = 'close';
   if (!res.req.complete && res.socket) lingerAfterReply(res.socket);
@@ -168,7 +175,7 @@ export async function dispatch(core: Core, router: Router, req: IncomingMessage,
     ctx = new RequestContext(core, req, method, path, rawPath, query, controller.signal);
     if (!route.methods.includes(method)) throw new MethodNotAllowedError(method, route.methods);
     const reply = await route.handler(ctx);
-    await send(res, reply, hooks);
+    await send(res, reply, hooks, controller.signal);
   } catch (err) {
     const reply = errorReply(ctx, err);
     if (reply === undefined) {

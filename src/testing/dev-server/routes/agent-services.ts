@@ -4,15 +4,15 @@
  * aggregated health of `/v1/agent/health/service/{name,id}/:x`. All of them work on the agent's
  * own state; writes reach the catalog before the reply (agent/state.ts `sync`).
  */
-import { createHash } from 'node:crypto';
 import type { LocalCheck } from '../agent/checks.js';
+import { agentServiceContentHash } from '../agent/content-hash.js';
 import { NODE_MAINT_CHECK_ID, SERVICE_MAINT_PREFIX, type LocalService } from '../agent/state.js';
 import { queryTimeoutMs, waitForWake } from '../http/blocking.js';
 import type { Reply, RequestContext } from '../http/context.js';
 import { HttpError, RpcError } from '../http/errors.js';
 import { type StructSpec, decodeStruct, parseJsonBody } from '../http/json.js';
 import type { Router } from '../http/router.js';
-import type { ServiceAddress } from '../state/types.js';
+import type { Locality, ServiceAddress } from '../state/types.js';
 import {
   CHECK_TYPE_SPEC,
   buildLocalCheck,
@@ -21,6 +21,8 @@ import {
   isStatus,
   validateCheckType,
 } from './agent.js';
+import { AGENT_SERVICE_TYPE } from '../filter/index.js';
+import { requestFilter } from './filtering.js';
 import { agentServiceJson } from './shapes.js';
 
 export function registerAgentServiceRoutes(router: Router): void {
@@ -64,11 +66,13 @@ const SERVICE_DEFINITION_SPEC: StructSpec = {
   aliases: { enable_tag_override: 'EnableTagOverride', tagged_addresses: 'TaggedAddresses' },
 };
 
-const SERVICE_ADDRESS_SPEC: StructSpec = { name: 'structs.ServiceAddress', strict: false, fields: { Address: 'string', Port: 'int' } };
-const WEIGHTS_SPEC: StructSpec = { name: 'structs.Weights', strict: false, fields: { Passing: 'int', Warning: 'int' } };
+export const SERVICE_ADDRESS_SPEC: StructSpec = { name: 'structs.ServiceAddress', strict: false, fields: { Address: 'string', Port: 'int' } };
+export const LOCALITY_SPEC: StructSpec = { name: 'structs.Locality', strict: false, fields: { Region: 'string', Zone: 'string' } };
+export const WEIGHTS_SPEC: StructSpec = { name: 'structs.Weights', strict: false, fields: { Passing: 'int', Warning: 'int' } };
 
 interface DecodedService {
   readonly def: Record<string, unknown>;
+  readonly locality: Locality | null;
   readonly checks: Record<string, unknown>[];
   readonly taggedAddresses: Record<string, ServiceAddress>;
   readonly weights: { Passing: number; Warning: number } | undefined;
@@ -86,6 +90,11 @@ function decodeService(raw: unknown): DecodedService {
       const a = decodeStruct(v, SERVICE_ADDRESS_SPEC, 'ServiceDefinition.TaggedAddresses');
       taggedAddresses[k] = { Address: (a.Address as string | undefined) ?? '', Port: (a.Port as number | undefined) ?? 0 };
     }
+  }
+  let locality: Locality | null = null;
+  if (def.Locality !== undefined && def.Locality !== null) {
+    const l = decodeStruct(def.Locality, LOCALITY_SPEC, 'ServiceDefinition.Locality');
+    locality = { Region: (l.Region as string | undefined) ?? '', Zone: (l.Zone as string | undefined) ?? '' };
   }
   let weights: DecodedService['weights'];
   if (def.Weights !== undefined && def.Weights !== null) {
@@ -106,14 +115,14 @@ function decodeService(raw: unknown): DecodedService {
       checks.push(item === null ? {} : decodeStruct(item, CHECK_TYPE_SPEC, 'ServiceDefinition.Checks'));
     }
   }
-  return { def, checks, taggedAddresses, weights };
+  return { def, locality, checks, taggedAddresses, weights };
 }
 
 /** A decode failure found after decodeStruct (answered as `Request decode failed: …`). */
 class DecodeErrorLike extends Error {}
 
 /** ipaddr.IsAny. */
-function isAnyAddress(address: string): boolean {
+export function isAnyAddress(address: string): boolean {
   return address === '0.0.0.0' || address === '::' || address === '[::]';
 }
 
@@ -218,6 +227,8 @@ async function register(ctx: RequestContext): Promise<Reply> {
     // validateService: default weights so anti-entropy sees no difference.
     Weights: weights ?? { Passing: 1, Warning: 1 },
     EnableTagOverride: def.EnableTagOverride === true,
+    SocketPath: text('SocketPath'),
+    Locality: decoded.locality,
   };
   const localChecks: LocalCheck[] = checks.map((c, i) => {
     const given = typeof c.CheckID === 'string' ? c.CheckID : '';
@@ -292,21 +303,19 @@ function nodeMaintenance(ctx: RequestContext): Reply {
   return ctx.empty();
 }
 
-/** AgentServices: keyed by service ID, filtered by `service:read`. */
+/** AgentServices: keyed by service ID, filtered by `service:read`; `?filter` over api.AgentService. */
 function services(ctx: RequestContext): Reply {
-  if (ctx.query.get('filter') !== '') throw new RpcError('dev server: ?filter expressions are not supported');
+  const filter = requestFilter(ctx, AGENT_SERVICE_TYPE);
   const authz = ctx.authorizer();
   const all = ctx.core.agent.listServices();
   const visible = authz.enforcing ? all.filter((s) => authz.allowed('service', 'read', s.Service)) : all;
   if (visible.length < all.length && ctx.token() !== '') ctx.headers['X-Consul-Results-Filtered-By-ACLs'] = 'true';
   const out: Record<string, unknown> = {};
-  for (const s of visible) out[s.ID] = agentServiceJson(s, ctx.core.options.datacenter);
+  for (const s of visible) {
+    const json = agentServiceJson(s, ctx.core.options.datacenter);
+    if (!filter || filter.matches(json)) out[s.ID] = json;
+  }
   return ctx.json(out);
-}
-
-/** hashstructure stand-in: a stable hex digest of the reply without ContentHash. */
-function contentHash(value: unknown): string {
-  return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16).replace(/^0+(?=.)/, '');
 }
 
 /**
@@ -323,7 +332,20 @@ async function service(ctx: RequestContext): Promise<Reply> {
     if (!svc) throw new HttpError(404, `unknown service ID: ${id}`);
     authz.require('service', 'read', svc.Service);
     const body = agentServiceJson(svc, ctx.core.options.datacenter);
-    const h = contentHash(body);
+    const h = agentServiceContentHash({
+      Kind: svc.Kind,
+      ID: svc.ID,
+      Service: svc.Service,
+      Tags: svc.Tags,
+      Meta: svc.Meta,
+      Port: svc.Port,
+      Address: svc.Address,
+      SocketPath: svc.SocketPath ?? '',
+      TaggedAddresses: svc.TaggedAddresses,
+      Weights: body.Weights as { Passing: number; Warning: number },
+      EnableTagOverride: svc.EnableTagOverride,
+      PeerName: '',
+    });
     return { hash: h, body: { ...body, ContentHash: h } };
   };
   let current = read();

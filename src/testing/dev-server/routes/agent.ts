@@ -25,6 +25,10 @@ import { DecodeError, type StructSpec, decodeStruct, parseJsonBody } from '../ht
 import type { Router } from '../http/router.js';
 import { formatGoDuration } from '../options.js';
 import type { CheckStatus } from '../state/types.js';
+import { HEALTH_CHECK_TYPE } from '../filter/index.js';
+import { registerAgentOpsRoutes } from './agent-ops.js';
+import { registerConnectRoutes } from './connect.js';
+import { requestFilter } from './filtering.js';
 import { checkJson } from './shapes.js';
 
 export function registerAgentRoutes(router: Router): void {
@@ -37,6 +41,9 @@ export function registerAgentRoutes(router: Router): void {
     .add('/v1/agent/check/warn/', ['PUT'], (ctx) => ttlUpdate(ctx, '/v1/agent/check/warn/', 'warning'))
     .add('/v1/agent/check/fail/', ['PUT'], (ctx) => ttlUpdate(ctx, '/v1/agent/check/fail/', 'critical'))
     .add('/v1/agent/check/update/', ['PUT'], update);
+  // Host, metrics, monitor, reload and tokens; and Connect, answered as with connect disabled.
+  registerAgentOpsRoutes(router);
+  registerConnectRoutes(router);
 }
 
 const STATUSES: readonly string[] = ['passing', 'warning', 'critical'];
@@ -47,8 +54,9 @@ export function isStatus(s: string): s is CheckStatus {
 
 /** AgentSelf: needs agent:read. Recipes read Config.NodeName, Config.Datacenter and Member. */
 function self(ctx: RequestContext): Reply {
-  const { nodeName, nodeId, datacenter, aclToken } = ctx.core.options;
+  const { nodeName, nodeId, datacenter, host } = ctx.core.options;
   ctx.authorizer().require('agent', 'read', nodeName);
+  const address = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   return ctx.json({
     Config: {
       Datacenter: datacenter,
@@ -60,20 +68,61 @@ function self(ctx: RequestContext): Reply {
       Version: DEV_SERVER_CONSUL_VERSION,
       BuildDate: '2024-01-01T00:00:00Z',
     },
-    DebugConfig: {
-      ACLsEnabled: aclToken !== undefined,
-      DevMode: true,
-      Datacenter: datacenter,
-      NodeName: nodeName,
-      ServerMode: true,
-      SessionTTLMin: formatGoDuration(ctx.core.options.sessionTtlMinNs),
-    },
+    DebugConfig: debugConfig(ctx, address),
     Coord: { Vec: [0, 0, 0, 0, 0, 0, 0, 0], Error: 1.5, Adjustment: 0, Height: 1e-5 },
     // The same serf.Member as /v1/agent/members shows for this node.
     Member: selfMember(ctx),
     Stats: { agent: { checks: String(ctx.core.agent.list().length), services: String(ctx.core.agent.listServices().length) }, consul: { leader: String(ctx.core.dc.leaderNode() === nodeName), server: 'true' } },
     Meta: { 'consul-network-segment': '', 'consul-version': DEV_SERVER_CONSUL_VERSION },
   });
+}
+
+/**
+ * RuntimeConfig.Sanitized() as a `-dev` agent on loopback reports it: addresses as the agent
+ * would bind them (`tcp://` URLs for sockets), the ports a dev agent uses, Connect off (the dev
+ * server answers as an agent with `connect.enabled = false`). Only a subset of Consul's several
+ * hundred keys is reported.
+ */
+function debugConfig(ctx: RequestContext, address: string): Record<string, unknown> {
+  const { nodeName, nodeId, datacenter, aclToken, nodeMeta, port, prometheusRetentionTimeMs } = ctx.core.options;
+  const tcp = (p: number): string => `tcp://${address}:${p}`;
+  const httpPort = ctx.req.socket.localPort ?? port;
+  return {
+    ACLsEnabled: aclToken !== undefined,
+    AdvertiseAddrLAN: address,
+    AdvertiseAddrWAN: address,
+    BindAddr: address,
+    Bootstrap: false,
+    BootstrapExpect: 0,
+    ClientAddrs: [address],
+    ConnectEnabled: false,
+    DNSAddrs: [tcp(8600), `udp://${address}:8600`],
+    DNSPort: 8600,
+    DataDir: '',
+    Datacenter: datacenter,
+    DevMode: true,
+    EnableDebug: false,
+    GRPCPort: 8502,
+    HTTPAddrs: [tcp(httpPort)],
+    HTTPPort: httpPort,
+    NodeID: nodeId,
+    NodeMeta: nodeMeta,
+    NodeName: nodeName,
+    PrimaryDatacenter: datacenter,
+    RPCAdvertiseAddr: tcp(ctx.core.raftPort),
+    RPCBindAddr: tcp(ctx.core.raftPort),
+    SerfAdvertiseAddrLAN: tcp(ctx.core.serfPort),
+    SerfAdvertiseAddrWAN: tcp(8302),
+    SerfBindAddrLAN: tcp(ctx.core.serfPort),
+    SerfBindAddrWAN: tcp(8302),
+    SerfPortLAN: ctx.core.serfPort,
+    SerfPortWAN: 8302,
+    ServerMode: true,
+    ServerPort: ctx.core.raftPort,
+    SessionTTLMin: formatGoDuration(ctx.core.options.sessionTtlMinNs),
+    Telemetry: { PrometheusOpts: { Expiration: formatGoDuration(prometheusRetentionTimeMs * 1e6) } },
+    UIConfig: { Enabled: false },
+  };
 }
 
 function visibleChecks(ctx: RequestContext, authz: Authorizer): LocalCheck[] {
@@ -84,16 +133,22 @@ function visibleChecks(ctx: RequestContext, authz: Authorizer): LocalCheck[] {
   );
 }
 
-/** AgentChecks: agent-local checks keyed by ID; `{}` on a fresh agent (serfHealth is catalog-only). */
+/**
+ * AgentChecks: agent-local checks keyed by ID; `{}` on a fresh agent (serfHealth is catalog-only).
+ * `?filter` runs over the HealthCheck values.
+ */
 function checks(ctx: RequestContext): Reply {
   ctx.queryOptions();
-  if (ctx.query.get('filter') !== '') throw new RpcError('dev server: ?filter expressions are not supported');
+  const filter = requestFilter(ctx, HEALTH_CHECK_TYPE);
   const authz = ctx.authorizer();
   const all = ctx.core.agent.list();
   const visible = visibleChecks(ctx, authz);
   if (visible.length < all.length && ctx.token() !== '') ctx.headers['X-Consul-Results-Filtered-By-ACLs'] = 'true';
   const out: Record<string, unknown> = {};
-  for (const c of visible) out[c.CheckID] = checkJson(ctx.core.agent.toRow(c));
+  for (const c of visible) {
+    const json = checkJson(ctx.core.agent.toRow(c));
+    if (!filter || filter.matches(json)) out[c.CheckID] = json;
+  }
   return ctx.json(out);
 }
 

@@ -1,16 +1,21 @@
 /**
  * Catalog reads (agent/catalog_endpoint.go over agent/consul/state/catalog.go):
- * `/v1/catalog/services`, `/v1/catalog/service/:name`, `/v1/catalog/nodes` and
- * `/v1/catalog/node/:node`, all blocking queries on the catalog tables. Entries the token may not
- * read are dropped (`node:read`, `service:read`), never refused.
+ * `/v1/catalog/services`, `/v1/catalog/service/:name`, `/v1/catalog/nodes`,
+ * `/v1/catalog/node/:node` and `/v1/catalog/node-services/:node`, all blocking queries on the
+ * catalog tables. Entries the token may not read are dropped (`node:read`, `service:read`), never
+ * refused. `?filter` (bexpr) runs over the structs each endpoint returns: ServiceNode rows for
+ * services and service, Node for nodes, NodeService for a node's services.
  */
 import type { Authorizer } from '../http/acl.js';
 import { blockingQuery } from '../http/blocking.js';
 import type { Reply, RequestContext } from '../http/context.js';
-import { HttpError, RpcError } from '../http/errors.js';
+import { HttpError } from '../http/errors.js';
+import { NODE_SERVICE_TYPE, NODE_TYPE, SERVICE_NODE_TYPE } from '../filter/index.js';
 import type { Router } from '../http/router.js';
 import { catalogServices, nodeServices, serviceNodes } from '../state/catalog.js';
 import type { Change, NodeRow, ServiceRow } from '../state/types.js';
+import { registerCatalogWriteRoutes } from './catalog-register.js';
+import { requestFilter } from './filtering.js';
 import { nodeJson, nodeServiceJson, serviceNodeJson } from './shapes.js';
 
 export function registerCatalogRoutes(router: Router): void {
@@ -19,7 +24,9 @@ export function registerCatalogRoutes(router: Router): void {
     .add('/v1/catalog/service/', ['GET'], service)
     .add('/v1/catalog/nodes', ['GET'], nodes)
     .add('/v1/catalog/node/', ['GET'], node)
+    .add('/v1/catalog/node-services/', ['GET'], nodeServicesList)
     .add('/v1/catalog/datacenters', ['GET'], datacenters);
+  registerCatalogWriteRoutes(router);
 }
 
 /**
@@ -34,11 +41,6 @@ function datacenters(ctx: RequestContext): Reply {
 /** Every catalog read may change with any of the catalog tables. */
 export const catalogWatch = (c: Change): boolean => c.table === 'nodes' || c.table === 'services' || c.table === 'checks';
 
-/** `?filter` (bexpr) is not implemented. */
-export function refuseFilter(ctx: RequestContext): void {
-  if (ctx.query.get('filter') !== '') throw new RpcError('dev server: ?filter expressions are not supported');
-}
-
 /** `?node-meta=key:value` (repeatable): the node must carry every pair. */
 export function nodeMetaFilter(ctx: RequestContext): (node: NodeRow | undefined) => boolean {
   const pairs = ctx.query.all('node-meta').map((raw) => {
@@ -47,7 +49,7 @@ export function nodeMetaFilter(ctx: RequestContext): (node: NodeRow | undefined)
   });
   // Without ?node-meta nothing is filtered (not even a row whose node is missing).
   if (pairs.length === 0) return () => true;
-  return (n) => n !== undefined && pairs.every(([k, v]) => n.Meta[k ?? ''] === v);
+  return (n) => n !== undefined && pairs.every(([k, v]) => n.Meta?.[k ?? ''] === v);
 }
 
 /** `?tag` (repeatable): undefined when absent, so no tag filter applies. */
@@ -59,10 +61,13 @@ function serviceVisible(authz: Authorizer, s: ServiceRow): boolean {
   return !authz.enforcing || (authz.allowed('node', 'read', s.Node) && authz.allowed('service', 'read', s.ServiceName));
 }
 
-/** CatalogListServices: name → unique tags over all instances; the services table index. */
+/**
+ * CatalogListServices: name → unique tags over all instances; the services table index. With
+ * `?filter` the instances (as ServiceNode rows) are filtered first (Catalog.ListServices).
+ */
 async function services(ctx: RequestContext): Promise<Reply> {
   const opts = ctx.queryOptions();
-  refuseFilter(ctx);
+  const filter = requestFilter(ctx, SERVICE_NODE_TYPE);
   const authz = await ctx.rpcRead(opts);
   const metaOk = nodeMetaFilter(ctx);
   const snap = await blockingQuery(ctx, opts, () => {
@@ -71,7 +76,9 @@ async function services(ctx: RequestContext): Promise<Reply> {
     const out = new Map<string, string[]>();
     for (const s of tx.all('services')) {
       if (!serviceVisible(authz, s)) continue;
-      if (!metaOk(tx.get('nodes', s.Node))) continue;
+      const n = tx.get('nodes', s.Node);
+      if (!metaOk(n)) continue;
+      if (filter && (!n || !filter.matches(serviceNodeJson(s, n)))) continue;
       const tags = out.get(s.ServiceName) ?? [];
       for (const t of s.ServiceTags) if (!tags.includes(t)) tags.push(t);
       out.set(s.ServiceName, tags);
@@ -79,6 +86,7 @@ async function services(ctx: RequestContext): Promise<Reply> {
     return { index, value: out, watch: catalogWatch };
   });
   ctx.setMeta(snap.index);
+  ctx.cacheMeta(snap.index);
   const body: Record<string, string[]> = {};
   for (const name of [...snap.value.keys()].sort()) body[name] = snap.value.get(name)!;
   return ctx.json(body);
@@ -90,7 +98,7 @@ async function service(ctx: RequestContext): Promise<Reply> {
   const tags = tagsParam(ctx);
   const name = ctx.path.slice('/v1/catalog/service/'.length);
   if (name === '') throw new HttpError(400, 'Missing service name');
-  refuseFilter(ctx);
+  const filter = requestFilter(ctx, SERVICE_NODE_TYPE);
   const authz = await ctx.rpcRead(opts);
   const metaOk = nodeMetaFilter(ctx);
   const snap = await blockingQuery(ctx, opts, () => {
@@ -100,18 +108,21 @@ async function service(ctx: RequestContext): Promise<Reply> {
     for (const s of rows) {
       const n = tx.get('nodes', s.Node);
       if (!n || !serviceVisible(authz, s) || !metaOk(n)) continue;
-      value.push(serviceNodeJson(s, n));
+      const row = serviceNodeJson(s, n);
+      if (filter && !filter.matches(row)) continue;
+      value.push(row);
     }
     return { index, value, watch: catalogWatch };
   });
   ctx.setMeta(snap.index);
+  ctx.cacheMeta(snap.index);
   return ctx.json(snap.value);
 }
 
 /** CatalogNodes: every node (by name); the nodes table index. */
 async function nodes(ctx: RequestContext): Promise<Reply> {
   const opts = ctx.queryOptions();
-  refuseFilter(ctx);
+  const filter = requestFilter(ctx, NODE_TYPE);
   const authz = await ctx.rpcRead(opts);
   const metaOk = nodeMetaFilter(ctx);
   const snap = await blockingQuery(ctx, opts, () => {
@@ -119,31 +130,54 @@ async function nodes(ctx: RequestContext): Promise<Reply> {
     const value = tx
       .all('nodes')
       .filter((n) => (!authz.enforcing || authz.allowed('node', 'read', n.Node)) && metaOk(n))
-      .map(nodeJson);
+      .map(nodeJson)
+      .filter((n) => !filter || filter.matches(n));
     return { index: tx.tableIndex('nodes'), value, watch: (c: Change) => c.table === 'nodes' };
   });
   ctx.setMeta(snap.index);
   return ctx.json(snap.value);
 }
 
-/** CatalogNodeServices: `{Node, Services}` keyed by service ID, or `null` for an unknown node. */
-async function node(ctx: RequestContext): Promise<Reply> {
+/**
+ * Catalog.NodeServices / NodeServiceList: the node and its readable services (filtered as
+ * NodeService), shaped by `shape`; `null` for an unknown or unreadable node.
+ */
+async function nodeServicesRead(
+  ctx: RequestContext,
+  prefix: string,
+  shape: (services: Array<{ id: string; json: Record<string, unknown> }>) => unknown,
+): Promise<Reply> {
   const opts = ctx.queryOptions();
-  const name = ctx.path.slice('/v1/catalog/node/'.length);
+  const name = ctx.path.slice(prefix.length);
   if (name === '') throw new HttpError(400, 'Missing node name');
-  refuseFilter(ctx);
+  const filter = requestFilter(ctx, NODE_SERVICE_TYPE);
   const authz = await ctx.rpcRead(opts);
   const snap = await blockingQuery(ctx, opts, () => {
     const tx = ctx.core.store.read();
     const found = nodeServices(tx, name);
     let value: Record<string, unknown> | null = null;
     if (found.node && (!authz.enforcing || authz.allowed('node', 'read', found.node.Node))) {
-      const svcs: Record<string, unknown> = {};
-      for (const s of found.services) if (serviceVisible(authz, s)) svcs[s.ServiceID] = nodeServiceJson(s);
-      value = { Node: nodeJson(found.node), Services: svcs };
+      const services = found.services
+        .filter((s) => serviceVisible(authz, s))
+        .map((s) => ({ id: s.ServiceID, json: nodeServiceJson(s) }))
+        .filter((s) => !filter || filter.matches(s.json));
+      value = { Node: nodeJson(found.node), Services: shape(services) };
     }
     return { index: found.index, value, watch: catalogWatch };
   });
   ctx.setMeta(snap.index);
   return ctx.json(snap.value);
+}
+
+/** CatalogNodeServices: `{Node, Services}` keyed by service ID, or `null` for an unknown node. */
+function node(ctx: RequestContext): Promise<Reply> {
+  return nodeServicesRead(ctx, '/v1/catalog/node/', (services) => Object.fromEntries(services.map((s) => [s.id, s.json])));
+}
+
+/**
+ * CatalogNodeServiceList (`/v1/catalog/node-services/:node`): `{Node, Services: [NodeService]}`
+ * with the services as a list; an unknown node is `null` here too (Catalog.NodeServiceList).
+ */
+function nodeServicesList(ctx: RequestContext): Promise<Reply> {
+  return nodeServicesRead(ctx, '/v1/catalog/node-services/', (services) => services.map((s) => s.json));
 }

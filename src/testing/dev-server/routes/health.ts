@@ -1,7 +1,8 @@
 /**
  * Catalog health reads (agent/health_endpoint.go): `/v1/health/service/:name`,
  * `/v1/health/checks/:service`, `/v1/health/node/:node` and `/v1/health/state/:state`, blocking
- * on the catalog. Entries the token may not read are dropped, never refused.
+ * on the catalog. Entries the token may not read are dropped, never refused. `?filter` (bexpr)
+ * runs over HealthCheck rows, and over `{Node, Service, Checks}` entries for service health.
  */
 import type { Authorizer } from '../http/acl.js';
 import { blockingQuery } from '../http/blocking.js';
@@ -10,7 +11,10 @@ import { HttpError } from '../http/errors.js';
 import type { Router } from '../http/router.js';
 import { checksForInstance, checksIndex, checksInState, nodeChecks, serviceChecks, serviceNodes } from '../state/catalog.js';
 import type { CheckRow } from '../state/types.js';
-import { catalogWatch, nodeMetaFilter, refuseFilter, tagsParam } from './catalog.js';
+import { CHECK_SERVICE_NODE_TYPE, HEALTH_CHECK_TYPE } from '../filter/index.js';
+import type { Filter } from '../filter/index.js';
+import { catalogWatch, nodeMetaFilter, tagsParam } from './catalog.js';
+import { requestFilter } from './filtering.js';
 import { checkJson, nodeJson, nodeServiceJson } from './shapes.js';
 
 export function registerHealthRoutes(router: Router): void {
@@ -33,15 +37,18 @@ function setConsistency(ctx: RequestContext, opts: QueryOptions): void {
 
 async function checksRead(ctx: RequestContext, select: () => CheckRow[]): Promise<Reply> {
   const opts = ctx.queryOptions();
+  const filter: Filter | undefined = requestFilter(ctx, HEALTH_CHECK_TYPE);
   const authz = await ctx.rpcRead(opts);
   const snap = await blockingQuery(ctx, opts, () => ({
     index: checksIndex(ctx.core.store.read()),
-    value: readable(authz, select()),
+    value: readable(authz, select())
+      .map(checkJson)
+      .filter((c) => !filter || filter.matches(c)),
     watch: (c) => c.table === 'checks',
   }));
   ctx.setMeta(snap.index);
   setConsistency(ctx, opts);
-  return ctx.json(snap.value.map(checkJson));
+  return ctx.json(snap.value);
 }
 
 function node(ctx: RequestContext): Promise<Reply> {
@@ -61,7 +68,6 @@ function state(ctx: RequestContext): Promise<Reply> {
 function checks(ctx: RequestContext): Promise<Reply> {
   const name = ctx.path.slice('/v1/health/checks/'.length);
   if (name === '') throw new HttpError(400, 'Missing service name');
-  refuseFilter(ctx);
   return checksRead(ctx, () => serviceChecks(ctx.core.store.read(), name));
 }
 
@@ -109,7 +115,7 @@ async function service(ctx: RequestContext): Promise<Reply> {
   const tags = tagsParam(ctx);
   const name = ctx.path.slice('/v1/health/service/'.length);
   if (name === '') throw new HttpError(400, 'Missing service name');
-  refuseFilter(ctx);
+  const filter = requestFilter(ctx, CHECK_SERVICE_NODE_TYPE);
   const authz = await ctx.rpcRead(opts);
   const metaOk = nodeMetaFilter(ctx);
   const snap = await blockingQuery(ctx, opts, () => {
@@ -120,11 +126,14 @@ async function service(ctx: RequestContext): Promise<Reply> {
       const n = tx.get('nodes', s.Node);
       if (!n || !metaOk(n)) continue;
       if (authz.enforcing && !(authz.allowed('node', 'read', n.Node) && authz.allowed('service', 'read', s.ServiceName))) continue;
-      value.push({ node: nodeJson(n), service: nodeServiceJson(s), checks: readable(authz, checksForInstance(tx, s)) });
+      const entry = { node: nodeJson(n), service: nodeServiceJson(s), checks: readable(authz, checksForInstance(tx, s)) };
+      if (filter && !filter.matches({ Node: entry.node, Service: entry.service, Checks: entry.checks.map(checkJson) })) continue;
+      value.push(entry);
     }
     return { index, value, watch: catalogWatch };
   });
   ctx.setMeta(snap.index);
+  ctx.cacheMeta(snap.index);
   setConsistency(ctx, opts);
   const passing = boolParam(ctx, 'passing');
   if (passing === undefined) throw new HttpError(400, 'Invalid value for ?passing');

@@ -60,7 +60,7 @@ export function checkJson(c: CheckRow): Record<string, unknown> {
   };
 }
 
-/** structs.Node. */
+/** structs.Node (Locality omitted when unset). */
 export function nodeJson(n: NodeRow): Record<string, unknown> {
   return {
     ID: n.ID,
@@ -69,6 +69,7 @@ export function nodeJson(n: NodeRow): Record<string, unknown> {
     Datacenter: n.Datacenter,
     TaggedAddresses: n.TaggedAddresses,
     Meta: n.Meta,
+    ...(n.Locality ? { Locality: n.Locality } : {}),
     CreateIndex: n.CreateIndex,
     ModifyIndex: n.ModifyIndex,
   };
@@ -100,10 +101,11 @@ export function serviceNodeJson(s: ServiceRow, n: NodeRow): Record<string, unkno
     ServiceWeights: s.ServiceWeights,
     ServiceMeta: s.ServiceMeta,
     ServicePort: s.ServicePort,
-    ServiceSocketPath: '',
+    ServiceSocketPath: s.ServiceSocketPath ?? '',
     ServiceEnableTagOverride: s.ServiceEnableTagOverride,
     ServiceProxy: emptyProxy(),
     ServiceConnect: {},
+    ...(s.ServiceLocality ? { ServiceLocality: s.ServiceLocality } : {}),
     CreateIndex: s.CreateIndex,
     ModifyIndex: s.ModifyIndex,
   });
@@ -121,14 +123,15 @@ export function nodeServiceJson(s: ServiceRow): Record<string, unknown> {
   if (Object.keys(s.ServiceTaggedAddresses).length > 0) out.TaggedAddresses = s.ServiceTaggedAddresses;
   out.Meta = s.ServiceMeta;
   if (s.ServicePort !== 0) out.Port = s.ServicePort;
+  if ((s.ServiceSocketPath ?? '') !== '') out.SocketPath = s.ServiceSocketPath;
   Object.assign(out, {
     Weights: s.ServiceWeights,
     EnableTagOverride: s.ServiceEnableTagOverride,
     Proxy: emptyProxy(),
     Connect: {},
-    CreateIndex: s.CreateIndex,
-    ModifyIndex: s.ModifyIndex,
   });
+  if (s.ServiceLocality) out.Locality = s.ServiceLocality;
+  Object.assign(out, { CreateIndex: s.CreateIndex, ModifyIndex: s.ModifyIndex });
   return out;
 }
 
@@ -140,12 +143,14 @@ export function agentServiceJson(s: LocalService, datacenter: string): Record<st
   const out: Record<string, unknown> = {};
   if (s.Kind !== '') out.Kind = s.Kind;
   Object.assign(out, { ID: s.ID, Service: s.Service, Tags: [...s.Tags], Meta: s.Meta ?? {}, Port: s.Port, Address: s.Address });
+  if ((s.SocketPath ?? '') !== '') out.SocketPath = s.SocketPath;
   if (Object.keys(s.TaggedAddresses).length > 0) out.TaggedAddresses = s.TaggedAddresses;
   Object.assign(out, {
     Weights: { Passing: s.Weights.Passing > 0 ? s.Weights.Passing : 1, Warning: s.Weights.Warning },
     EnableTagOverride: s.EnableTagOverride,
     Datacenter: datacenter,
   });
+  if (s.Locality) out.Locality = s.Locality;
   return out;
 }
 

@@ -9,7 +9,7 @@
  * - `service_last_extinction`, the index at which some service lost its last instance
  *   (`catalogUpdateServiceExtinctionIndex`); reads of a service with no instance report it.
  */
-import { sessionDestroy, sessionsForCheck } from './sessions.js';
+import { nodeSessions, sessionDestroy, sessionsForCheck } from './sessions.js';
 import type { ReadTx, WriteTx } from './store.js';
 import { type CheckRow, type NodeRow, type ServiceRow, StateError, checkKey, serviceKey } from './types.js';
 
@@ -53,6 +53,8 @@ function sameService(a: ServiceRow, b: ServiceInput): boolean {
     a.ServiceAddress === b.ServiceAddress &&
     a.ServicePort === b.ServicePort &&
     a.ServiceEnableTagOverride === b.ServiceEnableTagOverride &&
+    (a.ServiceSocketPath ?? '') === (b.ServiceSocketPath ?? '') &&
+    sameJson(a.ServiceLocality ?? null, b.ServiceLocality ?? null) &&
     sameJson(a.ServiceTags, b.ServiceTags) &&
     sameJson(a.ServiceTaggedAddresses, b.ServiceTaggedAddresses) &&
     sameJson(a.ServiceWeights, b.ServiceWeights) &&
@@ -249,4 +251,57 @@ export function serviceChecks(tx: ReadTx, name: string): CheckRow[] {
 export function nodeServices(tx: ReadTx, node: string): { index: number; node: NodeRow | undefined; services: ServiceRow[] } {
   const row = tx.get('nodes', node);
   return { index: catalogMaxIndex(tx, false), node: row, services: row ? servicesOfNode(tx, node) : [] };
+}
+
+// ---- catalog registration (Catalog.Register / Catalog.Deregister) -----------------------------
+
+/** structs.RegisterRequest after the endpoint's pre-apply steps. */
+export interface RegistrationInput {
+  readonly node: Omit<NodeRow, 'CreateIndex' | 'ModifyIndex'>;
+  readonly skipNodeUpdate: boolean;
+  readonly service: Omit<ServiceRow, 'CreateIndex' | 'ModifyIndex'> | undefined;
+  readonly checks: readonly Omit<CheckRow, 'CreateIndex' | 'ModifyIndex'>[];
+}
+
+function sameNode(a: NodeRow, b: RegistrationInput['node']): boolean {
+  return (
+    a.ID === b.ID &&
+    a.Address === b.Address &&
+    a.Datacenter === b.Datacenter &&
+    sameJson(a.TaggedAddresses, b.TaggedAddresses) &&
+    sameJson(a.Meta, b.Meta) &&
+    sameJson(a.Locality ?? null, b.Locality ?? null)
+  );
+}
+
+/**
+ * ensureRegistrationTxn: the node (unless SkipNodeUpdate, and only when it changed), then the
+ * service, then each check, in one write. A node ID held by another node name renames that node:
+ * the old entry and everything on it go first (ensureNodeTxn, "renaming Node ID").
+ */
+export function ensureRegistration(tx: WriteTx, req: RegistrationInput, tombstoneTtlMs: number): void {
+  if (!req.skipNodeUpdate) {
+    if (req.node.ID !== '') {
+      const id = req.node.ID.toLowerCase();
+      const owner = tx.all('nodes').find((n) => n.ID.toLowerCase() === id && n.Node !== req.node.Node);
+      if (owner) deleteNode(tx, owner.Node, tombstoneTtlMs);
+    }
+    const existing = tx.get('nodes', req.node.Node);
+    if (!existing || !sameNode(existing, req.node)) ensureNode(tx, req.node);
+  }
+  if (req.service) ensureService(tx, req.service);
+  for (const check of req.checks) ensureCheck(tx, check, tombstoneTtlMs);
+}
+
+/**
+ * deleteNodeTxn: the node's checks (invalidating their sessions), services, the node itself and
+ * every session on it. Returns false when the node did not exist.
+ */
+export function deleteNode(tx: WriteTx, node: string, tombstoneTtlMs: number): boolean {
+  if (!tx.get('nodes', node)) return false;
+  for (const c of nodeChecks(tx, node)) deleteCheck(tx, node, c.CheckID, tombstoneTtlMs);
+  for (const s of servicesOfNode(tx, node)) deleteService(tx, node, s.ServiceID, tombstoneTtlMs);
+  tx.delete('nodes', node);
+  for (const s of nodeSessions(tx, node)) sessionDestroy(tx, s.ID, tombstoneTtlMs);
+  return true;
 }

@@ -239,7 +239,7 @@ export function executeLocal(tx: ReadTx, q: PreparedQueryRow): QueryInstance[] {
     if (!unhealthy) out.push({ service: s, node, checks });
   }
   const nodeMeta = Object.entries(q.Service.NodeMeta ?? {});
-  if (nodeMeta.length > 0) out = out.filter((i) => nodeMeta.every(([k, v]) => i.node.Meta[k] === v));
+  if (nodeMeta.length > 0) out = out.filter((i) => nodeMeta.every(([k, v]) => i.node.Meta?.[k] === v));
   const serviceMeta = Object.entries(q.Service.ServiceMeta ?? {});
   if (serviceMeta.length > 0) out = out.filter((i) => serviceMeta.every(([k, v]) => i.service.ServiceMeta?.[k] === v));
   if (q.Service.Tags && q.Service.Tags.length > 0) out = tagFilter(q.Service.Tags, out);

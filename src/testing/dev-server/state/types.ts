@@ -67,8 +67,10 @@ export interface NodeRow {
   readonly Node: string;
   readonly Address: string;
   readonly Datacenter: string;
-  readonly TaggedAddresses: Readonly<Record<string, string>>;
-  readonly Meta: Readonly<Record<string, string>>;
+  /** null for a node registered through the catalog without them (Go's nil map). */
+  readonly TaggedAddresses: Readonly<Record<string, string>> | null;
+  readonly Meta: Readonly<Record<string, string>> | null;
+  readonly Locality?: Locality | null;
   readonly CreateIndex: number;
   readonly ModifyIndex: number;
 }
@@ -101,6 +103,12 @@ export interface ServiceAddress {
   readonly Port: number;
 }
 
+/** structs.Locality (region and zone of a node or service). */
+export interface Locality {
+  readonly Region: string;
+  readonly Zone: string;
+}
+
 /** structs.Weights. */
 export interface Weights {
   readonly Passing: number;
@@ -125,6 +133,9 @@ export interface ServiceRow {
   readonly ServiceMeta: Readonly<Record<string, string>> | null;
   readonly ServicePort: number;
   readonly ServiceEnableTagOverride: boolean;
+  /** Unix socket of the service ('' when none; older rows may lack it). */
+  readonly ServiceSocketPath?: string;
+  readonly ServiceLocality?: Locality | null;
   readonly CreateIndex: number;
   readonly ModifyIndex: number;
 }
