@@ -315,7 +315,12 @@ async function deregister(ctx: RequestContext): Promise<Reply> {
   return ctx.json(true);
 }
 
-/** CatalogDatacenters: the datacenters known by WAN gossip, nearest first: only ours here. */
+/**
+ * CatalogDatacenters (Catalog.ListDatacenters → router.GetDatacentersByDistance): the datacenters
+ * known by WAN gossip, nearest first (by round-trip time, then name), the agent's own first; only
+ * ours for a lone datacenter. No ACL check.
+ */
 function datacenters(ctx: RequestContext): Reply {
-  return ctx.json([ctx.core.options.datacenter]);
+  const dc = ctx.core.dc;
+  return ctx.json(dc.federation ? dc.federation.byDistance(dc.name) : [ctx.core.options.datacenter]);
 }

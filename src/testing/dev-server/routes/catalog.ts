@@ -24,18 +24,8 @@ export function registerCatalogRoutes(router: Router): void {
     .add('/v1/catalog/service/', ['GET'], service)
     .add('/v1/catalog/nodes', ['GET'], nodes)
     .add('/v1/catalog/node/', ['GET'], node)
-    .add('/v1/catalog/node-services/', ['GET'], nodeServicesList)
-    .add('/v1/catalog/datacenters', ['GET'], datacenters);
+    .add('/v1/catalog/node-services/', ['GET'], nodeServicesList);
   registerCatalogWriteRoutes(router);
-}
-
-/**
- * CatalogDatacenters (Catalog.ListDatacenters → router.GetDatacentersByDistance): every known
- * datacenter, nearest first (by round-trip time, then name), the agent's own first. No ACL check.
- */
-function datacenters(ctx: RequestContext): Reply {
-  const dc = ctx.core.dc;
-  return ctx.json(dc.federation ? dc.federation.byDistance(dc.name) : [dc.name]);
 }
 
 /** Every catalog read may change with any of the catalog tables. */
