@@ -56,8 +56,15 @@ Lines read
 Options:
   --passing                only instances whose every check passes (default: all, with status)
   --tag <tag>              only instances with this tag (repeat for several: all required)
+  --dc <dc>                watch the instances of another datacenter (?dc=)
+  --failover <dc,dc,...>   when no instance of the agent's datacenter is healthy, show those of
+                           the first of these datacenters that has some (through a prepared
+                           query created for the watch and deleted when it stops); lines then
+                           name each instance's datacenter, and a move prints
+                             <time>  » failed over <from> → <to>   /   » failed back <from> → <to>
   --json                   one JSON object per line: {"time","event","instance"} with event
-                           initial|added|changed|removed, after a first {"event":"ready"}
+                           initial|added|changed|removed, after a first {"event":"ready"};
+                           with --failover also {"event":"failedOver"|"failedBack","from","to"}
   -h, --help               show this help
 
 ${TIMEOUT_HELP}
@@ -168,11 +175,6 @@ async function firstAnswerThenSignal(
   await stop;
 }
 
-/** Instances by `node/id`, the identity Consul gives them. */
-function instanceId(i: ServiceInstance): string {
-  return `${i.node}/${i.id}`;
-}
-
 function sameInstance(a: ServiceInstance, b: ServiceInstance): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
@@ -180,7 +182,15 @@ function sameInstance(a: ServiceInstance, b: ServiceInstance): boolean {
 async function watchService(argv: readonly string[], io: CommandIo): Promise<number> {
   const { values, positionals } = parse(
     argv,
-    { json: { type: 'boolean' }, passing: { type: 'boolean' }, tag: { type: 'string', multiple: true }, timeout: { type: 'string' }, ...CONNECTION_OPTIONS },
+    {
+      json: { type: 'boolean' },
+      passing: { type: 'boolean' },
+      tag: { type: 'string', multiple: true },
+      dc: { type: 'string' },
+      failover: { type: 'string' },
+      timeout: { type: 'string' },
+      ...CONNECTION_OPTIONS,
+    },
     { min: 1, max: 1, names: '<name>' },
   );
   const name = positionals[0] as string;
@@ -190,7 +200,25 @@ async function watchService(argv: readonly string[], io: CommandIo): Promise<num
   const coord = connect(values);
   const stop = nextSignal();
   try {
-    const watcher = coord.serviceWatcher(name, { passingOnly: values.passing ?? false, ...(values.tag ? { tag: values.tag } : {}) });
+    if (values.dc !== undefined && values.failover !== undefined) throw new UsageError('--dc and --failover cannot be combined: failover starts from the agent\'s datacenter');
+    const failover = values.failover?.split(',').map((d) => d.trim());
+    if (failover && (failover.length === 0 || failover.some((d) => d === ''))) {
+      throw new UsageError(`--failover must list datacenters separated by commas, got ${JSON.stringify(values.failover)}`);
+    }
+    const multi = values.dc !== undefined || failover !== undefined;
+    const watcher = coord.serviceWatcher(name, {
+      passingOnly: values.passing ?? false,
+      ...(values.tag ? { tag: values.tag } : {}),
+      ...(values.dc !== undefined ? { dc: values.dc } : {}),
+      ...(failover ? { failover: { datacenters: failover } } : {}),
+    });
+    const instanceId = (i: ServiceInstance): string => (multi ? `${i.datacenter}/${i.node}/${i.id}` : `${i.node}/${i.id}`);
+    for (const event of ['failedOver', 'failedBack'] as const) {
+      watcher.on(event, (move) => {
+        if (json) io.out(JSON.stringify({ time: new Date().toISOString(), event, from: move.from ?? null, to: move.to }));
+        else io.out(`${clock()}  » ${event === 'failedOver' ? 'failed over' : 'failed back'} ${move.from ?? '?'} → ${move.to}`);
+      });
+    }
     const print = (event: 'initial' | 'added' | 'changed' | 'removed', i: ServiceInstance, before?: ServiceInstance): void => {
       if (json) {
         io.out(JSON.stringify({ time: new Date().toISOString(), event, instance: i }));
