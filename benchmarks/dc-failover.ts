@@ -16,7 +16,6 @@
  * between datacenters in-process (no WAN round trip): real Consul adds the RTT to the failover
  * datacenter to each execution that fails over.
  */
-import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -62,14 +61,14 @@ async function round(s: Setting): Promise<Sample> {
     const failover = { datacenters: ['dc2'] };
     const watcher = coord.serviceWatcher('billing', { failover, pollInterval: s.pollInterval });
     await watcher.ready();
-    const failedOver = once(watcher, 'failedOver').then(() => mono());
+    const failedOver = new Promise<number>((resolve) => watcher.once('failedOver', () => resolve(mono())));
     const t0 = mono();
     setDc1('critical');
     const found = await coord.resolve('billing', { failover });
     const resolvedAt = mono();
     if (found[0]?.datacenter !== 'dc2') throw new Error(`resolve answered ${found[0]?.datacenter ?? 'nothing'}, expected dc2`);
     const overAt = await failedOver;
-    const failedBack = once(watcher, 'failedBack').then(() => mono());
+    const failedBack = new Promise<number>((resolve) => watcher.once('failedBack', () => resolve(mono())));
     const t1 = mono();
     setDc1('passing');
     const backAt = await failedBack;
