@@ -1,0 +1,111 @@
+/**
+ * Semaphore: a free permit's cycle (one client, limit 5), then 100 contenders on a limit of 5,
+ * each looping acquire → hold 1–5 ms → release. Under contention a sample is the time from a
+ * release starting to the next acquisition resolving (releases and acquisitions paired in
+ * order), and the run checks that no more than `limit` hold a permit at once.
+ */
+import { performance } from 'node:perf_hooks';
+import { Coordinator } from '../../src/index.js';
+import { hold, topRoutes, unique } from '../lib/measure.js';
+import { writeResult } from '../lib/results.js';
+import { log, size, type Profile, type Scenario } from '../lib/scenario.js';
+import { BenchServer, counted } from '../lib/server.js';
+import { summarize } from '../lib/stats.js';
+import type { Row } from '../lib/table.js';
+
+const LIMIT = 5;
+
+export const semaphore: Scenario = {
+  name: 'semaphore',
+  description: `semaphore limit ${LIMIT}: free cycle, and 100 contenders with 1–5 ms holds`,
+  async run(profile: Profile): Promise<Row[]> {
+    const cycles = size(profile, 200, 10);
+    const contenders = size(profile, 100, 10);
+    const acquisitionsWanted = size(profile, 400, 20);
+    const server = await BenchServer.start();
+    const rows: Row[] = [];
+    const details: Record<string, unknown> = {};
+    try {
+      // A free permit: acquire + release, one client.
+      {
+        const coord = new Coordinator({ address: server.url });
+        try {
+          const sem = coord.semaphore(unique('semaphore-free'), { limit: LIMIT, ttl: '10s', lockDelay: 0 });
+          log(`  free permit: ${cycles} cycles`);
+          await (await sem.acquire()).release();
+          const samples: number[] = [];
+          const started = performance.now();
+          const { requests } = await counted(server, async () => {
+            for (let i = 0; i < cycles; i++) {
+              const t0 = performance.now();
+              await (await sem.acquire()).release();
+              samples.push(performance.now() - t0);
+            }
+          });
+          rows.push({
+            scenario: 'semaphore',
+            case: `free permit, limit ${LIMIT}`,
+            metric: 'cycle ms',
+            stats: summarize(samples),
+            opsPerSecond: (cycles / (performance.now() - started)) * 1000,
+            requestsPerOp: requests.total / cycles,
+          });
+          details.free = { requestsPerCycleByRoute: topRoutes(requests, cycles) };
+        } finally {
+          await coord.close();
+        }
+      }
+      // Contended.
+      {
+        const prefix = unique('semaphore-contended');
+        const coords = Array.from({ length: contenders }, () => new Coordinator({ address: server.url }));
+        const releases: number[] = [];
+        const handoffMs: number[] = [];
+        let acquisitions = 0;
+        let inside = 0;
+        let maxInside = 0;
+        log(`  ${contenders} contenders, limit ${LIMIT}: ${acquisitionsWanted} acquisitions`);
+        const started = performance.now();
+        try {
+          const { requests } = await counted(server, () =>
+            Promise.all(
+              coords.map(async (coord) => {
+                const sem = coord.semaphore(prefix, { limit: LIMIT, ttl: '10s', lockDelay: 0 });
+                while (acquisitions < acquisitionsWanted) {
+                  const permit = await sem.acquire();
+                  const now = performance.now();
+                  inside += 1;
+                  maxInside = Math.max(maxInside, inside);
+                  if (inside > LIMIT) throw new Error(`benchmark: ${inside} holders on a limit of ${LIMIT}`);
+                  const released = releases.shift();
+                  if (released !== undefined) handoffMs.push(now - released);
+                  acquisitions += 1;
+                  await hold(1, 5);
+                  inside -= 1;
+                  releases.push(performance.now());
+                  await permit.release();
+                }
+              }),
+            ),
+          );
+          rows.push({
+            scenario: 'semaphore',
+            case: `${contenders} contenders, limit ${LIMIT}`,
+            metric: 'release→acquire ms',
+            stats: summarize(handoffMs),
+            opsPerSecond: (acquisitions / (performance.now() - started)) * 1000,
+            requestsPerOp: requests.total / acquisitions,
+            note: `max ${maxInside} holders at once`,
+          });
+          details.contended = { requestsPerAcquisitionByRoute: topRoutes(requests, acquisitions), maxHolders: maxInside };
+        } finally {
+          await Promise.all(coords.map((c) => c.close()));
+        }
+      }
+      writeResult('semaphore', { rows, details, limit: LIMIT, holdMs: [1, 5] });
+      return rows;
+    } finally {
+      await server.close();
+    }
+  },
+};
