@@ -28,6 +28,20 @@ export interface QueryOptions {
   readonly waitMs: number;
 }
 
+/**
+ * JSON text of a reply. Plain `JSON.stringify` when the value holds no bigint (most replies: it
+ * is several times faster than a replacer); uint64 values kept exact otherwise.
+ */
+function jsonText(value: unknown, space?: number): string {
+  try {
+    return JSON.stringify(value, undefined, space);
+  } catch (err) {
+    // "Do not know how to serialize a BigInt".
+    if (err instanceof TypeError) return stringifyJsonWithUint64(value, space);
+    throw err;
+  }
+}
+
 export class RequestContext {
   /** Headers accumulated by the handler (meta headers etc.), sent with its reply. */
   readonly headers: Record<string, string> = {};
@@ -202,7 +216,7 @@ export class RequestContext {
   /** A JSON reply (`?pretty` indents with 4 spaces and a trailing newline, as marshalJSON). */
   json(value: unknown, status = 200): Reply {
     const pretty = this.core.options.pretty || this.query.has('pretty');
-    const text = pretty ? `${stringifyJsonWithUint64(value, 4)}\n` : stringifyJsonWithUint64(value);
+    const text = pretty ? `${jsonText(value, 4)}\n` : jsonText(value);
     return this.reply(status, Buffer.from(text, 'utf8'), 'application/json');
   }
 
