@@ -55,9 +55,13 @@ export class RequestContext {
     /** The path exactly as sent (Go's req.URL.RawPath / EscapedPath). */
     readonly rawPath: string,
     readonly query: Query,
-    /** Aborts when the client goes away or the server closes. */
-    readonly signal: AbortSignal,
+    private readonly lifetime: { readonly signal: AbortSignal },
   ) {}
+
+  /** Aborts when the client goes away or the server closes (made on first use). */
+  get signal(): AbortSignal {
+    return this.lifetime.signal;
+  }
 
   // ---- tokens and ACLs ----------------------------------------------------------------------
 
@@ -125,14 +129,14 @@ export class RequestContext {
    */
   async rpcWrite(): Promise<Authorizer> {
     this.checkDatacenter();
-    await this.core.requireLeader(this.signal);
+    if (!this.core.isLeader) await this.core.requireLeader(this.signal);
     return this.authorizer();
   }
 
   /** Before a read: `?stale` may be served without a leader; other modes need one. */
   async rpcRead(opts: QueryOptions): Promise<Authorizer> {
     this.checkDatacenter();
-    if (!opts.stale) await this.core.requireLeader(this.signal);
+    if (!opts.stale && !this.core.isLeader) await this.core.requireLeader(this.signal);
     return this.authorizer();
   }
 
@@ -170,6 +174,17 @@ export class RequestContext {
     const chunks: Buffer[] = [];
     let total = 0;
     const req = this.req;
+    const declared = this.contentLength();
+    if (declared >= 0 && req.readableLength >= declared && !req.readableFlowing && !req.destroyed) {
+      // The whole declared body has arrived and waits in the stream's buffer (the common case: a
+      // small body comes in the same packets as the headers): take it without waiting for events.
+      for (let chunk = req.read() as Buffer | null; chunk !== null; chunk = req.read() as Buffer | null) {
+        total += chunk.length;
+        if (total > limit) throw new HttpError(413, tooLarge);
+        chunks.push(chunk);
+      }
+      return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
+    }
     return new Promise<Buffer>((resolve, reject) => {
       const cleanup = (): void => {
         req.off('data', onData);
