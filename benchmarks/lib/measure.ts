@@ -7,21 +7,17 @@ export function hold(minMs: number, maxMs: number): Promise<void> {
   return sleep(minMs + Math.random() * (maxMs - minMs));
 }
 
-/** Resolves when `predicate()` holds, checking after every event of `on` (no polling sleeps). */
-export function until(subscribe: (check: () => void) => () => void, predicate: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  if (predicate()) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      unsubscribe();
-      reject(new Error(`benchmark: ${what} did not happen within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const unsubscribe = subscribe(() => {
-      if (!predicate()) return;
-      clearTimeout(timer);
-      unsubscribe();
-      resolve();
-    });
+/** `promise`, or a rejection naming `what` after `timeoutMs` (a benchmark never hangs). */
+export async function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`benchmark: ${what} did not happen within ${timeoutMs} ms`)), timeoutMs);
   });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The routes that took the most requests, for the JSON (where the requests of an operation go). */
