@@ -1,0 +1,118 @@
+/**
+ * The shapes every system runs, written once against small interfaces, so consul-recipes and
+ * the peers are measured by the same loops in the same run.
+ */
+import { performance } from 'node:perf_hooks';
+import { hold, within } from '../lib/measure.js';
+import { summarize, type Summary } from '../lib/stats.js';
+
+/** One client's mutex on one key (a contender: its own connection). */
+export interface Mutex {
+  acquire(): Promise<void>;
+  release(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** One client's candidate in one election. */
+export interface Candidate {
+  /** Starts campaigning; `blocked` resolves once it waits behind a leader, `elected` once it leads. */
+  campaign(): { blocked: Promise<void>; elected: Promise<void> };
+  resign(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Counts the requests a system's server received. */
+export type RequestCounter = () => Promise<number>;
+
+export interface Measured {
+  stats: Summary;
+  opsPerSecond: number;
+  requestsPerOp: number;
+}
+
+async function countedRun(counter: RequestCounter, ops: () => number, fn: () => Promise<number[]>): Promise<Measured> {
+  const before = await counter();
+  const t0 = performance.now();
+  const samples = await fn();
+  const elapsed = performance.now() - t0;
+  const after = await counter();
+  const n = ops();
+  return { stats: summarize(samples), opsPerSecond: (n / elapsed) * 1000, requestsPerOp: (after - before) / n };
+}
+
+/** acquire + release of a free mutex, one client. */
+export async function lockCycle(mutex: Mutex, rounds: number, counter: RequestCounter): Promise<Measured> {
+  for (let i = 0; i < Math.min(20, rounds); i++) {
+    await mutex.acquire();
+    await mutex.release();
+  }
+  return countedRun(counter, () => rounds, async () => {
+    const samples: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const t0 = performance.now();
+      await mutex.acquire();
+      await mutex.release();
+      samples.push(performance.now() - t0);
+    }
+    return samples;
+  });
+}
+
+/**
+ * N contenders, 1–5 ms holds, `handoffs` handoffs; with `limit` > 1 the mutexes are permits
+ * of a semaphore. Sample: a release starting → the next acquisition resolving.
+ */
+export async function contended(makeMutex: () => Mutex, n: number, handoffs: number, counter: RequestCounter, limit = 1): Promise<Measured> {
+  const contenders = Array.from({ length: n }, makeMutex);
+  let acquisitions = 0;
+  let inside = 0;
+  const releases: number[] = [];
+  try {
+    return await countedRun(counter, () => acquisitions, async () => {
+      const samples: number[] = [];
+      await within(
+        Promise.all(
+          contenders.map(async (m) => {
+            while (acquisitions <= handoffs) {
+              await m.acquire();
+              const now = performance.now();
+              inside += 1;
+              if (inside > limit) throw new Error(`benchmark: ${inside} holders on a limit of ${limit}`);
+              const released = releases.shift();
+              if (released !== undefined) samples.push(now - released);
+              acquisitions += 1;
+              await hold(1, 5);
+              inside -= 1;
+              releases.push(performance.now());
+              await m.release();
+            }
+          }),
+        ),
+        600_000,
+        `${handoffs} handoffs among ${n} contenders`,
+      );
+      return samples;
+    });
+  } finally {
+    await Promise.all(contenders.map((m) => m.close()));
+  }
+}
+
+/** Two candidates; the leader resigns while the other waits. Sample: resign() → other elected. */
+export async function electionHandoff(a: Candidate, b: Candidate, rounds: number, counter: RequestCounter): Promise<Measured> {
+  let [leader, follower] = [a, b];
+  await leader.campaign().elected;
+  return countedRun(counter, () => rounds, async () => {
+    const samples: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const { blocked, elected } = follower.campaign();
+      await blocked;
+      const t0 = performance.now();
+      await leader.resign();
+      await within(elected, 30_000, 'the follower elected after a resign');
+      samples.push(performance.now() - t0);
+      [leader, follower] = [follower, leader];
+    }
+    return samples;
+  });
+}
