@@ -7,7 +7,6 @@ import { fileURLToPath } from 'node:url';
 import { Etcd3 } from 'etcd3';
 import { Redis } from 'ioredis';
 import { Mutex as RedisMutex, Semaphore as RedisSemaphore } from 'redis-semaphore';
-import { Coordinator } from '../../src/index.js';
 import { measure as failover } from '../failover.js';
 import { unique, within } from '../lib/measure.js';
 import { spawnChild } from '../lib/harness.js';
@@ -17,64 +16,13 @@ import { BenchServer } from '../lib/server.js';
 import { summarize, type Summary } from '../lib/stats.js';
 import { formatTable, type Row } from '../lib/table.js';
 import { floor } from '../scenarios/floor.js';
-import { contended, electionHandoff, lockCycle, type Candidate, type Measured, type Mutex, type RequestCounter } from './shapes.js';
+import { contended, electionHandoff, lockCycle, oursCandidate, oursMutex, oursSemaphore, type Candidate, type Measured, type Mutex, type RequestCounter } from '../lib/shapes.js';
 import { findBinary, startEtcd, startRedis, type PeerServer } from './servers.js';
 
 const row = (scenario: string, system: string, metric: string, m: Measured | Summary, note?: string): Row =>
   'stats' in m
     ? { scenario, case: system, metric, stats: m.stats, opsPerSecond: m.opsPerSecond, requestsPerOp: m.requestsPerOp, ...(note ? { note } : {}) }
     : { scenario, case: system, metric, stats: m, ...(note ? { note } : {}) };
-
-// ---- consul-recipes --------------------------------------------------------------------------
-
-function oursMutex(address: string, key: string): Mutex {
-  const coord = new Coordinator({ address });
-  const lock = coord.lock(key, { ttl: '10s', lockDelay: 0 });
-  let handle: Awaited<ReturnType<typeof lock.acquire>> | undefined;
-  return {
-    acquire: async () => {
-      handle = await lock.acquire();
-    },
-    release: async () => {
-      await handle?.release();
-      handle = undefined;
-    },
-    close: () => coord.close(),
-  };
-}
-
-function oursSemaphore(address: string, prefix: string, limit: number): Mutex {
-  const coord = new Coordinator({ address });
-  const sem = coord.semaphore(prefix, { limit, ttl: '10s', lockDelay: 0 });
-  let permit: Awaited<ReturnType<typeof sem.acquire>> | undefined;
-  return {
-    acquire: async () => {
-      permit = await sem.acquire();
-    },
-    release: async () => {
-      await permit?.release();
-      permit = undefined;
-    },
-    close: () => coord.close(),
-  };
-}
-
-function oursCandidate(address: string, key: string): Candidate {
-  const coord = new Coordinator({ address });
-  const election = coord.election(key, { ttl: '10s' });
-  return {
-    campaign: () => {
-      const elected = election.campaign();
-      const blocked = new Promise<void>((resolve) => {
-        election.once('waiting', () => resolve());
-        elected.then(() => resolve(), () => resolve());
-      });
-      return { blocked, elected };
-    },
-    resign: () => election.resign(),
-    close: () => coord.close(),
-  };
-}
 
 // ---- etcd3 -------------------------------------------------------------------------------------
 

@@ -8,13 +8,12 @@
  * Fair (FIFO) mode (`fair: true`, issue 11 item 3) plugs in here: flip FAIR_MODE_AVAILABLE when
  * LockOptions has `fair`; until then its rows say "not available".
  */
-import { performance } from 'node:perf_hooks';
-import { Coordinator, type LockOptions } from '../../src/index.js';
-import { hold, topRoutes, unique } from '../lib/measure.js';
+import type { LockOptions } from '../../src/index.js';
+import { topRoutes, unique } from '../lib/measure.js';
 import { writeResult } from '../lib/results.js';
 import { log, size, type Profile, type Scenario } from '../lib/scenario.js';
-import { BenchServer, counted } from '../lib/server.js';
-import { summarize } from '../lib/stats.js';
+import { BenchServer } from '../lib/server.js';
+import { contended, oursMutex, type Measured } from '../lib/shapes.js';
 import type { Row } from '../lib/table.js';
 
 /** Set to true once `fair: true` exists in LockOptions (FIFO queue, one waiter woken per release). */
@@ -22,44 +21,11 @@ export const FAIR_MODE_AVAILABLE = false;
 
 export type LockMode = 'default' | 'fair';
 
-export interface HandoffResult {
-  handoffMs: number[];
-  elapsedMs: number;
-  acquisitions: number;
-}
-
-/** N contenders on one key until `handoffs` handoffs happened. */
-export async function contendedHandoff(address: string, n: number, handoffs: number, mode: LockMode): Promise<HandoffResult> {
+/** N contenders (each its own Coordinator) on one key until `handoffs` handoffs happened. */
+export function contendedHandoff(server: BenchServer, n: number, handoffs: number, mode: LockMode): Promise<Measured> {
   const key = unique(`handoff-${n}`);
-  const options: LockOptions & { fair?: boolean } = { ttl: '10s', lockDelay: 0, ...(mode === 'fair' ? { fair: true } : {}) };
-  const coords = Array.from({ length: n }, () => new Coordinator({ address }));
-  const handoffMs: number[] = [];
-  let acquisitions = 0;
-  let inside = 0;
-  let releaseStartedAt: number | undefined;
-  const started = performance.now();
-  try {
-    await Promise.all(
-      coords.map(async (coord) => {
-        const lock = coord.lock(key, options);
-        while (acquisitions <= handoffs) {
-          const handle = await lock.acquire();
-          const now = performance.now();
-          inside += 1;
-          if (inside !== 1) throw new Error('benchmark: mutual exclusion violated');
-          if (releaseStartedAt !== undefined && acquisitions <= handoffs) handoffMs.push(now - releaseStartedAt);
-          acquisitions += 1;
-          await hold(1, 5);
-          inside -= 1;
-          releaseStartedAt = performance.now();
-          await handle.release();
-        }
-      }),
-    );
-  } finally {
-    await Promise.all(coords.map((c) => c.close()));
-  }
-  return { handoffMs, elapsedMs: performance.now() - started, acquisitions };
+  const options: LockOptions & { fair?: boolean } = mode === 'fair' ? { fair: true } : {};
+  return contended(() => oursMutex(server.url, key, options), n, handoffs, async () => (await server.requests()).total);
 }
 
 export const handoff: Scenario = {
@@ -91,17 +57,11 @@ export const handoff: Scenario = {
         const server = await BenchServer.start();
         try {
           log(`  ${mode}, N = ${n}: ${handoffs} handoffs`);
-          const { value, requests } = await counted(server, () => contendedHandoff(server.url, n, handoffs, mode));
-          const stats = summarize(value.handoffMs);
-          rows.push({
-            scenario: 'handoff',
-            case: `${mode}, N = ${n}`,
-            metric: 'handoff ms',
-            stats,
-            opsPerSecond: (value.acquisitions / value.elapsedMs) * 1000,
-            requestsPerOp: requests.total / value.acquisitions,
-          });
-          details[`${mode}:${n}`] = { requestsPerHandoffByRoute: topRoutes(requests, value.acquisitions) };
+          await server.requests(true);
+          const m = await contendedHandoff(server, n, handoffs, mode);
+          const requests = await server.requests(true);
+          rows.push({ scenario: 'handoff', case: `${mode}, N = ${n}`, metric: 'handoff ms', stats: m.stats, opsPerSecond: m.opsPerSecond, requestsPerOp: m.requestsPerOp });
+          details[`${mode}:${n}`] = { requestsPerHandoffByRoute: topRoutes(requests, m.stats.n + 1) };
         } finally {
           await server.close();
         }

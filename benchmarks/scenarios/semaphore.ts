@@ -1,15 +1,16 @@
 /**
  * Semaphore: a free permit's cycle (one client, limit 5), then 100 contenders on a limit of 5,
- * each looping acquire → hold 1–5 ms → release. Under contention a sample is the time from a
- * release starting to the next acquisition resolving (releases and acquisitions paired in
- * order), and the run checks that no more than `limit` hold a permit at once.
+ * each looping acquire → hold 1–5 ms → release (lib/shapes.ts `contended`). Under contention a
+ * sample is the time from a release starting to the next acquisition resolving (releases and
+ * acquisitions paired in order); the loop fails if more than `limit` ever hold a permit at once.
  */
 import { performance } from 'node:perf_hooks';
 import { Coordinator } from '../../src/index.js';
-import { hold, topRoutes, unique } from '../lib/measure.js';
+import { topRoutes, unique } from '../lib/measure.js';
 import { writeResult } from '../lib/results.js';
 import { log, size, type Profile, type Scenario } from '../lib/scenario.js';
 import { BenchServer, counted } from '../lib/server.js';
+import { contended, oursSemaphore } from '../lib/shapes.js';
 import { summarize } from '../lib/stats.js';
 import type { Row } from '../lib/table.js';
 
@@ -55,52 +56,22 @@ export const semaphore: Scenario = {
           await coord.close();
         }
       }
-      // Contended.
+      // Contended: every contender its own Coordinator; the shared loop checks ≤ LIMIT holders.
       {
         const prefix = unique('semaphore-contended');
-        const coords = Array.from({ length: contenders }, () => new Coordinator({ address: server.url }));
-        const releases: number[] = [];
-        const handoffMs: number[] = [];
-        let acquisitions = 0;
-        let inside = 0;
-        let maxInside = 0;
         log(`  ${contenders} contenders, limit ${LIMIT}: ${acquisitionsWanted} acquisitions`);
-        const started = performance.now();
-        try {
-          const { requests } = await counted(server, () =>
-            Promise.all(
-              coords.map(async (coord) => {
-                const sem = coord.semaphore(prefix, { limit: LIMIT, ttl: '10s', lockDelay: 0 });
-                while (acquisitions < acquisitionsWanted) {
-                  const permit = await sem.acquire();
-                  const now = performance.now();
-                  inside += 1;
-                  maxInside = Math.max(maxInside, inside);
-                  if (inside > LIMIT) throw new Error(`benchmark: ${inside} holders on a limit of ${LIMIT}`);
-                  const released = releases.shift();
-                  if (released !== undefined) handoffMs.push(now - released);
-                  acquisitions += 1;
-                  await hold(1, 5);
-                  inside -= 1;
-                  releases.push(performance.now());
-                  await permit.release();
-                }
-              }),
-            ),
-          );
-          rows.push({
-            scenario: 'semaphore',
-            case: `${contenders} contenders, limit ${LIMIT}`,
-            metric: 'release→acquire ms',
-            stats: summarize(handoffMs),
-            opsPerSecond: (acquisitions / (performance.now() - started)) * 1000,
-            requestsPerOp: requests.total / acquisitions,
-            note: `max ${maxInside} holders at once`,
-          });
-          details.contended = { requestsPerAcquisitionByRoute: topRoutes(requests, acquisitions), maxHolders: maxInside };
-        } finally {
-          await Promise.all(coords.map((c) => c.close()));
-        }
+        await server.requests(true);
+        const m = await contended(() => oursSemaphore(server.url, prefix, LIMIT), contenders, acquisitionsWanted, async () => (await server.requests()).total, LIMIT);
+        const requests = await server.requests(true);
+        rows.push({
+          scenario: 'semaphore',
+          case: `${contenders} contenders, limit ${LIMIT}`,
+          metric: 'release→acquire ms',
+          stats: m.stats,
+          opsPerSecond: m.opsPerSecond,
+          requestsPerOp: m.requestsPerOp,
+        });
+        details.contended = { requestsPerAcquisitionByRoute: topRoutes(requests, m.stats.n + 1) };
       }
       writeResult('semaphore', { rows, details, limit: LIMIT, holdMs: [1, 5] });
       return rows;

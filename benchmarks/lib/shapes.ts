@@ -1,10 +1,12 @@
 /**
  * The shapes every system runs, written once against small interfaces, so consul-recipes and
- * the peers are measured by the same loops in the same run.
+ * the peers (benchmarks/peers/) are measured by the same loops, and the suite's scenarios share
+ * them.
  */
 import { performance } from 'node:perf_hooks';
-import { hold, within } from '../lib/measure.js';
-import { summarize, type Summary } from '../lib/stats.js';
+import { Coordinator, type LockOptions } from '../../src/index.js';
+import { hold, within } from './measure.js';
+import { summarize, type Summary } from './stats.js';
 
 /** One client's mutex on one key (a contender: its own connection). */
 export interface Mutex {
@@ -115,4 +117,58 @@ export async function electionHandoff(a: Candidate, b: Candidate, rounds: number
     }
     return samples;
   });
+}
+
+// ---- consul-recipes --------------------------------------------------------------------------
+
+/** A consul-recipes Lock with its own Coordinator (connections and session), lock-delay 0. */
+export function oursMutex(address: string, key: string, options: LockOptions = {}): Mutex {
+  const coord = new Coordinator({ address });
+  const lock = coord.lock(key, { ttl: '10s', lockDelay: 0, ...options });
+  let handle: Awaited<ReturnType<typeof lock.acquire>> | undefined;
+  return {
+    acquire: async () => {
+      handle = await lock.acquire();
+    },
+    release: async () => {
+      await handle?.release();
+      handle = undefined;
+    },
+    close: () => coord.close(),
+  };
+}
+
+/** One contender of a consul-recipes Semaphore, with its own Coordinator. */
+export function oursSemaphore(address: string, prefix: string, limit: number): Mutex {
+  const coord = new Coordinator({ address });
+  const sem = coord.semaphore(prefix, { limit, ttl: '10s', lockDelay: 0 });
+  let permit: Awaited<ReturnType<typeof sem.acquire>> | undefined;
+  return {
+    acquire: async () => {
+      permit = await sem.acquire();
+    },
+    release: async () => {
+      await permit?.release();
+      permit = undefined;
+    },
+    close: () => coord.close(),
+  };
+}
+
+/** A consul-recipes LeaderElection candidate, with its own Coordinator. */
+export function oursCandidate(address: string, key: string): Candidate {
+  const coord = new Coordinator({ address });
+  const election = coord.election(key, { ttl: '10s' });
+  return {
+    campaign: () => {
+      const elected = election.campaign().then(() => undefined);
+      const blocked = new Promise<void>((resolve) => {
+        election.once('waiting', () => resolve());
+        elected.then(() => resolve(), () => resolve());
+      });
+      return { blocked, elected };
+    },
+    resign: () => election.resign(),
+    close: () => coord.close(),
+  };
 }
