@@ -159,7 +159,7 @@ export async function runPeers(profile: Profile): Promise<Row[]> {
     [{ n: 10, handoffs: 10 }],
   );
   const semContenders = size(profile, 100, 10);
-  const semAcquisitions = size(profile, 400, 20);
+  const semAcquisitions = size(profile, 150, 20);
   const electionRounds = size(profile, 200, 5);
   const crashRounds = size(profile, 10, 1);
   const floorRounds = size(profile, 4000, 200);

@@ -22,7 +22,7 @@ export const semaphore: Scenario = {
   async run(profile: Profile): Promise<Row[]> {
     const cycles = size(profile, 200, 10);
     const contenders = size(profile, 100, 10);
-    const acquisitionsWanted = size(profile, 400, 20);
+    const acquisitionsWanted = size(profile, 150, 20);
     const server = await BenchServer.start();
     const rows: Row[] = [];
     const details: Record<string, unknown> = {};
