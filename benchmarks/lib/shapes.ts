@@ -62,30 +62,39 @@ export async function lockCycle(mutex: Mutex, rounds: number, counter: RequestCo
 
 /**
  * N contenders, 1–5 ms holds, `handoffs` handoffs; with `limit` > 1 the mutexes are permits
- * of a semaphore. Sample: a release starting → the next acquisition resolving.
+ * of a semaphore. Sample: a release starting → the next acquisition resolving (releases and
+ * acquisitions paired in order). A contender asks again right after its release, so a handoff
+ * may go back to the releaser (an unfair lock lets it barge); the result says how often, and the
+ * latency of the handoffs that went to another contender.
  */
-export async function contended(makeMutex: () => Mutex, n: number, handoffs: number, counter: RequestCounter, limit = 1): Promise<Measured> {
+export async function contended(makeMutex: () => Mutex, n: number, handoffs: number, counter: RequestCounter, limit = 1): Promise<Measured & { handoff: Handoffs }> {
   const contenders = Array.from({ length: n }, makeMutex);
   let acquisitions = 0;
   let inside = 0;
-  const releases: number[] = [];
+  const releases: { at: number; by: number }[] = [];
+  const toOther: number[] = [];
+  let toSelf = 0;
   try {
-    return await countedRun(counter, () => acquisitions, async () => {
+    const measured = await countedRun(counter, () => acquisitions, async () => {
       const samples: number[] = [];
       await within(
         Promise.all(
-          contenders.map(async (m) => {
+          contenders.map(async (m, me) => {
             while (acquisitions <= handoffs) {
               await m.acquire();
               const now = performance.now();
               inside += 1;
               if (inside > limit) throw new Error(`benchmark: ${inside} holders on a limit of ${limit}`);
               const released = releases.shift();
-              if (released !== undefined) samples.push(now - released);
+              if (released !== undefined) {
+                samples.push(now - released.at);
+                if (released.by === me) toSelf += 1;
+                else toOther.push(now - released.at);
+              }
               acquisitions += 1;
               await hold(1, 5);
               inside -= 1;
-              releases.push(performance.now());
+              releases.push({ at: performance.now(), by: me });
               await m.release();
             }
           }),
@@ -95,9 +104,24 @@ export async function contended(makeMutex: () => Mutex, n: number, handoffs: num
       );
       return samples;
     });
+    return { ...measured, handoff: { toSelfShare: toSelf / Math.max(1, toSelf + toOther.length), toOther: summarize(toOther) } };
   } finally {
     await Promise.all(contenders.map((m) => m.close()));
   }
+}
+
+/** How handoffs went: to the releasing contender itself (it asked again first) or to another. */
+export interface Handoffs {
+  /** Share of handoffs the releasing contender took back itself. */
+  toSelfShare: number;
+  /** Release → acquisition by another contender. */
+  toOther: Summary;
+}
+
+/** A table note for {@link Handoffs}. */
+export function handoffNote(h: Handoffs): string {
+  const ms = (v: number): string => (Number.isFinite(v) ? v.toFixed(v >= 100 ? 0 : 2) : '—');
+  return `${Math.round(h.toSelfShare * 100)}% re-taken by the releaser; to another: p50 ${ms(h.toOther.p50)} / p99 ${ms(h.toOther.p99)} ms`;
 }
 
 /** Two candidates; the leader resigns while the other waits. Sample: resign() → other elected. */

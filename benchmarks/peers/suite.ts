@@ -16,13 +16,14 @@ import { BenchServer } from '../lib/server.js';
 import { summarize, type Summary } from '../lib/stats.js';
 import { formatTable, type Row } from '../lib/table.js';
 import { floor } from '../scenarios/floor.js';
-import { contended, electionHandoff, lockCycle, oursCandidate, oursMutex, oursSemaphore, type Candidate, type Measured, type Mutex, type RequestCounter } from '../lib/shapes.js';
+import { contended, electionHandoff, handoffNote, lockCycle, oursCandidate, oursMutex, oursSemaphore, type Candidate, type Handoffs, type Measured, type Mutex, type RequestCounter } from '../lib/shapes.js';
 import { findBinary, startEtcd, startRedis, type PeerServer } from './servers.js';
 
-const row = (scenario: string, system: string, metric: string, m: Measured | Summary, note?: string): Row =>
-  'stats' in m
-    ? { scenario, case: system, metric, stats: m.stats, opsPerSecond: m.opsPerSecond, requestsPerOp: m.requestsPerOp, ...(note ? { note } : {}) }
-    : { scenario, case: system, metric, stats: m, ...(note ? { note } : {}) };
+const row = (scenario: string, system: string, metric: string, m: Measured | (Measured & { handoff: Handoffs }) | Summary, note?: string): Row => {
+  if (!('stats' in m)) return { scenario, case: system, metric, stats: m, ...(note ? { note } : {}) };
+  const text = note ?? ('handoff' in m ? handoffNote(m.handoff) : undefined);
+  return { scenario, case: system, metric, stats: m.stats, opsPerSecond: m.opsPerSecond, requestsPerOp: m.requestsPerOp, ...(text ? { note: text } : {}) };
+};
 
 // ---- etcd3 -------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import { topRoutes, unique } from '../lib/measure.js';
 import { writeResult } from '../lib/results.js';
 import { log, size, type Profile, type Scenario } from '../lib/scenario.js';
 import { BenchServer } from '../lib/server.js';
-import { contended, oursMutex, type Measured } from '../lib/shapes.js';
+import { contended, handoffNote, oursMutex, type Handoffs, type Measured } from '../lib/shapes.js';
 import type { Row } from '../lib/table.js';
 
 /** Set to true once `fair: true` exists in LockOptions (FIFO queue, one waiter woken per release). */
@@ -22,7 +22,7 @@ export const FAIR_MODE_AVAILABLE = false;
 export type LockMode = 'default' | 'fair';
 
 /** N contenders (each its own Coordinator) on one key until `handoffs` handoffs happened. */
-export function contendedHandoff(server: BenchServer, n: number, handoffs: number, mode: LockMode): Promise<Measured> {
+export function contendedHandoff(server: BenchServer, n: number, handoffs: number, mode: LockMode): Promise<Measured & { handoff: Handoffs }> {
   const key = unique(`handoff-${n}`);
   const options: LockOptions & { fair?: boolean } = mode === 'fair' ? { fair: true } : {};
   return contended(() => oursMutex(server.url, key, options), n, handoffs, async () => (await server.requests()).total);
@@ -60,8 +60,8 @@ export const handoff: Scenario = {
           await server.requests(true);
           const m = await contendedHandoff(server, n, handoffs, mode);
           const requests = await server.requests(true);
-          rows.push({ scenario: 'handoff', case: `${mode}, N = ${n}`, metric: 'handoff ms', stats: m.stats, opsPerSecond: m.opsPerSecond, requestsPerOp: m.requestsPerOp });
-          details[`${mode}:${n}`] = { requestsPerHandoffByRoute: topRoutes(requests, m.stats.n + 1) };
+          rows.push({ scenario: 'handoff', case: `${mode}, N = ${n}`, metric: 'handoff ms', stats: m.stats, opsPerSecond: m.opsPerSecond, requestsPerOp: m.requestsPerOp, note: handoffNote(m.handoff) });
+          details[`${mode}:${n}`] = { handoff: m.handoff, requestsPerHandoffByRoute: topRoutes(requests, m.stats.n + 1) };
         } finally {
           await server.close();
         }

@@ -10,7 +10,7 @@ import { topRoutes, unique } from '../lib/measure.js';
 import { writeResult } from '../lib/results.js';
 import { log, size, type Profile, type Scenario } from '../lib/scenario.js';
 import { BenchServer, counted } from '../lib/server.js';
-import { contended, oursSemaphore } from '../lib/shapes.js';
+import { contended, handoffNote, oursSemaphore } from '../lib/shapes.js';
 import { summarize } from '../lib/stats.js';
 import type { Row } from '../lib/table.js';
 
@@ -70,8 +70,9 @@ export const semaphore: Scenario = {
           stats: m.stats,
           opsPerSecond: m.opsPerSecond,
           requestsPerOp: m.requestsPerOp,
+          note: handoffNote(m.handoff),
         });
-        details.contended = { requestsPerAcquisitionByRoute: topRoutes(requests, m.stats.n + 1) };
+        details.contended = { handoff: m.handoff, requestsPerAcquisitionByRoute: topRoutes(requests, m.stats.n + 1) };
       }
       writeResult('semaphore', { rows, details, limit: LIMIT, holdMs: [1, 5] });
       return rows;
