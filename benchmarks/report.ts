@@ -14,6 +14,7 @@ const dir = process.argv[2] ?? new URL('./results/', import.meta.url).pathname;
 
 interface RunFile {
   machine: Machine;
+  loadavgAtEnd?: number[];
   rows: Row[];
 }
 
@@ -31,7 +32,7 @@ function table(run: RunFile, title: string): string {
   const head = [
     `### ${title}`,
     '',
-    `\`${m.command}\` — ${m.date}, node ${m.node}, ${m.platform}, ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB; load average at start ${m.loadavg.join(' / ')} (1/5/15 min).`,
+    `\`${m.command}\` — started ${m.date}, node ${m.node}, ${m.platform}, ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB; load average (1/5/15 min) ${m.loadavg.join(' / ')} at the start${run.loadavgAtEnd ? `, ${run.loadavgAtEnd.join(' / ')} at the end` : ''}.`,
     floorP50 === undefined ? '' : `Floor (raw node:http keep-alive PUT round trip, p50): **${num(floorP50, 3)} ms**.`,
     '',
     '| scenario | case | metric | n | p50 | p90 | p99 | max | p50 ÷ floor | ops/s | requests/op | note |',
@@ -39,7 +40,8 @@ function table(run: RunFile, title: string): string {
   ];
   const body = run.rows.map((r) => {
     const ms = r.metric.includes('ms');
-    const ratio = ms && floorP50 ? `${num(r.stats.p50 / floorP50, 1)}×` : '';
+    const x = floorP50 ? r.stats.p50 / floorP50 : NaN;
+    const ratio = ms && Number.isFinite(x) ? `${x < 10 ? x.toFixed(2) : x.toFixed(0)}×` : '';
     return `| ${r.scenario} | ${r.case} | ${r.metric} | ${r.stats.n} | ${num(r.stats.p50, 3)} | ${num(r.stats.p90, 3)} | ${num(r.stats.p99, 3)} | ${num(r.stats.max, 3)} | ${ratio} | ${num(r.opsPerSecond, 1)} | ${num(r.requestsPerOp, 2)} | ${r.note ?? ''} |`;
   });
   return [...head, ...body].join('\n');

@@ -51,7 +51,7 @@ for (const scenario of selected) {
 const seconds = (Date.now() - started) / 1000;
 process.stdout.write(`\n== all scenarios (${seconds.toFixed(0)} s)\n${formatTable(all)}\n`);
 if (!only) {
-  writeResult('summary', { profile, seconds, rows: all });
+  writeResult('summary', { profile, seconds, rows: all }, m);
   writeFileSync(`${RESULTS_DIR}summary.md`, `${formatTable(all, true)}\n`);
 }
 process.stdout.write(`results in ${RESULTS_DIR}\n`);

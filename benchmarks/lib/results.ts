@@ -40,10 +40,14 @@ export function machine(): Machine {
   };
 }
 
-/** Writes `results/<name>.json` and returns its path. */
-export function writeResult(name: string, data: { rows: readonly Row[] } & Record<string, unknown>): string {
+/**
+ * Writes `results/<name>.json` and returns its path. `started`: the machine as the run began
+ * (its load average then); the load average at the end is recorded beside it.
+ */
+export function writeResult(name: string, data: { rows: readonly Row[] } & Record<string, unknown>, started: Machine = machine()): string {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const file = `${RESULTS_DIR}${name}.json`;
-  writeFileSync(file, `${JSON.stringify({ machine: machine(), ...data }, null, 2)}\n`);
+  const loadavgAtEnd = loadavg().map((l) => Math.round(l * 100) / 100);
+  writeFileSync(file, `${JSON.stringify({ machine: started, loadavgAtEnd, ...data }, null, 2)}\n`);
   return file;
 }

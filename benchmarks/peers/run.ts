@@ -25,4 +25,4 @@ if (!existsSync(`${here}node_modules/etcd3`) || !existsSync(`${here}node_modules
 const m = machine();
 process.stdout.write(`peer benchmarks (${args.smoke ? 'smoke' : 'full'}): node ${m.node}, ${m.cpus} × ${m.cpuModel}, load ${m.loadavg.join(' ')}\n`);
 const { runPeers } = await import('./suite.js');
-await runPeers({ smoke: args.smoke });
+await runPeers({ smoke: args.smoke }, m);

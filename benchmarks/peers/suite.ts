@@ -10,7 +10,7 @@ import { Mutex as RedisMutex, Semaphore as RedisSemaphore } from 'redis-semaphor
 import { measure as failover } from '../failover.js';
 import { unique, within } from '../lib/measure.js';
 import { spawnChild } from '../lib/harness.js';
-import { writeResult } from '../lib/results.js';
+import { writeResult, type Machine } from '../lib/results.js';
 import { log, size, type Profile } from '../lib/scenario.js';
 import { BenchServer } from '../lib/server.js';
 import { summarize, type Summary } from '../lib/stats.js';
@@ -145,7 +145,7 @@ async function roundTrips(rounds: number, op: () => Promise<unknown>): Promise<S
 
 // ---- the run -----------------------------------------------------------------------------------
 
-export async function runPeers(profile: Profile): Promise<Row[]> {
+export async function runPeers(profile: Profile, started?: Machine): Promise<Row[]> {
   const rows: Row[] = [];
   const versions: Record<string, string> = {};
   const cycles = size(profile, 400, 15);
@@ -264,7 +264,7 @@ export async function runPeers(profile: Profile): Promise<Row[]> {
 
   const order = ['floor', 'lock cycle', ...handoffPlan.map((p) => `handoff N = ${p.n}`), 'semaphore 5', 'election handoff', 'crash failover'];
   const sorted = [...rows].sort((x, y) => order.indexOf(x.scenario) - order.indexOf(y.scenario));
-  writeResult('peers', { rows: sorted, versions, profile });
+  writeResult('peers', { rows: sorted, versions, profile }, started);
   process.stdout.write(`\n${formatTable(sorted)}\n`);
   return sorted;
 }
