@@ -120,7 +120,7 @@ function indexReply(path: string): Reply {
  * for an AbortController and its two listeners. Once made, it aborts when the client hangs up
  * before the answer (or already has) or when the server closes or restarts.
  */
-class RequestLifetime {
+export class RequestLifetime {
   private controller: AbortController | undefined;
   private readonly abort = (): void => this.controller?.abort();
 
