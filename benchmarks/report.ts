@@ -41,7 +41,9 @@ function table(run: RunFile, title: string): string {
   const body = run.rows.map((r) => {
     const ms = r.metric.includes('ms');
     const x = floorP50 ? r.stats.p50 / floorP50 : NaN;
-    const ratio = ms && Number.isFinite(x) ? `${x < 10 ? x.toFixed(2) : x.toFixed(0)}×` : '';
+    // Failover is bounded by TTLs, not round trips: no ratio.
+    const timed = ms && !/crash|kill/.test(`${r.case} ${r.metric}`);
+    const ratio = timed && Number.isFinite(x) ? `${x < 10 ? x.toFixed(2) : x.toFixed(0)}×` : '';
     return `| ${r.scenario} | ${r.case} | ${r.metric} | ${r.stats.n} | ${num(r.stats.p50, 3)} | ${num(r.stats.p90, 3)} | ${num(r.stats.p99, 3)} | ${num(r.stats.max, 3)} | ${ratio} | ${num(r.opsPerSecond, 1)} | ${num(r.requestsPerOp, 2)} | ${r.note ?? ''} |`;
   });
   return [...head, ...body].join('\n');
