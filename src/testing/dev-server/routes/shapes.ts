@@ -1,6 +1,7 @@
 /**
  * JSON shapes of replies, in Consul's field order (Go marshals struct fields in declaration
- * order). Flags stay bigint and are written as exact digits by the reply serialiser.
+ * order). Flags are bigint in the store; a reply carries them as a number when that is exact and
+ * as a bigint (written as exact digits by the reply serialiser) above 2^53.
  */
 import type { LocalService } from '../agent/state.js';
 import type { UserEvent } from '../agent/events.js';
