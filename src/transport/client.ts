@@ -171,7 +171,9 @@ export class ConsulTransport {
       factor: 2,
       randomize: true,
       signal: spec.signal,
-      unref: true,
+      // Somebody awaits this request: the backoff between attempts must keep the process alive
+      // (an unref'd timer let Node exit mid-call with the caller's promise never settled).
+      unref: false,
       shouldRetry: ({ error }) => !this.closed && retryable(error),
       onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
         if (retriesLeft > 0 && retryable(error)) {
