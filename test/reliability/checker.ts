@@ -6,7 +6,8 @@
  * 1. **concurrency** — at the `tCheck` of every write, at most `limit` holds are valid, counting
  *    the writer's own. A hold is valid from its `acquired` time to its end: the `lost` moment
  *    (the earlier of the loss being noticed and the session's local deadline), the moment
- *    `release()` was called, or — for a worker killed without a word — its last write.
+ *    `release()` was called, or — for a worker killed without a word — its process's exit (a
+ *    hold that never ended is valid to the end of the history).
  * 2. **order** — for the lock and the election, writes never go backwards in token order (by the
  *    time they happen; the store's arrivals likewise) unless the writer stalled between its check
  *    and its write for at least `pauseMs` (a whole TTL: only a pause does that). Those are the
@@ -101,14 +102,15 @@ export function checkHistory(records: readonly Line[], config: CheckerConfig): C
     if (h) h.released = r;
     else orphan(r, 'released');
   }
+  const goneRecords = records.filter(is('gone'));
   for (const h of holds.values()) {
     const ends: Array<[number, Line]> = [];
     if (h.lost) ends.push([Math.min(h.lost.t, h.lost.deadline), h.lost]);
     if (h.released) ends.push([h.released.tCall, h.released]);
     if (ends.length === 0) {
-      // Killed without a word: valid at least until its last write.
-      const last = h.writes.at(-1);
-      ends.push(last ? [last.tCheck, last] : [h.acquired.t, h.acquired]);
+      // Never ended: valid until its process was gone (killed), or to the end of the history.
+      const gone = goneRecords.find((g) => h.acquired.hold.startsWith(`${g.w}/${g.pid}/`));
+      ends.push(gone ? [gone.t, gone] : [Infinity, h.writes.at(-1) ?? h.acquired]);
     }
     const [end, endLine] = ends.reduce((a, b) => (b[0] < a[0] ? b : a));
     h.end = end;
