@@ -61,6 +61,26 @@ describe('checkHistory on recorded histories', () => {
     expect(semViolations.map((v) => v.message)).toEqual(['semaphore: 3 holds valid at w3\'s write (limit 2)']);
   });
 
+  it('accepts a holder killed right after an unrecorded release, and rejects one killed mid-hold but still written over', () => {
+    // w1 resigned (unrecorded) and was killed; w2 took over 6 ms later: fine, w1 wrote nothing after 110.
+    const released = lines(
+      acquired('w1', 'election', 'w1/7/1', 10, 100),
+      write('w1', 'election', 'w1/7/1', 10, 110),
+      acquired('w2', 'election', 'w2/8/1', 20, 140),
+      write('w2', 'election', 'w2/8/1', 20, 150),
+      { type: 'gone', w: 'w1', pid: 7, code: null, signal: 'SIGKILL', expected: true, t: 160 },
+    );
+    expect(checkHistory(released, CONFIG).violations).toEqual([]);
+    const overlapping = lines(
+      acquired('w1', 'election', 'w1/7/1', 10, 100),
+      acquired('w2', 'election', 'w2/8/1', 20, 140),
+      write('w2', 'election', 'w2/8/1', 20, 150),
+      write('w1', 'election', 'w1/7/1', 10, 155),
+      { type: 'gone', w: 'w1', pid: 7, code: null, signal: 'SIGKILL', expected: true, t: 160 },
+    );
+    expect(properties(checkHistory(overlapping, CONFIG).violations)).toContain('concurrency');
+  });
+
   it('rejects a write after its own lost line, or checked after its deadline', () => {
     const afterLine = lines(acquired('w1', 'lock', 'a', 10, 100), lost('w1', 'lock', 'a', 10, 200), write('w1', 'lock', 'a', 10, 150));
     const afterDeadline = lines(acquired('w1', 'election', 'a', 10, 100), write('w1', 'election', 'a', 10, 900), lost('w1', 'election', 'a', 10, 2000, 800));

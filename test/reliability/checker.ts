@@ -6,8 +6,9 @@
  * 1. **concurrency** — at the `tCheck` of every write, at most `limit` holds are valid, counting
  *    the writer's own. A hold is valid from its `acquired` time to its end: the `lost` moment
  *    (the earlier of the loss being noticed and the session's local deadline), the moment
- *    `release()` was called, or — for a worker killed without a word — its process's exit (a
- *    hold that never ended is valid to the end of the history).
+ *    `release()` was called, or — for a worker killed without a word — its last write (its
+ *    release may have landed unrecorded just before the kill); a hold that never ended in a
+ *    process still running is valid to the end of the history.
  * 2. **order** — for the lock and the election, writes never go backwards in token order (by the
  *    time they happen; the store's arrivals likewise) unless the writer stalled between its check
  *    and its write for at least `pauseMs` (a whole TTL: only a pause does that). Those are the
@@ -108,9 +109,11 @@ export function checkHistory(records: readonly Line[], config: CheckerConfig): C
     if (h.lost) ends.push([Math.min(h.lost.t, h.lost.deadline), h.lost]);
     if (h.released) ends.push([h.released.tCall, h.released]);
     if (ends.length === 0) {
-      // Never ended: valid until its process was gone (killed), or to the end of the history.
+      // Never ended. Killed: it wrote nothing after its last write, and its release may have
+      // landed just before the kill, unrecorded. Otherwise valid to the end of the history.
       const gone = goneRecords.find((g) => h.acquired.hold.startsWith(`${g.w}/${g.pid}/`));
-      ends.push(gone ? [gone.t, gone] : [Infinity, h.writes.at(-1) ?? h.acquired]);
+      const last = h.writes.at(-1);
+      ends.push(gone ? (last ? [last.tCheck, last] : [h.acquired.t, h.acquired]) : [Infinity, last ?? h.acquired]);
     }
     const [end, endLine] = ends.reduce((a, b) => (b[0] < a[0] ? b : a));
     h.end = end;
