@@ -25,6 +25,7 @@
  * `close()` is idempotent: it destroys every socket and the listener and clears every timer.
  */
 import net from 'node:net';
+import { describe } from '../internal/duration.js';
 
 /** A direction stops reading from its source once this many bytes wait to be delivered. */
 export const HOLD_HIGH_WATER_BYTES = 1024 * 1024;
@@ -197,9 +198,14 @@ interface ProxyState {
 /** Parses `http://host:port` (or `host:port`) into the TCP endpoint to forward to. */
 function parseTarget(target: string): { host: string; port: number } {
   if (typeof target !== 'string' || target.length === 0) {
-    throw new TypeError(`option "target" must be a URL like 'http://127.0.0.1:8500', got ${String(target)}`);
+    throw new TypeError(`option "target" must be a URL like 'http://127.0.0.1:8500', got ${describe(target)}`);
   }
-  const url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(target) ? target : `http://${target}`);
+  let url: URL;
+  try {
+    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(target) ? target : `http://${target}`);
+  } catch (err) {
+    throw new TypeError(`option "target" must be a URL like 'http://127.0.0.1:8500', got ${describe(target)}`, { cause: err });
+  }
   const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
   // URL keeps IPv6 hosts in brackets; net.connect wants them bare.
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
@@ -219,7 +225,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const { host = '127.0.0.1', port = 0 } = options;
   const { host: targetHost, port: targetPort } = parseTarget(options.target);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new TypeError(`option "port" must be an integer between 0 and 65535, got ${String(port)}`);
+    throw new TypeError(`option "port" must be an integer between 0 and 65535, got ${describe(port)}`);
   }
 
   const state: ProxyState = { mode: 'open', delayMs: 0, targetHost, targetPort, connections: new Set() };
@@ -255,7 +261,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     },
     partition(mode: PartitionMode = 'hold') {
       if (mode !== 'hold' && mode !== 'drop') {
-        throw new TypeError(`partition mode must be 'hold' or 'drop', got ${String(mode)}`);
+        throw new TypeError(`partition mode must be 'hold' or 'drop', got ${describe(mode)}`);
       }
       state.mode = mode;
       if (mode === 'drop') {
@@ -272,7 +278,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     },
     delay(ms: number) {
       if (!Number.isFinite(ms) || ms < 0) {
-        throw new TypeError(`delay must be a non-negative number of milliseconds, got ${String(ms)}`);
+        throw new TypeError(`delay must be a non-negative number of milliseconds, got ${describe(ms)}`);
       }
       state.delayMs = ms;
     },
