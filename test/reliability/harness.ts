@@ -174,11 +174,15 @@ export async function runTrial(options: TrialOptions): Promise<TrialResult> {
     follow();
     const id = ++faultId;
     const free = ids.filter((w) => !busy.has(w));
+    // The other fault of a pair may already act on every worker.
+    if (free.length === 0 && fault !== 'leaderless' && fault !== 'restart') return undefined;
     const holdersOf = (pred: (h: { w: string; recipe: Recipe }) => boolean): string[] => [...new Set([...holders.values()].filter(pred).map((h) => h.w))];
     const lease = 2 * ttlMs + lockDelayMs;
     switch (fault) {
       case 'partition': {
-        const target = pick(free);
+        // Mostly a current holder: cutting off an idle worker proves little.
+        const holding = holdersOf((h) => !busy.has(h.w));
+        const target = holding.length > 0 && rand() < 0.75 ? pick(holding) : pick(free);
         const mode = rand() < 0.7 ? 'hold' : 'drop';
         const ms = between(1.5 * ttlMs, lease + ttlMs);
         busy.add(target);

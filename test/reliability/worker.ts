@@ -37,7 +37,7 @@ export interface WorkerConfig {
   broken?: boolean;
   /** Writes per hold: 1..maxWrites. @default 5 */
   maxWrites?: number;
-  /** Work between writes, ms: 0..maxWorkMs. @default 40 */
+  /** Work between writes, ms: 0..maxWorkMs. @default 100 */
   maxWorkMs?: number;
 }
 
@@ -150,7 +150,7 @@ while (!stop.signal.aborted) {
     if (!config.broken && held.signal.aborted) break;
     log({ type: 'write', w, recipe, hold, token: held.token, tCheck, t: mono() });
     if (recipe !== 'semaphore') sendToStore(recipe, hold, held.token, tCheck, Math.floor(rand() * 40));
-    await delay(Math.floor(rand() * (config.maxWorkMs ?? 40)));
+    await delay(Math.floor(rand() * (config.maxWorkMs ?? 100)));
   }
   // A careful writer lets its writes land before it lets go; only a loss leaves them in flight.
   await Promise.allSettled([...inFlight]);
