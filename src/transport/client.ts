@@ -10,6 +10,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import { inspect } from 'node:util';
 import pRetry from 'p-retry';
 import { ConsulError, abortReason } from '../errors.js';
 import { silentLogger, type Logger } from '../internal/logger.js';
@@ -122,6 +123,19 @@ export class ConsulTransport {
   private readonly retry: RetryPolicy;
   private readonly inflight = new Set<http.ClientRequest>();
   private closed = false;
+
+  /**
+   * What `util.inspect` (console.log) and JSON loggers print. An event payload reaches the
+   * transport (handle → session → coordinator → api), and the token — its own field, and the
+   * headers of in-flight requests and pooled sockets — must never be printed.
+   */
+  toJSON(): Record<string, unknown> {
+    return { baseUrl: this.baseUrl.href, datacenter: this.datacenter, token: this.token === undefined ? undefined : '[redacted]' };
+  }
+
+  [inspect.custom](): string {
+    return `ConsulTransport ${inspect(this.toJSON())}`;
+  }
 
   constructor(options: TransportOptions) {
     this.baseUrl = new URL(options.address);
