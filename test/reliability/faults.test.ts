@@ -5,12 +5,11 @@
  * setup file fails the run on one), no session on the server, and the recipe in a legal state.
  */
 import fc from 'fast-check';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Coordinator, LeaderElection, Lock, Semaphore, withLock, type Session } from '../../src/index.js';
 import { startDevServer, type DevServer } from '../../src/testing/index.js';
 import { waitFor } from '../support/wait.js';
+import { startCountingProxy } from './counting-proxy.js';
 
 const FAST = { ttl: '1s', lockDelay: 0 } as const;
 const LONG = Number(process.env.RELIABILITY_SECONDS ?? 0) > 0;
@@ -35,31 +34,6 @@ const sessionsLeft = (): string[] => dev.state.listSessions().map((s) => s.id);
 const boom = (event: string) => (): never => {
   throw new Error(`listener of '${event}' threw`);
 };
-
-/** A loopback HTTP proxy to the dev server that calls `onRequest(n)` for the n-th request. */
-async function countingProxy(target: string, onRequest: (n: number) => void): Promise<{ url: string; close: () => Promise<void> }> {
-  let n = 0;
-  const upstream = new URL(target);
-  const server: Server = createServer((req, res) => {
-    onRequest(++n);
-    const fwd = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
-    fwd.on('error', () => res.destroy());
-    res.on('close', () => fwd.destroy());
-    req.pipe(fwd);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 describe('a throwing listener', () => {
   it('of any Lock event is reported as an error event and changes nothing else', async () => {
@@ -166,7 +140,7 @@ describe('an AbortSignal aborted at a random await point', () => {
             const controller = new AbortController();
             const reason = new Error(`aborted at request ${step}`);
             if (step === 0) controller.abort(reason);
-            const proxy = await countingProxy(dev.url, (n) => {
+            const proxy = await startCountingProxy(dev.url, (n) => {
               if (n === step) controller.abort(reason);
             });
             const coord = new Coordinator({ address: proxy.url });

@@ -24,21 +24,15 @@ const CI_TRIAL_MS = 30_000;
 const LONG_TRIAL_MS = 60_000;
 const PROGRESS_BOUND_MS = 10_000;
 
-interface Totals {
+/** The checker's figures summed over trials, plus what only a run of trials has. */
+type Totals = Omit<TrialResult['stats'], 'acquisitions' | 'faults'> & {
   trials: number;
   seeds: number[];
   faults: Partial<Record<FaultKind, number>>;
   acquisitions: Record<Recipe, number>;
-  losses: number;
-  writesChecked: number;
-  storeWrites: number;
-  staleRefused: number;
-  pauseHazards: number;
-  pauseHazardsDuringSigstop: number;
-  maxRecoveryMs: number;
   violations: number;
   leftovers: number;
-}
+};
 
 function add(t: Totals, r: TrialResult): void {
   t.trials += 1;

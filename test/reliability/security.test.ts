@@ -4,13 +4,12 @@
  * clear 403-derived error after one request, writing nothing; and the dev server's ACL mode
  * refuses what Consul's default-deny policy refuses.
  */
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigWatcher, ConsulError, Coordinator, LeaderElection, Lock, RecipeError, Semaphore, ServiceWatcher, type Logger } from '../../src/index.js';
 import { startDevServer, startFaultProxy, type DevServer } from '../../src/testing/index.js';
 import { waitFor } from '../support/wait.js';
+import { startCountingProxy } from './counting-proxy.js';
 
 const TOKEN = 'b3f0c7e2-secret-management-token-5d1a';
 const WRONG = 'wrong-token-0f9e8d7c-6b5a';
@@ -46,31 +45,6 @@ function errorText(err: unknown): string {
     e = e instanceof Error ? e.cause : undefined;
   }
   return parts.join('\n');
-}
-
-/** Counts requests on their way to the dev server. */
-async function countingProxy(): Promise<{ url: string; count: () => number; close: () => Promise<void> }> {
-  let n = 0;
-  const up = new URL(dev.url);
-  const server: Server = createServer((req, res) => {
-    n += 1;
-    const fwd = request({ host: up.hostname, port: up.port, method: req.method, path: req.url, headers: req.headers }, (u) => {
-      res.writeHead(u.statusCode ?? 502, u.headers);
-      u.pipe(res);
-    });
-    fwd.on('error', () => res.destroy());
-    req.pipe(fwd);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    count: () => n,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 describe('the token never leaks', () => {
@@ -156,7 +130,7 @@ describe('a wrong token with ACLs on', () => {
   };
   for (const [name, call] of Object.entries(cases)) {
     it(`${name}: fails with ConsulError 403 'ACL not found' after one request, writing nothing`, async () => {
-      const counter = await countingProxy();
+      const counter = await startCountingProxy(dev.url);
       const coord = new Coordinator({ address: counter.url, token: WRONG });
       const indexBefore = dev.state.index;
       const err = await call(coord).then(
