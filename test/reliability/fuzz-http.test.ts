@@ -64,11 +64,16 @@ function raw(bytes: Buffer | string, timeoutMs = 10_000): Promise<{ status: numb
 
 /**
  * The 5xx answers Consul itself gives to such requests: an unknown `?dc=` (structs.ErrNoDCPath,
- * agent/consul/rpc.go) and a query string url.ParseQuery refuses (agent/http.go wrap: 500, no
- * body); plus the dev server's documented refusals ("dev server: …", e.g. `?filter`, see its
- * README). Any other 5xx is a dev-server bug.
+ * agent/consul/rpc.go); a query string url.ParseQuery refuses (agent/http.go wrap: 500, no body);
+ * and the errors its handlers return as plain errors, which become 500s — the texts the transport
+ * knows as Consul's permanent 500s (PERMANENT_500 in src/transport/client.ts: invalid or missing
+ * session, strconv, decode failures, user-event limits and filters, …); plus the dev server's
+ * documented refusals ("dev server: …", e.g. `?filter`, see its README). Any other 5xx is a
+ * dev-server bug.
  */
-const consul500 = (body: string): boolean => body === '' || body === 'No path to datacenter' || body.startsWith('dev server: ');
+const CONSUL_500 =
+  /^(No path to datacenter$|invalid session|missing session|Invalid Session TTL|Session TTL .* invalid|Invalid Behavior|Missing check|Missing node|.*is in critical state|strconv\.|Request decode failed|Permission denied|ACL not found|.*does not have associated TTL|Cannot provide tag filter|Invalid (node|service|tag) filter|.*exceeds configured limit|dev server: )/;
+const consul500 = (body: string): boolean => body === '' || CONSUL_500.test(body);
 
 const METHODS = ['GET', 'PUT', 'POST', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH', 'TRACE', 'FOO'];
 const PREFIXES = [
