@@ -127,6 +127,9 @@ export class Coordinator {
   private closing: Promise<void> | undefined;
 
   constructor(options: CoordinatorOptions = {}) {
+    if (options === null || typeof options !== 'object') {
+      throw new ConfigError(`Coordinator options must be an object, got ${describe(options)}`, 'options');
+    }
     const env = optionsFromEnvSafe();
     // An option given as undefined means "not given": it must not hide the environment's value.
     const merged: CoordinatorOptions = { ...env };

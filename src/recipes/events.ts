@@ -127,6 +127,7 @@ export class Events {
    */
   fire(name: string, payload?: EventPayload, options: FireEventOptions = {}): Promise<string> {
     validateEventName(name);
+    if (options === null || typeof options !== 'object') throw new ConfigError(`event fire options must be an object, got ${describe(options)}`, 'options');
     const bytes = encodePayload(payload);
     const node = optionalRegexp('node', options.node);
     const service = optionalRegexp('service', options.service);

@@ -26,7 +26,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
 import type { Coordinator } from '../coordinator.js';
 import { ConfigError, IllegalStateError, abortReason } from '../errors.js';
-import { sleep } from '../internal/abort.js';
+import { optionalSignal, sleep } from '../internal/abort.js';
 import { describe, formatDurationMs, toMs } from '../internal/duration.js';
 import { backoffDelay } from '../loop/backoff.js';
 import type { CheckStatus, ServiceCheckDefinition, ServiceDefinition } from '../transport/services.js';
@@ -339,7 +339,7 @@ export class ServiceRegistration extends EventEmitter<ServiceRegistrationEvents>
 
   /** @internal Use {@link registerService} (or `coord.registerService`). */
   static async open(coord: Coordinator, o: ResolvedServiceOptions): Promise<ServiceRegistration> {
-    o.signal?.throwIfAborted();
+    optionalSignal(o.signal)?.throwIfAborted();
     await coord.api.services.register(buildServiceDefinition(o, o.initialStatus), { signal: o.signal });
     let registration: ServiceRegistration;
     try {

@@ -14,7 +14,7 @@
 import { EventEmitter } from 'eventemitter3';
 import type { Coordinator } from '../coordinator.js';
 import { ClosedError, ConsulError, TimeoutError, abortReason } from '../errors.js';
-import { linkSignals } from '../internal/abort.js';
+import { linkSignals, optionalSignal } from '../internal/abort.js';
 import { toMs } from '../internal/duration.js';
 import { blockingQuery, type BlockingReadArgs, type BlockingResult } from '../loop/blocking-query.js';
 import type { QueryMeta } from '../transport/client.js';
@@ -109,7 +109,7 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends EventEmitte
     this.what = what;
     this.waitMs = options.waitMs;
     this.equals = options.equals;
-    const signal = options.signal;
+    const signal = optionalSignal(options.signal);
     signal?.throwIfAborted();
     if (signal) {
       const onAbort = (): void => {

@@ -28,7 +28,7 @@ import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'eventemitter3';
 import type { Coordinator } from '../coordinator.js';
 import { ConfigError, SessionLostError, abortReason } from '../errors.js';
-import { linkSignals, sleep } from '../internal/abort.js';
+import { linkSignals, optionalSignal, sleep } from '../internal/abort.js';
 import { describe, formatDurationMs, toMs } from '../internal/duration.js';
 import { backoffDelay } from '../loop/backoff.js';
 
@@ -178,7 +178,7 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   private static async open(coord: Coordinator, o: ResolvedSessionOptions): Promise<Session> {
-    o.signal?.throwIfAborted();
+    optionalSignal(o.signal)?.throwIfAborted();
     const api = coord.api;
     let healthCheckId: string | undefined;
     let healthServiceId: string | undefined;

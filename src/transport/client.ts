@@ -12,7 +12,8 @@ import http from 'node:http';
 import https from 'node:https';
 import { inspect } from 'node:util';
 import pRetry from 'p-retry';
-import { ConsulError, abortReason } from '../errors.js';
+import { ConfigError, ConsulError, abortReason } from '../errors.js';
+import { optionalSignal } from '../internal/abort.js';
 import { silentLogger, type Logger } from '../internal/logger.js';
 
 /** Query metadata Consul returns on reads (`X-Consul-*` headers). */
@@ -168,7 +169,7 @@ export class ConsulTransport {
    * `spec.idempotent`. Rejects with {@link ConsulError} or with the signal's abort reason.
    */
   async request(spec: RequestSpec): Promise<ConsulResponse> {
-    spec.signal?.throwIfAborted();
+    optionalSignal(spec.signal)?.throwIfAborted();
     if (spec.idempotent === false || this.retry.retries <= 0) return this.once(spec);
     const retryable = spec.idempotent === true ? isTransient : isNotApplied;
     // A retried blocking read drops index/wait: the failure may have been a restart that
@@ -230,7 +231,7 @@ export class ConsulTransport {
           ? Buffer.from(spec.body)
           : typeof spec.body === 'string'
             ? Buffer.from(spec.body)
-            : Buffer.from(JSON.stringify(spec.body));
+            : Buffer.from(jsonBody(spec.body, endpoint));
     }
     const headers: http.OutgoingHttpHeaders = { accept: 'application/json' };
     if (this.token) headers['x-consul-token'] = this.token;
@@ -312,4 +313,17 @@ export function parseMeta(headers: http.IncomingHttpHeaders): QueryMeta {
     knownLeader: leader === undefined ? true : leader === 'true',
     lastContactMs: contact && /^\d+$/.test(contact) ? Number(contact) : 0,
   };
+}
+
+/** JSON for a request body; a value JSON cannot encode (a BigInt, a cycle) is the caller's error. */
+function jsonBody(body: unknown, endpoint: string): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(body);
+  } catch (err) {
+    throw new ConfigError(`the body of ${endpoint} cannot be encoded as JSON: ${err instanceof Error ? err.message : String(err)}`, 'value', { cause: err });
+  }
+  // A function or a symbol has no JSON at all.
+  if (json === undefined) throw new ConfigError(`the body of ${endpoint} cannot be encoded as JSON: got a ${typeof body}`, 'value');
+  return json;
 }
