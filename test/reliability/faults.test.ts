@@ -118,7 +118,9 @@ describe('withLock callbacks', () => {
       return new Promise<never>(() => undefined);
     }, FAST);
     pending.catch(() => undefined);
-    await waitFor(() => dev.state.getKey(k)?.session !== undefined);
+    // The callback runs once the hold is confirmed: wait for it, not just for the key.
+    await waitFor(() => signal !== undefined);
+    expect(dev.state.getKey(k)?.session).toBeDefined();
     await coord.close();
     expect(signal?.aborted).toBe(true);
     expect(dev.state.getKey(k)?.session).toBeUndefined();
