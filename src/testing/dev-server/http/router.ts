@@ -205,7 +205,8 @@ export async function dispatch(core: Core, router: Router, req: IncomingMessage,
     ctx = new RequestContext(core, req, method, path, rawPath, query, lifetime);
     if (!route.methods.includes(method)) throw new MethodNotAllowedError(method, route.methods);
     const reply = await route.handler(ctx);
-    await send(res, reply, hooks, controller.signal);
+    // Only a streamed reply needs the request's abort signal (made on first use, see RequestLifetime).
+    await send(res, reply, hooks, reply.stream ? lifetime.signal : undefined);
   } catch (err) {
     const reply = errorReply(ctx, err);
     if (reply === undefined) {
