@@ -72,7 +72,7 @@ function raw(bytes: Buffer | string, timeoutMs = 10_000): Promise<{ status: numb
  * dev-server bug.
  */
 const CONSUL_500 =
-  /^(No path to datacenter$|invalid session|missing session|Invalid Session TTL|Session TTL .* invalid|Invalid Behavior|Missing check|Missing node|.*is in critical state|strconv\.|Request decode failed|Permission denied|ACL not found|.*does not have associated TTL|Cannot provide tag filter|Invalid (node|service|tag) filter|.*exceeds configured limit|dev server: )/;
+  /^(No path to datacenter$|invalid session|missing session|Invalid Session TTL|Session TTL .* invalid|Invalid Behavior|Missing check|Missing node|.*is in critical state|strconv\.|Request decode failed|Permission denied|ACL not found|.*does not have associated TTL|Cannot provide tag filter|Invalid (node|service|tag) filter|.*exceeds configured limit|Failed to create boolean expression evaluator|dev server: )/;
 const consul500 = (body: string): boolean => body === '' || CONSUL_500.test(body);
 
 const METHODS = ['GET', 'PUT', 'POST', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH', 'TRACE', 'FOO'];

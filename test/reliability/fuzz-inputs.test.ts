@@ -70,11 +70,8 @@ const hostileKey: fc.Arbitrary<unknown> = fc.oneof(
 
 type Outcome = 'ok' | 'typed';
 
-/**
- * The fault proxy, a test tool, reports bad arguments with a TypeError naming the option (its
- * own tests pin that); everything else must throw a RecipeError.
- */
-const typed = (what: string, err: unknown): boolean => err instanceof RecipeError || (what.startsWith('startFaultProxy') && err instanceof TypeError && /option "/.test(err.message));
+/** Every bad argument, the fault proxy's included, must throw a RecipeError. */
+const typed = (_what: string, err: unknown): boolean => err instanceof RecipeError;
 
 /** Runs `fn`; a sync throw or a rejection must be a RecipeError; a promise must settle. */
 async function judge(what: string, fn: () => unknown): Promise<Outcome> {
