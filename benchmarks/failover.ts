@@ -21,7 +21,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startDevServer, type DevServer } from '../src/testing/index.js';
 import type { ElectionOptions } from '../src/recipes/election/election.js';
@@ -30,16 +30,7 @@ import type { WorkerConfig, WorkerReport } from '../test/process/fixtures/electi
 const WORKER = fileURLToPath(new URL('../test/process/fixtures/election-worker.ts', import.meta.url));
 const RESULTS = fileURLToPath(new URL('./results/failover.json', import.meta.url));
 
-const { values: args } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '10' },
-    workers: { type: 'string', default: '3' },
-  },
-});
-const ROUNDS = Number(args.rounds);
-const WORKERS = Number(args.workers);
-
-interface Setting {
+export interface Setting {
   name: string;
   options: ElectionOptions;
   /** Needs a TTL below Consul's 10 s minimum: dev server only. */
@@ -53,7 +44,7 @@ const SETTINGS: Setting[] = [
   { name: 'ttl 2s only, delay 500ms', options: { ttl: '2s', lockDelay: '500ms' }, devOnly: true },
 ];
 
-type Mode = 'SIGKILL' | 'SIGTERM' | 'SIGSTOP';
+export type Mode = 'SIGKILL' | 'SIGTERM' | 'SIGSTOP';
 const MODES: Mode[] = ['SIGKILL', 'SIGTERM', 'SIGSTOP'];
 
 const mono = (): number => Number(process.hrtime.bigint()) / 1e6;
@@ -154,23 +145,24 @@ class Cluster {
 // -------------------------------------------------------------------------------------------------
 // One setting × one mode
 
-interface Sample {
+export interface Sample {
   failoverMs: number;
   /** SIGSTOP only: new leader's elected − old leader's local deadline. */
   marginMs?: number;
 }
 
-async function measure(address: string, setting: Setting, mode: Mode, keyIndex: number): Promise<Sample[]> {
+/** `rounds` failovers of `workers` election workers on one key; used by the suite's election scenario too. */
+export async function measure(address: string, setting: Setting, mode: Mode, keyIndex: number, rounds: number, workers: number): Promise<Sample[]> {
   const cluster = new Cluster(address, `benchmarks/failover/${Date.now().toString(36)}-${keyIndex}`, setting.options);
   const samples: Sample[] = [];
   try {
     const firstElected = cluster.next((r) => r.type === 'elected', 'first leader');
-    const ids = Array.from({ length: WORKERS }, () => cluster.spawn().id);
+    const ids = Array.from({ length: workers }, () => cluster.spawn().id);
     let leader = (await firstElected) as Extract<WorkerReport, { type: 'elected' }>;
     let members = ids;
     await cluster.followersReady(members.filter((id) => id !== leader.id));
 
-    for (let round = 0; round < ROUNDS; round++) {
+    for (let round = 0; round < rounds; round++) {
       const nextLeader = cluster.next((r) => r.type === 'elected' && r.id !== leader.id, `round ${round + 1}: next leader`);
       const t0 = mono();
       cluster.get(leader.id).proc.kill(mode);
@@ -254,6 +246,14 @@ function printTable(rows: Row[]): void {
 // -------------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
+  const { values: args } = parseArgs({
+    options: {
+      rounds: { type: 'string', default: '10' },
+      workers: { type: 'string', default: '3' },
+    },
+  });
+  const ROUNDS = Number(args.rounds);
+  const WORKERS = Number(args.workers);
   const real = process.env.CONSUL_HTTP_ADDR;
   let dev: DevServer | undefined;
   let address: string;
@@ -271,7 +271,7 @@ async function main(): Promise<void> {
     for (const setting of settings) {
       for (const mode of MODES) {
         process.stdout.write(`${setting.name} / ${mode} `);
-        const samples = await measure(address, setting, mode, keyIndex++);
+        const samples = await measure(address, setting, mode, keyIndex++, ROUNDS, WORKERS);
         const row = summarize(setting, mode, samples);
         rows.push(row);
         process.stdout.write(` p50 ${row.p50} ms\n`);
@@ -303,4 +303,5 @@ async function main(): Promise<void> {
   console.log(`\nwrote ${RESULTS}`);
 }
 
-await main();
+// Run as a script (npm run bench:failover); imported by the suite, it only lends `measure`.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -26,6 +26,7 @@ import { parseArgs } from 'node:util';
 import { Coordinator } from '../src/index.js';
 import { startDevServer, type DevServer } from '../src/testing/index.js';
 import { GoLock } from '../test/recipes/go-recipes.js';
+import { oursMutex, type Mutex } from './lib/shapes.js';
 
 const RESULTS = fileURLToPath(new URL('./results/lock.json', import.meta.url));
 
@@ -41,11 +42,8 @@ const CONTENDERS = Number(args.contenders);
 const DELAY_ROUNDS = Number(args['delay-rounds']);
 const LOCK_DELAY_MS = 1000;
 
-interface Contender {
-  acquire(): Promise<void>;
-  release(): Promise<void>;
-  close(): Promise<void>;
-}
+/** One contender: consul-recipes' Lock (lib/shapes.ts) or the Go double. */
+type Contender = Mutex;
 
 type Impl = 'consul-recipes' | 'go api.Lock (double)';
 
@@ -58,22 +56,6 @@ function percentile(sorted: number[], p: number): number {
 function summarize(samples: number[]): { n: number; p50: number; p90: number; p99: number; max: number } {
   const s = [...samples].sort((a, b) => a - b);
   return { n: s.length, p50: percentile(s, 50), p90: percentile(s, 90), p99: percentile(s, 99), max: s[s.length - 1] ?? NaN };
-}
-
-function ours(address: string, key: string, lockDelay: number): Contender {
-  const coord = new Coordinator({ address });
-  const lock = coord.lock(key, { ttl: '10s', lockDelay });
-  let handle: Awaited<ReturnType<typeof lock.acquire>> | undefined;
-  return {
-    acquire: async () => {
-      handle = await lock.acquire();
-    },
-    release: async () => {
-      await handle?.release();
-      handle = undefined;
-    },
-    close: () => coord.close(),
-  };
 }
 
 function go(address: string, key: string): Contender {
@@ -93,7 +75,7 @@ function go(address: string, key: string): Contender {
 /** Contenders loop acquire → release until `rounds` acquisitions happened in total. */
 async function handoff(address: string, impl: Impl): Promise<{ handoffMs: number[]; perSecond: number }> {
   const key = `bench/handoff/${impl === 'consul-recipes' ? 'ours' : 'go'}/${Date.now()}`;
-  const contenders = Array.from({ length: CONTENDERS }, () => (impl === 'consul-recipes' ? ours(address, key, 0) : go(address, key)));
+  const contenders = Array.from({ length: CONTENDERS }, () => (impl === 'consul-recipes' ? oursMutex(address, key, { lockDelay: 0 }) : go(address, key)));
   const handoffMs: number[] = [];
   let acquisitions = 0;
   let releaseStartedAt: number | undefined;
@@ -126,7 +108,7 @@ async function lockDelayOvershoot(dev: DevServer, impl: Impl): Promise<number[]>
     const key = `bench/delay/${impl === 'consul-recipes' ? 'ours' : 'go'}/${round}`;
     const holderCoord = new Coordinator({ address: dev.url });
     const holder = await holderCoord.lock(key, { ttl: '10s', lockDelay: LOCK_DELAY_MS }).acquire();
-    const waiter = impl === 'consul-recipes' ? ours(dev.url, key, 0) : go(dev.url, key);
+    const waiter = impl === 'consul-recipes' ? oursMutex(dev.url, key, { lockDelay: 0 }) : go(dev.url, key);
     const waiting = waiter.acquire();
     // Let the waiter block on the held key before the "crash".
     await new Promise((r) => setTimeout(r, 100));

@@ -93,7 +93,7 @@ export class ConsulError extends RecipeError {
  * check, ACL denial, limits); every other 500 (no leader, rpc errors, raft timeouts) may pass.
  */
 const PERMANENT_500 =
-  /invalid session|missing session|Invalid Session TTL|Session TTL .* invalid|Invalid Behavior|Missing check|Missing node|is in critical state|strconv\.|Request decode failed|Permission denied|ACL not found|does not have associated TTL|Cannot provide tag filter|Invalid (node|service|tag) filter|exceeds configured limit/i;
+  /invalid session|missing session|Invalid Session TTL|Session TTL .* invalid|Invalid Behavior|Missing check|Missing node|is in critical state|strconv\.|Request decode failed|Permission denied|ACL not found|does not have associated TTL|Cannot provide tag filter|Invalid (node|service|tag) filter|exceeds configured limit|Failed to create boolean expression evaluator/i;
 
 function isTransientStatus(statusCode: number, consulMessage: string): boolean {
   if (statusCode === 0 || statusCode === 429 || statusCode === 502 || statusCode === 503 || statusCode === 504) return true;

@@ -1,5 +1,6 @@
 /** AbortSignal helpers. Whoever adds a listener removes it (see p-retry#71). */
-import { abortReason } from '../errors.js';
+import { ConfigError, abortReason } from '../errors.js';
+import { describe } from './duration.js';
 
 /**
  * Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. The abort
@@ -70,4 +71,14 @@ export function linkSignals(
 /** True when `err` is the abort reason of `signal` (so callers can rethrow it untouched). */
 export function isAbortFrom(signal: AbortSignal | undefined, err: unknown): boolean {
   return signal !== undefined && signal.aborted && err === abortReason(signal);
+}
+
+/**
+ * Checks a `signal` option at the call site: absent (undefined or null) or an AbortSignal.
+ * Anything else is a {@link ConfigError} instead of a TypeError thrown deep inside a call.
+ */
+export function optionalSignal(value: unknown, option = 'signal'): AbortSignal | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (value instanceof AbortSignal) return value;
+  throw new ConfigError(`option "${option}" must be an AbortSignal, got ${describe(value)}`, option);
 }

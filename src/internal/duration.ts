@@ -24,6 +24,7 @@ const PART = /^(\d*)(?:\.(\d*))?(ns|us|µs|μs|ms|s|m|h)/;
  * valid Go duration (Go's rules: a sign is allowed, a unit is required except for "0").
  */
 export function parseGoDurationNs(text: string): number | undefined {
+  if (typeof text !== 'string') return undefined;
   let s = text;
   let sign = 1;
   if (s.startsWith('-') || s.startsWith('+')) {
@@ -50,6 +51,9 @@ export function parseGoDurationNs(text: string): number | undefined {
 
 /** Formats milliseconds as a Go duration string Consul accepts ('15s', '250ms', '0s'). */
 export function formatDurationMs(ms: number): string {
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) {
+    throw new ConfigError(`a duration must be a finite number of milliseconds, got ${describe(ms)}`, 'ms');
+  }
   if (ms === 0) return '0s';
   if (Number.isInteger(ms / 1000)) return `${ms / 1000}s`;
   if (Number.isInteger(ms)) return `${ms}ms`;

@@ -40,5 +40,6 @@ export function validateKey(option: string, key: unknown, { allowTrailingSlash =
 
 /** Encodes a key for a URL path, keeping '/' separators readable. */
 export function encodeKeyPath(key: string): string {
+  if (typeof key !== 'string') throw new ConfigError(`key must be a string, got ${describe(key)}`, 'key');
   return key.split('/').map(encodeURIComponent).join('/');
 }

@@ -27,7 +27,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { contextOf, type RecipeContext, type RecipeHost } from '../recipes/context.js';
 import { ConfigError, SessionLostError, abortReason } from '../errors.js';
-import { linkSignals, sleep } from '../internal/abort.js';
+import { linkSignals, optionalSignal, sleep } from '../internal/abort.js';
 import { describe, formatDurationMs, toMs } from '../internal/duration.js';
 import { backoffDelay } from '../loop/backoff.js';
 import { SafeEmitter } from '../internal/safe-emitter.js';
@@ -193,7 +193,7 @@ export class Session extends SafeEmitter<SessionEvents> {
    */
   static async open(ctx: RecipeContext, o: ResolvedSessionOptions): Promise<Session> {
     ctx.lifetime.assertOpen();
-    o.signal?.throwIfAborted();
+    optionalSignal(o.signal)?.throwIfAborted();
     const api = ctx.api;
     let healthCheckId: string | undefined;
     let healthServiceId: string | undefined;

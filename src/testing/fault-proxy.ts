@@ -26,6 +26,7 @@
  */
 import net from 'node:net';
 import { ConfigError } from '../errors.js';
+import { describe } from '../internal/duration.js';
 
 /** A direction stops reading from its source once this many bytes wait to be delivered. */
 export const HOLD_HIGH_WATER_BYTES = 1024 * 1024;
@@ -208,13 +209,13 @@ interface ProxyState {
 /** Parses `http://host:port` (or `host:port`) into the TCP endpoint to forward to. */
 function parseTarget(target: string): { host: string; port: number } {
   if (typeof target !== 'string' || target.length === 0) {
-    throw new ConfigError(`option "target" must be a URL like 'http://127.0.0.1:8500', got ${String(target)}`, 'target');
+    throw new ConfigError(`option "target" must be a URL like 'http://127.0.0.1:8500', got ${describe(target)}`, 'target');
   }
   let url: URL;
   try {
     url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(target) ? target : `http://${target}`);
   } catch (err) {
-    throw new ConfigError(`option "target" must be a URL like 'http://127.0.0.1:8500', got ${target}`, 'target', { cause: err });
+    throw new ConfigError(`option "target" must be a URL like 'http://127.0.0.1:8500', got ${describe(target)}`, 'target', { cause: err });
   }
   const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
   // URL keeps IPv6 hosts in brackets; net.connect wants them bare.
@@ -235,7 +236,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const { host = '127.0.0.1', port = 0 } = options;
   const { host: targetHost, port: targetPort } = parseTarget(options.target);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new ConfigError(`option "port" must be an integer between 0 and 65535, got ${String(port)}`, 'port');
+    throw new ConfigError(`option "port" must be an integer between 0 and 65535, got ${describe(port)}`, 'port');
   }
 
   const state: ProxyState = { mode: 'open', delayMs: 0, targetHost, targetPort, connections: new Set(), dropped: 0 };
@@ -275,7 +276,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     },
     partition(mode: PartitionMode = 'hold') {
       if (mode !== 'hold' && mode !== 'drop') {
-        throw new ConfigError(`partition mode must be 'hold' or 'drop', got ${String(mode)}`, 'mode');
+        throw new ConfigError(`partition mode must be 'hold' or 'drop', got ${describe(mode)}`, 'mode');
       }
       state.mode = mode;
       if (mode === 'drop') {
@@ -295,7 +296,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     },
     delay(ms: number) {
       if (!Number.isFinite(ms) || ms < 0) {
-        throw new ConfigError(`delay must be a non-negative number of milliseconds, got ${String(ms)}`, 'ms');
+        throw new ConfigError(`delay must be a non-negative number of milliseconds, got ${describe(ms)}`, 'ms');
       }
       state.delayMs = ms;
     },

@@ -32,8 +32,10 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import { inspect } from 'node:util';
 import pRetry from 'p-retry';
-import { ConsulError, abortReason, isTransient } from '../errors.js';
+import { ConfigError, ConsulError, abortReason, isTransient } from '../errors.js';
+import { optionalSignal } from '../internal/abort.js';
 import { silentLogger, type Logger } from '../internal/logger.js';
 
 /** Query metadata Consul returns on reads (`X-Consul-*` headers). */
@@ -142,6 +144,19 @@ export class ConsulTransport {
   private readonly inflight = new Set<http.ClientRequest>();
   private closed = false;
 
+  /**
+   * What `util.inspect` (console.log) and JSON loggers print. An event payload reaches the
+   * transport (handle → session → coordinator → api), and the token — its own field, and the
+   * headers of in-flight requests and pooled sockets — must never be printed.
+   */
+  toJSON(): Record<string, unknown> {
+    return { baseUrl: this.baseUrl.href, datacenter: this.datacenter, token: this.token === undefined ? undefined : '[redacted]' };
+  }
+
+  [inspect.custom](): string {
+    return `ConsulTransport ${inspect(this.toJSON())}`;
+  }
+
   constructor(options: TransportOptions) {
     this.baseUrl = new URL(options.address);
     this.token = options.token || undefined;
@@ -173,7 +188,7 @@ export class ConsulTransport {
    * with {@link ConsulError} or with the signal's abort reason.
    */
   async request(spec: RequestSpec): Promise<ConsulResponse> {
-    spec.signal?.throwIfAborted();
+    optionalSignal(spec.signal)?.throwIfAborted();
     if (spec.retry === 'none' || this.retry.retries <= 0) return this.once(spec);
     const retryable = spec.retry === 'transient' ? isTransient : isNotApplied;
     // A retried blocking read drops index/wait: the failure may have been a restart that
@@ -236,7 +251,7 @@ export class ConsulTransport {
           ? Buffer.from(spec.body)
           : typeof spec.body === 'string'
             ? Buffer.from(spec.body)
-            : Buffer.from(JSON.stringify(spec.body));
+            : Buffer.from(jsonBody(spec.body, endpoint));
     }
     const headers: http.OutgoingHttpHeaders = { accept: 'application/json' };
     if (this.token) headers['x-consul-token'] = this.token;
@@ -319,4 +334,17 @@ export function parseMeta(headers: http.IncomingHttpHeaders): QueryMeta {
     knownLeader: leader === undefined ? true : leader === 'true',
     lastContactMs: contact && /^\d+$/.test(contact) ? Number(contact) : 0,
   };
+}
+
+/** JSON for a request body; a value JSON cannot encode (a BigInt, a cycle) is the caller's error. */
+function jsonBody(body: unknown, endpoint: string): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(body);
+  } catch (err) {
+    throw new ConfigError(`the body of ${endpoint} cannot be encoded as JSON: ${err instanceof Error ? err.message : String(err)}`, 'value', { cause: err });
+  }
+  // A function or a symbol has no JSON at all.
+  if (json === undefined) throw new ConfigError(`the body of ${endpoint} cannot be encoded as JSON: got a ${typeof body}`, 'value');
+  return json;
 }

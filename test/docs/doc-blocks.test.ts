@@ -89,6 +89,9 @@ const SH_NOT_RUN: Readonly<Record<string, string>> = {
   'CONSUL_TEST_CONTAINER=1 npm test': 'the whole suite against hashicorp/consul in Docker: needs Docker',
   'CONSUL_HTTP_ADDR=127.0.0.1:8500 npm run bench:failover': 'a benchmark against a real agent: minutes, and needs one',
   'npm run bench:failover': 'three workers × four settings × ten rounds: minutes; its worker fixture is the process tests\' (test/process/)',
+  'npm run bench': 'the full suite: minutes; every one of its scenarios runs at smoke size in .ci/run (npm run bench:smoke)',
+  'npm run bench:smoke': 'run by .ci/run after the tests, so the suite\'s scripts cannot rot',
+  'npm run bench:peers': 'needs etcd and redis-server installed, and minutes',
   'export CONSUL_HTTP_ADDR=https://consul.internal:8501': 'configures a shell for a real cluster',
   'export CONSUL_HTTP_TOKEN=00000000-0000-0000-0000-000000000000': 'configures a shell for a real cluster',
   'export CONSUL_CACERT=/etc/consul.d/tls/consul-agent-ca.pem': 'configures a shell for a real cluster',
@@ -96,6 +99,8 @@ const SH_NOT_RUN: Readonly<Record<string, string>> = {
   'consul acl token create -description "billing worker" -policy-name billing-worker': 'needs the consul binary and a cluster with ACLs',
   "consul lock jobs/nightly node -e 'console.log(process.env.CONSUL_LOCK_HELD)'": 'needs the consul binary; its Go lock is emulated by test/recipes/go-recipes.ts',
   'consul lock -n 2 jobs/reindex ./reindex.sh': 'needs the consul binary; its Go semaphore is emulated by test/recipes/go-recipes.ts',
+  'RELIABILITY_SECONDS=600 npx vitest run test/reliability/nemesis.test.ts': 'ten minutes of nemesis trials; npm test runs its 30 s fixed-seed trial',
+  'RELIABILITY_SEED=1095772820 RELIABILITY_SECONDS=60 npx vitest run test/reliability/nemesis.test.ts': 'a minute-long nemesis trial; npm test runs its 30 s fixed-seed trial',
 };
 
 interface ShRun {

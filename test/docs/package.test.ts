@@ -56,8 +56,8 @@ describe('the npm package', () => {
     expect(pkg.bin['consul-recipes']).toBe('./dist/cli/main.js');
   });
 
-  it('ships only dist/, the README and the guides', () => {
-    expect(shipped.filter((f) => !/^(dist\/|recipes-docs\/[^/]+\.md$|README\.md$|package\.json$|LICENSE)/.test(f))).toEqual([]);
+  it('ships only dist/, the README and the guides (with the screenshots the README shows)', () => {
+    expect(shipped.filter((f) => !/^(dist\/|recipes-docs\/[^/]+\.md$|recipes-docs\/images\/[^/]+\.png$|README\.md$|package\.json$|LICENSE)/.test(f))).toEqual([]);
   });
 
   it('maps consul-recipes/testing for node10 resolution, as exports does for node16', () => {

@@ -17,7 +17,7 @@
  */
 import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
 import { ConfigError, TimeoutError } from '../../errors.js';
-import { linkSignals, sleep } from '../../internal/abort.js';
+import { linkSignals, optionalSignal, sleep } from '../../internal/abort.js';
 import { describe, toMs } from '../../internal/duration.js';
 import { DEFAULT_WAIT_MS, type BlockingReadArgs, type BlockingResult } from '../../loop/blocking-query.js';
 import type { QueryMeta } from '../../transport/client.js';
@@ -337,7 +337,7 @@ export function resolve(host: RecipeHost, target: string | QueryTarget, options:
 }
 
 async function lookup(ctx: RecipeContext, query: ResolvedQuery, signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<ServiceInstance[]> {
-  signal?.throwIfAborted();
+  optionalSignal(signal)?.throwIfAborted();
   const linked = linkSignals(
     [signal],
     timeoutMs === undefined ? undefined : { ms: timeoutMs, reason: () => new TimeoutError(`service "${query.name}"`, timeoutMs) },

@@ -24,7 +24,7 @@
  */
 import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
 import { ConfigError, IllegalStateError, abortReason } from '../../errors.js';
-import { sleep } from '../../internal/abort.js';
+import { optionalSignal, sleep } from '../../internal/abort.js';
 import { describe } from '../../internal/duration.js';
 import { backoffDelay } from '../../loop/backoff.js';
 import { SafeEmitter } from '../../internal/safe-emitter.js';
@@ -119,7 +119,7 @@ export class ServiceRegistration extends SafeEmitter<ServiceRegistrationEvents> 
 
   /** @internal Use {@link registerService} (or `coord.registerService`). */
   static async open(ctx: RecipeContext, o: ResolvedServiceOptions): Promise<ServiceRegistration> {
-    o.signal?.throwIfAborted();
+    optionalSignal(o.signal)?.throwIfAborted();
     await ctx.api.services.register(buildServiceDefinition(o, o.initialStatus), { signal: o.signal });
     let registration: ServiceRegistration;
     try {

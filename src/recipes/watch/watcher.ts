@@ -17,7 +17,7 @@ import { SafeEmitter } from '../../internal/safe-emitter.js';
 import { StateMachine, type Moves } from '../../internal/state-machine.js';
 import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
 import { ClosedError, ConsulError, TimeoutError, abortReason } from '../../errors.js';
-import { linkSignals } from '../../internal/abort.js';
+import { linkSignals, optionalSignal } from '../../internal/abort.js';
 import { toMs } from '../../internal/duration.js';
 import { blockingQuery, type BlockingReadArgs, type BlockingResult } from '../../loop/blocking-query.js';
 import type { QueryMeta } from '../../transport/client.js';
@@ -131,7 +131,7 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends SafeEmitter
     this.what = what;
     this.waitMs = options.waitMs;
     this.equals = options.equals;
-    const signal = options.signal;
+    const signal = optionalSignal(options.signal);
     signal?.throwIfAborted();
     if (signal) {
       const onAbort = (): void => {

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ConfigError } from '../../errors.js';
-import { toMs } from '../../internal/duration.js';
+import { describe, toMs } from '../../internal/duration.js';
 
 /** Minimal logger; the server logs request lines at debug level and never logs a token. */
 export interface DevServerLogger {
@@ -153,7 +153,15 @@ export const SESSION_TTL_MAX_NS = 24 * 3600 * 1e9;
 function positiveInt(option: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new ConfigError(`option "${option}" must be a positive integer, got ${String(value)}`, option);
+    throw new ConfigError(`option "${option}" must be a positive integer, got ${describe(value)}`, option);
+  }
+  return value;
+}
+
+function nonEmptyString(option: string, value: unknown, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || value === '') {
+    throw new ConfigError(`option "${option}" must be a non-empty string, got ${describe(value)}`, option);
   }
   return value;
 }
@@ -167,9 +175,12 @@ function resolveDnsPort(port: unknown): number | undefined {
 }
 
 export function resolveOptions(options: DevServerOptions = {}): ResolvedOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new ConfigError(`dev server options must be an object, got ${describe(options)}`, 'options');
+  }
   const port = options.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new ConfigError(`option "port" must be an integer between 0 and 65535, got ${String(port)}`, 'port');
+    throw new ConfigError(`option "port" must be an integer between 0 and 65535, got ${describe(port)}`, 'port');
   }
   const ttlMinMs = toMs('sessionTtlMin', options.sessionTtlMin ?? '10s', { min: 1 });
   const tombstoneTtlMs = toMs('tombstoneTtl', options.tombstoneTtl ?? '15m', { min: 1 });
@@ -178,12 +189,12 @@ export function resolveOptions(options: DevServerOptions = {}): ResolvedOptions 
   }
   return {
     port,
-    host: options.host ?? '127.0.0.1',
+    host: nonEmptyString('host', options.host, '127.0.0.1'),
     sessionTtlMinNs: Math.round(ttlMinMs * 1e6),
     aclToken: options.aclToken,
-    nodeName: options.nodeName ?? 'dev',
-    nodeId: options.nodeId ?? randomUUID(),
-    datacenter: options.datacenter ?? 'dc1',
+    nodeName: nonEmptyString('nodeName', options.nodeName, 'dev'),
+    nodeId: nonEmptyString('nodeId', options.nodeId, randomUUID()),
+    datacenter: nonEmptyString('datacenter', options.datacenter, 'dc1'),
     nodeMeta: resolveNodeMeta(options.nodeMeta),
     logger: options.logger ?? {},
     tombstoneTtlMs,

@@ -122,12 +122,42 @@ function indexReply(path: string): Reply {
   return text(404, "Invalid URL path: if attempting to use the HTTP API, ensure the path starts with '/v1/'\n");
 }
 
+/**
+ * The abort signal of one request, made on first use: most requests never wait, so they never pay
+ * for an AbortController and its two listeners. Once made, it aborts when the client hangs up
+ * before the answer (or already has) or when the server closes or restarts.
+ */
+export class RequestLifetime {
+  private controller: AbortController | undefined;
+  private readonly abort = (): void => this.controller?.abort();
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly closing: AbortSignal,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (this.controller) return this.controller.signal;
+    const controller = new AbortController();
+    this.controller = controller;
+    if (this.res.closed || this.closing.aborted) {
+      controller.abort();
+      return controller.signal;
+    }
+    this.res.on('close', this.abort);
+    this.closing.addEventListener('abort', this.abort, { once: true });
+    return controller.signal;
+  }
+
+  end(): void {
+    if (!this.controller) return;
+    this.res.off('close', this.abort);
+    this.closing.removeEventListener('abort', this.abort);
+  }
+}
+
 export async function dispatch(core: Core, router: Router, req: IncomingMessage, res: ServerResponse, hooks: DispatchHooks): Promise<void> {
-  const controller = new AbortController();
-  const abort = (): void => controller.abort();
-  // The client hung up before we answered, or the server is closing: stop any held work.
-  res.on('close', abort);
-  hooks.closing.addEventListener('abort', abort, { once: true });
+  const lifetime = new RequestLifetime(res, hooks.closing);
   let ctx: RequestContext | undefined;
   try {
     await hooks.gate();
@@ -172,10 +202,11 @@ export async function dispatch(core: Core, router: Router, req: IncomingMessage,
       await send(res, { status: 200, headers: { Allow: allow }, body: Buffer.alloc(0) }, hooks);
       return;
     }
-    ctx = new RequestContext(core, req, method, path, rawPath, query, controller.signal);
+    ctx = new RequestContext(core, req, method, path, rawPath, query, lifetime);
     if (!route.methods.includes(method)) throw new MethodNotAllowedError(method, route.methods);
     const reply = await route.handler(ctx);
-    await send(res, reply, hooks, controller.signal);
+    // Only a streamed reply needs the request's abort signal (made on first use, see RequestLifetime).
+    await send(res, reply, hooks, reply.stream ? lifetime.signal : undefined);
   } catch (err) {
     const reply = errorReply(ctx, err);
     if (reply === undefined) {
@@ -192,7 +223,6 @@ export async function dispatch(core: Core, router: Router, req: IncomingMessage,
       res.destroy();
     }
   } finally {
-    res.off('close', abort);
-    hooks.closing.removeEventListener('abort', abort);
+    lifetime.end();
   }
 }

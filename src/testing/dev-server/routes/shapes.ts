@@ -1,17 +1,21 @@
 /**
  * JSON shapes of replies, in Consul's field order (Go marshals struct fields in declaration
- * order). Flags stay bigint and are written as exact digits by the reply serialiser.
+ * order). Flags are bigint in the store; a reply carries them as a number when that is exact and
+ * as a bigint (written as exact digits by the reply serialiser) above 2^53.
  */
 import type { LocalService } from '../agent/state.js';
 import type { UserEvent } from '../agent/events.js';
 import type { CheckRow, DirEntry, NodeRow, ServiceRow, SessionRow } from '../state/types.js';
+
+const MAX_SAFE_FLAGS = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** structs.DirEntry: Value is standard base64 (null when empty); Session is omitempty. */
 export function dirEntryJson(e: DirEntry): Record<string, unknown> {
   const out: Record<string, unknown> = {
     LockIndex: e.LockIndex,
     Key: e.Key,
-    Flags: e.Flags,
+    // A number when exact (the JSON text is the same), so the reply needs no bigint-aware encoder.
+    Flags: e.Flags <= MAX_SAFE_FLAGS ? Number(e.Flags) : e.Flags,
     Value: e.Value === null ? null : e.Value.toString('base64'),
   };
   if (e.Session !== '') out.Session = e.Session;

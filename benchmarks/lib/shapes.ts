@@ -1,0 +1,198 @@
+/**
+ * The shapes every system runs, written once against small interfaces, so consul-recipes and
+ * the peers (benchmarks/peers/) are measured by the same loops, and the suite's scenarios share
+ * them.
+ */
+import { performance } from 'node:perf_hooks';
+import { Coordinator, type LockOptions } from '../../src/index.js';
+import { hold, within } from './measure.js';
+import { summarize, type Summary } from './stats.js';
+
+/** One client's mutex on one key (a contender: its own connection). */
+export interface Mutex {
+  acquire(): Promise<void>;
+  release(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** One client's candidate in one election. */
+export interface Candidate {
+  /** Starts campaigning; `blocked` resolves once it waits behind a leader, `elected` once it leads. */
+  campaign(): { blocked: Promise<void>; elected: Promise<void> };
+  resign(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Counts the requests a system's server received. */
+export type RequestCounter = () => Promise<number>;
+
+export interface Measured {
+  stats: Summary;
+  opsPerSecond: number;
+  requestsPerOp: number;
+}
+
+async function countedRun(counter: RequestCounter, ops: () => number, fn: () => Promise<number[]>): Promise<Measured> {
+  const before = await counter();
+  const t0 = performance.now();
+  const samples = await fn();
+  const elapsed = performance.now() - t0;
+  const after = await counter();
+  const n = ops();
+  return { stats: summarize(samples), opsPerSecond: (n / elapsed) * 1000, requestsPerOp: (after - before) / n };
+}
+
+/** acquire + release of a free mutex, one client. */
+export async function lockCycle(mutex: Mutex, rounds: number, counter: RequestCounter): Promise<Measured> {
+  for (let i = 0; i < Math.min(20, rounds); i++) {
+    await mutex.acquire();
+    await mutex.release();
+  }
+  return countedRun(counter, () => rounds, async () => {
+    const samples: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const t0 = performance.now();
+      await mutex.acquire();
+      await mutex.release();
+      samples.push(performance.now() - t0);
+    }
+    return samples;
+  });
+}
+
+/**
+ * N contenders, 1–5 ms holds, `handoffs` handoffs; with `limit` > 1 the mutexes are permits
+ * of a semaphore. Sample: a release starting → the next acquisition resolving (releases and
+ * acquisitions paired in order). A contender asks again right after its release, so a handoff
+ * may go back to the releaser (an unfair lock lets it barge); the result says how often, and the
+ * latency of the handoffs that went to another contender.
+ */
+export async function contended(makeMutex: () => Mutex, n: number, handoffs: number, counter: RequestCounter, limit = 1): Promise<Measured & { handoff: Handoffs }> {
+  const contenders = Array.from({ length: n }, makeMutex);
+  let acquisitions = 0;
+  let inside = 0;
+  const releases: { at: number; by: number }[] = [];
+  const toOther: number[] = [];
+  let toSelf = 0;
+  try {
+    const measured = await countedRun(counter, () => acquisitions, async () => {
+      const samples: number[] = [];
+      await within(
+        Promise.all(
+          contenders.map(async (m, me) => {
+            while (acquisitions <= handoffs) {
+              await m.acquire();
+              const now = performance.now();
+              inside += 1;
+              if (inside > limit) throw new Error(`benchmark: ${inside} holders on a limit of ${limit}`);
+              const released = releases.shift();
+              if (released !== undefined) {
+                samples.push(now - released.at);
+                if (released.by === me) toSelf += 1;
+                else toOther.push(now - released.at);
+              }
+              acquisitions += 1;
+              await hold(1, 5);
+              inside -= 1;
+              releases.push({ at: performance.now(), by: me });
+              await m.release();
+            }
+          }),
+        ),
+        600_000,
+        `${handoffs} handoffs among ${n} contenders`,
+      );
+      return samples;
+    });
+    return { ...measured, handoff: { toSelfShare: toSelf / Math.max(1, toSelf + toOther.length), toOther: summarize(toOther) } };
+  } finally {
+    await Promise.all(contenders.map((m) => m.close()));
+  }
+}
+
+/** How handoffs went: to the releasing contender itself (it asked again first) or to another. */
+export interface Handoffs {
+  /** Share of handoffs the releasing contender took back itself. */
+  toSelfShare: number;
+  /** Release → acquisition by another contender. */
+  toOther: Summary;
+}
+
+/** A table note for {@link Handoffs}. */
+export function handoffNote(h: Handoffs): string {
+  const ms = (v: number): string => (Number.isFinite(v) ? v.toFixed(v >= 100 ? 0 : 2) : '—');
+  return `${Math.round(h.toSelfShare * 100)}% re-taken by the releaser; to another: p50 ${ms(h.toOther.p50)} / p99 ${ms(h.toOther.p99)} ms`;
+}
+
+/** Two candidates; the leader resigns while the other waits. Sample: resign() → other elected. */
+export async function electionHandoff(a: Candidate, b: Candidate, rounds: number, counter: RequestCounter): Promise<Measured> {
+  let [leader, follower] = [a, b];
+  await leader.campaign().elected;
+  return countedRun(counter, () => rounds, async () => {
+    const samples: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const { blocked, elected } = follower.campaign();
+      await blocked;
+      const t0 = performance.now();
+      await leader.resign();
+      await within(elected, 30_000, 'the follower elected after a resign');
+      samples.push(performance.now() - t0);
+      [leader, follower] = [follower, leader];
+    }
+    return samples;
+  });
+}
+
+// ---- consul-recipes --------------------------------------------------------------------------
+
+/** A consul-recipes Lock with its own Coordinator (connections and session), lock-delay 0. */
+export function oursMutex(address: string, key: string, options: LockOptions = {}): Mutex {
+  const coord = new Coordinator({ address });
+  const lock = coord.lock(key, { ttl: '10s', lockDelay: 0, ...options });
+  let handle: Awaited<ReturnType<typeof lock.acquire>> | undefined;
+  return {
+    acquire: async () => {
+      handle = await lock.acquire();
+    },
+    release: async () => {
+      await handle?.release();
+      handle = undefined;
+    },
+    close: () => coord.close(),
+  };
+}
+
+/** One contender of a consul-recipes Semaphore, with its own Coordinator. */
+export function oursSemaphore(address: string, prefix: string, limit: number): Mutex {
+  const coord = new Coordinator({ address });
+  const sem = coord.semaphore(prefix, { limit, ttl: '10s', lockDelay: 0 });
+  let permit: Awaited<ReturnType<typeof sem.acquire>> | undefined;
+  return {
+    acquire: async () => {
+      permit = await sem.acquire();
+    },
+    release: async () => {
+      await permit?.release();
+      permit = undefined;
+    },
+    close: () => coord.close(),
+  };
+}
+
+/** A consul-recipes LeaderElection candidate, with its own Coordinator. */
+export function oursCandidate(address: string, key: string): Candidate {
+  const coord = new Coordinator({ address });
+  const election = coord.election(key, { ttl: '10s' });
+  return {
+    campaign: () => {
+      const elected = election.campaign().then(() => undefined);
+      const blocked = new Promise<void>((resolve) => {
+        election.once('waiting', () => resolve());
+        elected.then(() => resolve(), () => resolve());
+      });
+      return { blocked, elected };
+    },
+    resign: () => election.resign(),
+    close: () => coord.close(),
+  };
+}

@@ -1,0 +1,270 @@
+/**
+ * consul-recipes side by side with etcd3 and redis-semaphore, same shapes, same loops, same run.
+ * Loaded by run.ts once this folder's dependencies are installed.
+ */
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { Etcd3 } from 'etcd3';
+import { Redis } from 'ioredis';
+import { Mutex as RedisMutex, Semaphore as RedisSemaphore } from 'redis-semaphore';
+import { measure as failover } from '../failover.js';
+import { unique, within } from '../lib/measure.js';
+import { spawnChild } from '../lib/harness.js';
+import { writeResult, type Machine } from '../lib/results.js';
+import { log, size, type Profile } from '../lib/scenario.js';
+import { BenchServer } from '../lib/server.js';
+import { summarize, type Summary } from '../lib/stats.js';
+import { formatTable, type Row } from '../lib/table.js';
+import { floor } from '../scenarios/floor.js';
+import { contended, electionHandoff, handoffNote, lockCycle, oursCandidate, oursMutex, oursSemaphore, type Candidate, type Handoffs, type Measured, type Mutex, type RequestCounter } from '../lib/shapes.js';
+import { findBinary, startEtcd, startRedis, type PeerServer } from './servers.js';
+
+const row = (scenario: string, system: string, metric: string, m: Measured | (Measured & { handoff: Handoffs }) | Summary, note?: string): Row => {
+  if (!('stats' in m)) return { scenario, case: system, metric, stats: m, ...(note ? { note } : {}) };
+  const text = note ?? ('handoff' in m ? handoffNote(m.handoff) : undefined);
+  return { scenario, case: system, metric, stats: m.stats, opsPerSecond: m.opsPerSecond, requestsPerOp: m.requestsPerOp, ...(text ? { note: text } : {}) };
+};
+
+// ---- etcd3 -------------------------------------------------------------------------------------
+
+function etcdClient(address: string): Etcd3 {
+  return new Etcd3({ hosts: address });
+}
+
+/** etcd3's Lock is a try-lock; a waiting mutex in etcd3 is an Election queue (one watcher woken). */
+function etcdQueueMutex(address: string, key: string): Mutex {
+  const client = etcdClient(address);
+  const election = client.election(key, 10);
+  let campaign: ReturnType<typeof election.campaign> | undefined;
+  return {
+    acquire: async () => {
+      campaign = election.campaign('holder');
+      campaign.on('error', () => undefined);
+      await campaign.wait();
+    },
+    release: async () => {
+      await campaign?.resign();
+      campaign = undefined;
+    },
+    close: async () => client.close(),
+  };
+}
+
+function etcdLock(address: string, key: string): Mutex {
+  const client = etcdClient(address);
+  let lock: ReturnType<Etcd3['lock']> | undefined;
+  return {
+    acquire: async () => {
+      lock = client.lock(key).ttl(10);
+      await lock.acquire();
+    },
+    release: async () => {
+      await lock?.release();
+      lock = undefined;
+    },
+    close: async () => client.close(),
+  };
+}
+
+function etcdCandidate(address: string, key: string, ttl: number): Candidate {
+  const client = etcdClient(address);
+  const election = client.election(key, ttl);
+  let campaign: ReturnType<typeof election.campaign> | undefined;
+  let closed = false;
+  return {
+    campaign: () => {
+      const c = election.campaign('candidate');
+      c.on('error', () => undefined);
+      campaign = c;
+      return { blocked: c.getCampaignKey().then(() => undefined), elected: c.wait().then(() => undefined) };
+    },
+    resign: async () => {
+      await campaign?.resign();
+      campaign = undefined;
+    },
+    close: async () => {
+      if (!closed) client.close();
+      closed = true;
+    },
+  };
+}
+
+const ETCD_CANDIDATE = fileURLToPath(new URL('./etcd-candidate.ts', import.meta.url));
+
+/** A leader process campaigns (lease TTL 2 s, etcd's minimum), a follower here waits; SIGKILL → follower elected. */
+async function etcdCrashFailover(address: string, rounds: number): Promise<Summary> {
+  const samples: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const name = unique('peers-crash');
+    const leader = await spawnChild(ETCD_CANDIDATE, [address, name, '2']);
+    const follower = etcdCandidate(address, name, 2);
+    try {
+      await leader.call('lead');
+      const { blocked, elected } = follower.campaign();
+      await blocked;
+      const t0 = performance.now();
+      leader.proc.kill('SIGKILL');
+      await within(elected, 60_000, 'the etcd follower elected after the leader was killed');
+      samples.push(performance.now() - t0);
+    } finally {
+      await follower.close();
+      await leader.close();
+    }
+  }
+  return summarize(samples);
+}
+
+// ---- redis-semaphore ---------------------------------------------------------------------------
+
+const REDIS_OPTIONS = { lockTimeout: 10_000, acquireTimeout: 600_000 }; // retryInterval: its default 10 ms
+
+function redisMutex(address: string, key: string): Mutex {
+  const redis = new Redis(address, { lazyConnect: false });
+  const mutex = new RedisMutex(redis, key, REDIS_OPTIONS);
+  return { acquire: () => mutex.acquire(), release: () => mutex.release(), close: async () => void (await redis.quit()) };
+}
+
+function redisSemaphore(address: string, key: string, limit: number): Mutex {
+  const redis = new Redis(address);
+  const sem = new RedisSemaphore(redis, key, limit, REDIS_OPTIONS);
+  return { acquire: () => sem.acquire(), release: () => sem.release(), close: async () => void (await redis.quit()) };
+}
+
+// ---- floors of the peers -----------------------------------------------------------------------
+
+async function roundTrips(rounds: number, op: () => Promise<unknown>): Promise<Summary> {
+  for (let i = 0; i < Math.min(200, rounds); i++) await op();
+  const samples: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const t0 = performance.now();
+    await op();
+    samples.push(performance.now() - t0);
+  }
+  return summarize(samples);
+}
+
+// ---- the run -----------------------------------------------------------------------------------
+
+export async function runPeers(profile: Profile, started?: Machine): Promise<Row[]> {
+  const rows: Row[] = [];
+  const versions: Record<string, string> = {};
+  const cycles = size(profile, 400, 15);
+  const handoffPlan = size(
+    profile,
+    [
+      { n: 2, handoffs: 300 },
+      { n: 10, handoffs: 300 },
+      { n: 50, handoffs: 150 },
+      { n: 200, handoffs: 60 },
+    ],
+    [{ n: 10, handoffs: 10 }],
+  );
+  const semContenders = size(profile, 100, 10);
+  const semAcquisitions = size(profile, 150, 20);
+  const electionRounds = size(profile, 200, 5);
+  const crashRounds = size(profile, 10, 1);
+  const floorRounds = size(profile, 4000, 200);
+
+  // consul-recipes, in this same run.
+  log('consul-recipes');
+  rows.push(...(await floor.run(profile)));
+  {
+    const server = await BenchServer.start({ sessionTtlMin: '100ms' });
+    const counter: RequestCounter = async () => (await server.requests()).total;
+    try {
+      log('  lock cycle');
+      const m = oursMutex(server.url, unique('peers-cycle'));
+      rows.push(row('lock cycle', 'consul-recipes Lock (own session)', 'cycle ms', await lockCycle(m, cycles, counter)));
+      await m.close();
+      for (const { n, handoffs } of handoffPlan) {
+        log(`  handoff N = ${n}`);
+        const key = unique(`peers-handoff-${n}`);
+        rows.push(row(`handoff N = ${n}`, 'consul-recipes Lock', 'handoff ms', await contended(() => oursMutex(server.url, key), n, handoffs, counter)));
+      }
+      log(`  semaphore ${semContenders} contenders, limit 5`);
+      const prefix = unique('peers-semaphore');
+      rows.push(row('semaphore 5', `consul-recipes Semaphore, ${semContenders} contenders`, 'release→acquire ms', await contended(() => oursSemaphore(server.url, prefix, 5), semContenders, semAcquisitions, counter, 5)));
+      log('  election graceful handoff');
+      const key = unique('peers-election');
+      const [a, b] = [oursCandidate(server.url, key), oursCandidate(server.url, key)];
+      rows.push(row('election handoff', 'consul-recipes LeaderElection', 'resign→elected ms', await electionHandoff(a, b, electionRounds, counter)));
+      await Promise.all([a.close(), b.close()]);
+      log(`  crash failover (SIGKILL of a worker process, healthCheckTtl 1s, lockDelay 0): ${crashRounds} rounds`);
+      const samples = await failover(server.url, { name: 'hc 1s, delay 0', options: { ttl: '10s', healthCheckTtl: '1s', lockDelay: 0 } }, 'SIGKILL', 0, crashRounds, 3);
+      process.stdout.write('\n');
+      rows.push(row('crash failover', 'consul-recipes (hc 1s, lockDelay 0)', 'crash→elected ms', summarize(samples.map((s) => s.failoverMs)), 'worker process SIGKILLed'));
+    } finally {
+      await server.close();
+    }
+  }
+
+  // etcd3 against etcd.
+  const etcdBinary = findBinary('etcd', 'etcd-server');
+  if (etcdBinary) {
+    log('etcd3');
+    const etcd: PeerServer = await startEtcd(etcdBinary);
+    versions.etcd = etcd.version;
+    const counter: RequestCounter = () => etcd.requests();
+    try {
+      const client = etcdClient(etcd.address);
+      rows.push(row('floor', 'etcd put round trip', 'round trip ms', await roundTrips(floorRounds, () => client.put('bench/floor').value('x'))));
+      client.close();
+      log('  lock cycle');
+      const m = etcdLock(etcd.address, unique('peers-cycle'));
+      rows.push(row('lock cycle', 'etcd3 Lock', 'cycle ms', await lockCycle(m, cycles, counter)));
+      await m.close();
+      for (const { n, handoffs } of handoffPlan) {
+        log(`  handoff N = ${n}`);
+        const key = unique(`peers-handoff-${n}`);
+        rows.push(row(`handoff N = ${n}`, 'etcd3 Election as a queue', 'handoff ms', await contended(() => etcdQueueMutex(etcd.address, key), n, handoffs, counter)));
+      }
+      log('  election graceful handoff');
+      const key = unique('peers-election');
+      const [a, b] = [etcdCandidate(etcd.address, key, 10), etcdCandidate(etcd.address, key, 10)];
+      rows.push(row('election handoff', 'etcd3 Election', 'resign→elected ms', await electionHandoff(a, b, electionRounds, counter)));
+      await Promise.all([a.close(), b.close()]);
+      log(`  crash failover (SIGKILL of the leader process, lease TTL 2 s): ${crashRounds} rounds`);
+      rows.push(row('crash failover', 'etcd3 Election (lease ttl 2s)', 'crash→elected ms', await etcdCrashFailover(etcd.address, crashRounds), 'leader process SIGKILLed'));
+    } finally {
+      await etcd.stop();
+    }
+  }
+
+  // redis-semaphore against Redis.
+  const redisBinary = findBinary('redis-server', 'redis-server');
+  if (redisBinary) {
+    log('redis-semaphore');
+    const redis = await startRedis(redisBinary, (port) => {
+      const r = new Redis(port, '127.0.0.1', { lazyConnect: true });
+      r.on('error', () => undefined); // refused until the server is up
+      return { command: async (args) => String(await r.call(args[0] as string, ...args.slice(1))), close: async () => void (await r.quit()) };
+    });
+    versions.redis = redis.version;
+    const counter: RequestCounter = () => redis.requests();
+    try {
+      const client = new Redis(redis.address);
+      rows.push(row('floor', 'redis SET round trip', 'round trip ms', await roundTrips(floorRounds, () => client.set('bench/floor', 'x'))));
+      await client.quit();
+      log('  lock cycle');
+      const m = redisMutex(redis.address, unique('peers-cycle'));
+      rows.push(row('lock cycle', 'redis-semaphore Mutex', 'cycle ms', await lockCycle(m, cycles, counter)));
+      await m.close();
+      for (const { n, handoffs } of handoffPlan) {
+        log(`  handoff N = ${n}`);
+        const key = unique(`peers-handoff-${n}`);
+        rows.push(row(`handoff N = ${n}`, 'redis-semaphore Mutex (10 ms retry)', 'handoff ms', await contended(() => redisMutex(redis.address, key), n, handoffs, counter)));
+      }
+      log(`  semaphore ${semContenders} contenders, limit 5`);
+      const key = unique('peers-semaphore');
+      rows.push(row('semaphore 5', `redis-semaphore Semaphore, ${semContenders} contenders`, 'release→acquire ms', await contended(() => redisSemaphore(redis.address, key, 5), semContenders, semAcquisitions, counter, 5)));
+    } finally {
+      await redis.stop();
+    }
+  }
+
+  const order = ['floor', 'lock cycle', ...handoffPlan.map((p) => `handoff N = ${p.n}`), 'semaphore 5', 'election handoff', 'crash failover'];
+  const sorted = [...rows].sort((x, y) => order.indexOf(x.scenario) - order.indexOf(y.scenario));
+  writeResult('peers', { rows: sorted, versions, profile }, started);
+  process.stdout.write(`\n${formatTable(sorted)}\n`);
+  return sorted;
+}
