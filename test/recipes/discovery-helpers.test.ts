@@ -122,12 +122,27 @@ describe('healthyInstances', () => {
 
 describe('resolveServiceQuery', () => {
   it('defaults to passing instances only and no tag', () => {
-    expect(resolveServiceQuery('web')).toEqual({ name: 'web', passingOnly: true, tags: [] });
+    expect(resolveServiceQuery('web')).toEqual({ name: 'web', passingOnly: true, tags: [], dc: undefined, failover: undefined, isQuery: false });
   });
 
   it('accepts one tag or several', () => {
     expect(resolveServiceQuery('web', { tag: 'v2' }).tags).toEqual(['v2']);
-    expect(resolveServiceQuery('web', { tag: ['v2', 'eu'], passingOnly: false })).toEqual({ name: 'web', passingOnly: false, tags: ['v2', 'eu'] });
+    expect(resolveServiceQuery('web', { tag: ['v2', 'eu'], passingOnly: false })).toEqual({
+      name: 'web',
+      passingOnly: false,
+      tags: ['v2', 'eu'],
+      dc: undefined,
+      failover: undefined,
+      isQuery: false,
+    });
+  });
+
+  it('resolves dc, failover and a { query } target', () => {
+    expect(resolveServiceQuery('web', { dc: 'dc2' }).dc).toBe('dc2');
+    expect(resolveServiceQuery('web', { failover: { nearest: 2 } }).failover).toEqual({ nearest: 2, datacenters: [] });
+    expect(resolveServiceQuery({ query: 'billing' })).toMatchObject({ name: 'billing', isQuery: true });
+    expect(() => resolveServiceQuery('web', { dc: '' })).toThrow(ConfigError);
+    expect(() => resolveServiceQuery('web', { failover: { nearest: -1 } })).toThrow(/failover.nearest/);
   });
 
   it('throws ConfigError naming the option for bad input', () => {
