@@ -21,6 +21,7 @@ import { registerHealthRoutes } from './routes/health.js';
 import { registerKvRoutes } from './routes/kv.js';
 import { registerMemberRoutes } from './routes/members.js';
 import { executeForDns, registerQueryRoutes } from './routes/query.js';
+import type { DnsView } from './dns/answer.js';
 import { registerSessionRoutes } from './routes/session.js';
 import { registerStatusRoutes } from './routes/status.js';
 import { registerTxnRoutes } from './routes/txn.js';
@@ -294,6 +295,7 @@ export class DevServerImpl implements DevServer {
             datacenter: this.options.datacenter,
             read: () => this.core.store.read(),
             query: (idOrName) => executeForDns(this.core, idOrName),
+            remote: (dc) => remoteDnsView(this.core, dc),
           },
           config: this.options.dnsConfig,
           gate: () => this.gate(),
@@ -488,6 +490,19 @@ export class DevServerImpl implements DevServer {
           })),
     };
   }
+}
+
+/** Another datacenter of a dev cluster as the DNS interface sees it (a forwarded lookup). */
+function remoteDnsView(core: Core, datacenter: string): DnsView | undefined {
+  const federation = core.dc.federation;
+  if (!federation || !federation.reachable(core.options.datacenter, datacenter)) return undefined;
+  let remote: Core;
+  try {
+    remote = federation.route(core.options.datacenter, datacenter);
+  } catch {
+    return undefined; // no running server there: NXDOMAIN, as for an unknown datacenter
+  }
+  return { datacenter, read: () => remote.store.read(), query: (idOrName) => executeForDns(remote, idOrName) };
 }
 
 /**

@@ -57,6 +57,12 @@ export interface DnsView {
    * the healthy instances and the datacenter that answered; undefined for an unknown query.
    */
   query?(idOrName: string): { instances: readonly Instance[]; datacenter: string } | undefined;
+  /**
+   * The view of another datacenter of a dev cluster (a lookup with its datacenter label is
+   * forwarded there, as dns.go does through the RPC's Datacenter); undefined when unknown or
+   * unreachable.
+   */
+  remote?(datacenter: string): DnsView | undefined;
 }
 
 /** dns.go addSOA / soa(): ns and hostmaster under the domain, Consul's default timers. */
@@ -154,7 +160,11 @@ function dispatch(view: DnsView, q: Question, name: string, config: DnsConfig): 
     const after = labels.slice(i + 1);
     if (after.length > 1) return nx();
     const dc = after[0] ?? view.datacenter;
-    if (dc !== view.datacenter) return nx();
+    if (dc !== view.datacenter) {
+      const other = view.remote?.(dc);
+      if (!other) return nx();
+      return dispatch(other, q, [...labels.slice(0, i + 1), DNS_DOMAIN].join('.'), config);
+    }
     const before = labels.slice(0, i);
     if (kind === 'service') return serviceLookup(view, q, before, config);
     if (kind === 'query') return before.length >= 1 ? preparedQueryLookup(view, q, before.join('.')) : nx();
