@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseDatacenters } from '../../../src/cli/commands/dev.js';
 
 let child: ChildProcess | undefined;
 
@@ -77,5 +78,33 @@ describe('consul-recipes dev', () => {
     expect(await bad.exited).toBe(2);
     const badOpt = run(['dev', '--bogus']);
     expect(await badOpt.exited).toBe(2);
+  });
+});
+
+describe('consul-recipes dev --datacenters', () => {
+  it('parses dc=nodes lists and refuses malformed ones', () => {
+    expect(parseDatacenters('dc1=3,dc2=1')).toEqual({ dc1: 3, dc2: 1 });
+    expect(parseDatacenters('dc1=0')).toBeUndefined();
+    expect(parseDatacenters('dc1=1,dc1=2')).toBeUndefined();
+    expect(parseDatacenters('dc1')).toBeUndefined();
+  });
+
+  it('prints every agent with its datacenter; each datacenter answers from its own state', async () => {
+    const { proc, output, exited } = run(['dev', '--port', '0', '--dns-port=-1', '--datacenters', 'dc1=2,dc2=1']);
+    await untilOutput(output, /\(node dc2-node-1, dc2\)/);
+    const urls = Object.fromEntries([...output().matchAll(/listening on (http:\/\/127\.0\.0\.1:\d+) \(node ([\w-]+), (dc\d)\)/g)].map((m) => [m[2], m[1]]));
+    expect(Object.keys(urls)).toEqual(['dc1-node-1', 'dc1-node-2', 'dc2-node-1']);
+    expect(await (await fetch(`${urls['dc1-node-1']}/v1/catalog/datacenters`)).json()).toEqual(['dc1', 'dc2']);
+    expect(await (await fetch(`${urls['dc1-node-2']}/v1/kv/k?dc=dc2`, { method: 'PUT', body: 'v' })).text()).toBe('true');
+    expect((await fetch(`${urls['dc2-node-1']}/v1/kv/k`)).status).toBe(200);
+    expect((await fetch(`${urls['dc1-node-1']}/v1/kv/k`)).status).toBe(404);
+    proc.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
+  it('refuses --datacenters with --nodes (exit 2)', async () => {
+    const { exited, output } = run(['dev', '--port', '0', '--datacenters', 'dc1=1', '--nodes', '2']);
+    expect(await exited).toBe(2);
+    expect(output()).toMatch(/cannot be combined/);
   });
 });
