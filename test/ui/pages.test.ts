@@ -44,7 +44,7 @@ async function go(path: string): Promise<void> {
 }
 
 /** Text of the element, once `condition` holds for it (the page updates itself). */
-async function textOf(selector: string, condition: (text: string) => boolean = () => true, timeout = 5_000): Promise<string> {
+async function textOf(selector: string, condition: (text: string) => boolean = () => true, timeout = 10_000): Promise<string> {
   return waitFor(
     async () => {
       const text = (await page.locator(selector).first().textContent({ timeout: 500 })) ?? '';
