@@ -5,10 +5,14 @@
  * Algorithm. One blocking read of `/v1/health/service/<name>` (with `?passing` and `?tag` as
  * asked), driven by the shared blocking-query loop. Entries become {@link ServiceInstance}s sorted
  * by node and ID; an unchanged list is skipped by the loop, so `change` fires only when an
- * instance came, went, or changed address, port, tags, meta or health.
+ * instance came, went, or changed address, port, tags, meta or health. With `dc` the read goes to
+ * that datacenter (`?dc=`). With `failover` (or a `{ query }` target) the answer is a prepared
+ * query's execution (src/recipes/discovery/failover.ts): executions cannot block, so the watcher
+ * blocks on the local health of the service and re-executes when it wakes, at most every
+ * `pollInterval` while another datacenter answers.
  *
- * Guarantee. Every list published is the catalog's answer at one index. `pick()` rotates over
- * the instances whose aggregated status is `passing`.
+ * Guarantee. Every list published is one datacenter's answer at one moment (the catalog's at one
+ * index for plain reads). `pick()` rotates over the instances whose aggregated status is `passing`.
  *
  * Hazards. The catalog lags reality: a crashed instance stays listed until its check turns
  * critical (a TTL expiring, an HTTP probe failing), and a watcher lags the catalog by a round
