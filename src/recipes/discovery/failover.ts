@@ -18,7 +18,7 @@
  * Consul and the next one is tried. Executions run with the Coordinator's token (the query has no
  * token of its own): if that token is deleted every execution fails with 403 `ACL not found`.
  */
-import { ConfigError, ConsulError } from '../../errors.js';
+import { ClosedError, ConfigError, ConsulError } from '../../errors.js';
 import { describe } from '../../internal/duration.js';
 import { checkOptions } from '../../internal/options.js';
 import type { PreparedQueryAnswer } from '../../transport/queries.js';
@@ -136,7 +136,7 @@ export class FailoverQuery {
   }
 
   private open(signal: AbortSignal | undefined): Promise<{ session: Session; query: string }> {
-    if (this.closed) return Promise.reject(new ConfigError('failover query is closed', 'failover'));
+    if (this.closed) return Promise.reject(new ClosedError('failover query'));
     if (this.opened) return this.opened;
     const pending = (async () => {
       const session = await Session.create(this.ctx, {
