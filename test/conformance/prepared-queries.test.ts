@@ -8,7 +8,7 @@
  * failover runs on a dev cluster of three datacenters.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type DevCluster, startDevCluster } from '../../src/testing/index.js';
+import { type DevCluster, startDevCluster, startDevServer } from '../../src/testing/index.js';
 import { describeConformance } from '../support/conformance.js';
 
 interface ExecuteJson {
@@ -262,5 +262,31 @@ describe('prepared query failover across datacenters (prepared_query_endpoint.go
     expect((await send(url('dc2'), 'GET', '/v1/query/api-nearest/execute')).status).toBe(404);
     const there = await send(url('dc2'), 'GET', '/v1/query/api-nearest/execute?dc=dc1');
     expect(there.status).toBe(200);
+  });
+});
+
+describe('a prepared query whose token is gone (Execute filters with the query’s Token)', () => {
+  it('answers 403 "ACL not found" to every caller, and runs again once its Token is valid', async () => {
+    const server = await startDevServer({ aclToken: 'root-token' });
+    try {
+      const headers = { 'X-Consul-Token': 'root-token' };
+      await fetch(`${server.url}/v1/agent/service/register`, { method: 'PUT', headers, body: JSON.stringify({ ID: 'api-1', Name: 'api', Port: 80 }) });
+      // The dev server knows one token: any other stands for a token deleted since.
+      const created = await fetch(`${server.url}/v1/query`, { method: 'POST', headers, body: JSON.stringify({ Name: 'api', Token: 'deleted-token', Service: { Service: 'api' } }) });
+      expect(created.status).toBe(200);
+      const { ID } = (await created.json()) as { ID: string };
+      const denied = await fetch(`${server.url}/v1/query/api/execute`, { headers });
+      expect(denied.status).toBe(403);
+      expect((await denied.text()).trim()).toBe('ACL not found');
+      // The management token sees the stored token (others would see <hidden>).
+      const [shown] = (await (await fetch(`${server.url}/v1/query/${ID}`, { headers })).json()) as Array<{ Token: string }>;
+      expect(shown!.Token).toBe('deleted-token');
+      const fixed = await fetch(`${server.url}/v1/query/${ID}`, { method: 'PUT', headers, body: JSON.stringify({ Name: 'api', Token: 'root-token', Service: { Service: 'api' } }) });
+      expect(fixed.status).toBe(200);
+      const ok = (await (await fetch(`${server.url}/v1/query/api/execute`)).json()) as ExecuteJson;
+      expect(ok.Nodes.map((n) => n.Service.ID)).toEqual(['api-1']);
+    } finally {
+      await server.close();
+    }
   });
 });
