@@ -5,13 +5,15 @@
  * Algorithm (hashicorp/consul `api/lock.go`, `Lock()` and `monitorLock()`):
  * 1. Read the key. Other flags → `LockConflictError` (the key is not a lock). Held by another
  *    session → block on the key (blocking query) until it changes.
- * 2. Free → `PUT ?acquire=<session>` with the lock flags and our value. Refused while the key
- *    looked free means lock-delay (Consul refuses acquires for `lockDelay` after a holder's
- *    session was invalidated) — or a faster contender: read again; if held, block on it, if still
- *    free, wait a growing delay (capped at `retryTime`) instead of hot-looping, then retry.
- * 3. Acquired → a consistent read confirms the key carries our session; its ModifyIndex is the
- *    fencing token (the index of our acquiring write, unless the key was updated since while still
- *    ours), strictly increasing across successive holders.
+ * 2. Free → one transaction: `check-not-exists` (or `check-index` at the ModifyIndex we read) +
+ *    `lock` with our session, the lock flags and our value — the state-store operation behind
+ *    Go's `PUT ?acquire`. Refused for lock-delay (Consul refuses acquires for `lockDelay` after a
+ *    holder's session was invalidated): wait a growing delay (capped at `retryTime`) instead of
+ *    hot-looping, read again, retry. Refused because the key changed since our read (a faster
+ *    contender): read again; if held, block on it.
+ * 3. Acquired → the transaction's answer carries the entry as written: its ModifyIndex (the
+ *    index of our acquiring write) is the fencing token, strictly increasing across successive
+ *    holders. No read follows: the answer of a write that went through Raft already proves it.
  * 4. Held → monitor the key with consistent blocking reads; it is lost when the key is deleted,
  *    released or taken, or when the session is lost. The handle's `signal` aborts first, then
  *    `lost` fires.
@@ -42,8 +44,8 @@ import {
   type HoldingView,
 } from '../hold/contender.js';
 import { LOCK_FLAG_VALUE, encodeLockValue, type LockValue } from '../hold/keys.js';
-import { lockLossReason, observeLockKey, type LockObservation } from './lock-key.js';
-import { KeyContentionAttempt, SingleKeyDriver, type WriteOutcome } from '../hold/key-contention.js';
+import { acquireOps, lockLossReason, observeLockKey, type LockObservation } from './lock-key.js';
+import { KeyContentionAttempt, SingleKeyDriver, writeOutcome, type WriteOutcome } from '../hold/key-contention.js';
 
 export { LOCK_FLAG_VALUE } from '../hold/keys.js';
 export type { AcquireOptions } from '../hold/options.js';
@@ -214,20 +216,9 @@ class LockAttempt extends KeyContentionAttempt<LockObservation> {
     return this.confirm(signal);
   }
 
-  protected async write(_seen: LockObservation, signal: AbortSignal): Promise<WriteOutcome> {
-    this.wrote = true;
-    let acquired: boolean;
-    try {
-      acquired = await this.api.kv.put(this.key, this.d.value, { flags: LOCK_FLAG_VALUE, acquire: this.sessionId, signal });
-    } catch (err) {
-      if (signal.aborted || !isTransient(err)) throw err;
-      // The write may have landed (the transport retries acquires only when it provably did
-      // not): the next read tells.
-      return { kind: 'unknown' };
-    }
-    if (!acquired) return { kind: 'refused' };
-    const grant = await this.confirm(signal);
-    return grant ? { kind: 'held', grant } : { kind: 'unknown' };
+  /** One transaction: take the key as read (absent, or unchanged since) — see {@link acquireOps}. */
+  protected async write(seen: LockObservation, signal: AbortSignal): Promise<WriteOutcome> {
+    return writeOutcome(this, acquireOps(this.key, this.d.value, this.sessionId, seen.kind === 'free' ? seen : {}), signal);
   }
 
   /** A consistent read proving the key carries our session; its ModifyIndex is the fencing token. */

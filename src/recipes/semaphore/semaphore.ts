@@ -22,7 +22,8 @@
  * `release()`; watch `permit.signal`.
  */
 import { contextOf, type RecipeHost } from '../context.js';
-import { ConfigError, LockConflictError } from '../../errors.js';
+import { ConfigError, LockConflictError, SessionLostError } from '../../errors.js';
+import { classifyRefusal, lockedEntry } from '../hold/txn-outcome.js';
 import { linkSignals, sleep } from '../../internal/abort.js';
 import { describe } from '../../internal/duration.js';
 import { validateKey } from '../../internal/keys.js';
@@ -41,12 +42,12 @@ import {
   type LockValue,
 } from '../hold/keys.js';
 import {
-  decodeSemaphoreRecord,
-  encodeSemaphoreRecord,
+  asIfEntered,
+  claimOps,
+  leaveOps,
   observeSemaphore,
+  recordListing,
   semaphoreLossReason,
-  withHolder,
-  withoutHolder,
   type SemaphoreObservation,
   type SemaphoreRecord,
   type SemaphoreView,
@@ -224,52 +225,68 @@ export class SemaphoreDriver implements HoldDriver<KVPair[]> {
     return new SemaphoreAttempt(this, session.id);
   }
 
-  release(session: Session): Promise<void> {
-    return this.leave(session.id);
+  release(session: Session, last: KVPair[] | undefined): Promise<void> {
+    return this.leave(session.id, last);
   }
 
   /**
    * Removes `sessionId` from the holders and deletes its contender key, in one transaction so a
-   * concurrent reader never sees one without the other. Retries lost CAS races; if it keeps
-   * losing, deleting the contender key alone is enough (everyone prunes us then).
+   * concurrent reader never sees one without the other. With `last` (the monitor's newest
+   * listing, or what our claim wrote) the first try needs no read; a lost CAS race reads and
+   * tries again; if it keeps losing, deleting the contender key alone is enough (everyone prunes
+   * us then).
    */
-  async leave(sessionId: string): Promise<void> {
+  async leave(sessionId: string, last?: readonly KVPair[]): Promise<void> {
+    const view = this.view(sessionId);
     const mine = contenderKey(this.prefix, sessionId);
+    let known = last ? recordListing(last, view) : undefined;
     for (let attempt = 1; attempt <= MAX_LEAVE_ATTEMPTS; attempt++) {
-      const { pair } = await this.api.kv.get(this.recordKey, { consistent: true });
-      const decoded = pair && pair.flags === SEMAPHORE_FLAG_VALUE ? decodeSemaphoreRecord(pair.value, this.limit) : undefined;
-      if (!pair || !decoded?.ok || !decoded.record.holders.has(sessionId)) break;
+      if (!known) {
+        const { pair } = await this.api.kv.get(this.recordKey, { consistent: true });
+        known = pair ? recordListing([pair], view) : undefined;
+        if (!known) break;
+      }
       try {
-        const result = await this.api.txn([
-          { verb: 'cas', key: this.recordKey, value: encodeSemaphoreRecord(withoutHolder(decoded.record, sessionId)), flags: SEMAPHORE_FLAG_VALUE, index: pair.modifyIndex },
-          { verb: 'delete', key: mine },
-        ]);
+        const result = await this.api.txn(leaveOps(view, known.record, known.recordIndex));
         if (result.ok) return;
       } catch (err) {
         // A lost answer may hide a success; the next read tells.
         if (!isTransient(err)) throw err;
       }
+      known = undefined;
     }
     await this.api.kv.delete(mine);
   }
 
-  /** CAS of the record with `record` (ourselves included); the grant carries our write's index. */
+  /**
+   * Takes a slot: CAS of the record with us added, and our contender key locked (created when we
+   * had not entered yet), in one transaction; the grant carries our write's index, and what we
+   * wrote, so the release needs no read.
+   */
   async claim(record: SemaphoreRecord, recordIndex: number, sessionId: string, signal: AbortSignal): Promise<Grant | 'lost-race' | 'unknown'> {
-    const next = withHolder(record, sessionId);
+    const view = this.view(sessionId);
+    const ops = claimOps(view, this.value, record, recordIndex);
     let result;
     try {
-      result = await this.api.txn(
-        [{ verb: 'cas', key: this.recordKey, value: encodeSemaphoreRecord(next), flags: SEMAPHORE_FLAG_VALUE, index: recordIndex }],
-        signal,
-      );
+      result = await this.api.txn(ops, signal);
     } catch (err) {
       if (signal.aborted || !isTransient(err)) throw err;
       return 'unknown';
     }
-    if (!result.ok) return 'lost-race';
-    const written = result.results.find((r) => r.key === this.recordKey);
+    if (!result.ok) {
+      const refusal = classifyRefusal(result);
+      if (refusal === 'session-gone') throw new SessionLostError(sessionId, result.errors.map((e) => e.what).join('; '));
+      const contender = ops[0]!.key;
+      if (result.errors.some((e) => e.opIndex === 0)) {
+        throw new LockConflictError(contender, 'Consul refused to lock our contender key (it is locked by another session or in lock-delay)');
+      }
+      return 'lost-race';
+    }
+    const written = lockedEntry(result, this.recordKey);
     if (!written) return 'unknown';
-    return { fencingToken: written.modifyIndex, index: BigInt(written.modifyIndex) };
+    // The answer blanks values; the record's is the one we just wrote.
+    const recordPair: KVPair = { ...written, value: Buffer.from(ops[1]!.value as string, 'utf8') };
+    return { fencingToken: written.modifyIndex, index: BigInt(written.modifyIndex), seen: [recordPair] };
   }
 }
 
@@ -383,8 +400,16 @@ class SemaphoreAttempt implements AcquireAttempt {
   }
 
   private classify(pairs: readonly KVPair[], queue: boolean): Exclude<SemaphoreObservation, { kind: 'conflict' }> {
-    const seen = observeSemaphore(pairs, this.d.view(this.sessionId), { queue });
+    const view = this.d.view(this.sessionId);
+    const seen = observeSemaphore(pairs, view, { queue });
     if (seen.kind === 'conflict') throw new LockConflictError(this.d.prefix, seen.message);
+    if (seen.kind === 'no-contender') {
+      // Not entered yet: if a slot would be ours once we enter, enter and take it in one
+      // transaction (claimOps creates the contender key) instead of entering, listing again,
+      // then claiming.
+      const entered = observeSemaphore(asIfEntered(pairs, view), view, { queue });
+      if (entered.kind === 'free') return entered;
+    }
     return seen;
   }
 
