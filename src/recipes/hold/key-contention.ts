@@ -166,8 +166,9 @@ export abstract class KeyContentionAttempt<S extends KeySeen> implements Acquire
     }
   }
 
-  async tryOnce(signal: AbortSignal): Promise<Grant | null> {
-    const { pair } = await this.api.kv.get(this.key, { signal });
+  /** One look (a read, or `known` when a reply already showed the key) and at most one write. */
+  async tryOnce(signal: AbortSignal, known?: KnownKey): Promise<Grant | null> {
+    const pair = known ? known.pair : (await this.api.kv.get(this.key, { signal })).pair;
     const seen = this.observe(pair);
     if (isHeld(seen)) {
       this.lastHolder = seen.holder;

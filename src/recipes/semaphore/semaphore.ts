@@ -21,6 +21,7 @@
  * Hazard: as with any Consul lock, it is NOT safe to assume the permit is held until
  * `release()`; watch `permit.signal`.
  */
+import { performance } from 'node:perf_hooks';
 import { contextOf, type RecipeHost } from '../context.js';
 import { ConfigError, LockConflictError, SessionLostError } from '../../errors.js';
 import { classifyRefusal, lockedEntry } from '../hold/txn-outcome.js';
@@ -47,13 +48,14 @@ import {
   leaveOps,
   observeSemaphore,
   recordListing,
+  waitingContenders,
   semaphoreLossReason,
   type SemaphoreObservation,
   type SemaphoreRecord,
   type SemaphoreView,
 } from './record.js';
 import { checkOptions } from '../../internal/options.js';
-import { HOLDER_OPTION_NAMES, resolveHolderOptions, type HolderOptions, type ResolvedHolderOptions } from '../hold/options.js';
+import { HOLDER_OPTION_NAMES, resolveFair, resolveHolderOptions, type HolderOptions, type ResolvedHolderOptions } from '../hold/options.js';
 
 export { SEMAPHORE_FLAG_VALUE } from '../hold/keys.js';
 export type { HoldState as SemaphoreState } from '../hold/state.js';
@@ -74,6 +76,11 @@ export const SEMAPHORE_DEFAULTS = Object.freeze({
   /** Go's DefaultSemaphoreWaitTime. */
   waitTimeMs: 15_000,
   sessionName: 'consul-recipes semaphore',
+  /**
+   * Every waiter watches the prefix, as Go's do (our waiters defer to earlier ones, but still
+   * wake on every change): no extra requests when uncontended, and Go's behaviour.
+   */
+  fair: false,
 });
 
 /** Releasing retries its CAS this many times before leaving the record to be pruned. */
@@ -112,15 +119,25 @@ export interface SemaphoreOptions extends HolderOptions {
   checks?: readonly string[];
   /** Name of the session we create. @default 'consul-recipes semaphore' */
   sessionName?: string;
+  /**
+   * First come, first served among fair waiters, in the order of their contender keys: only the
+   * first waiter in line watches the prefix; every other blocks on the contender key just ahead
+   * of it, so a freed slot wakes one waiter instead of all of them. Go `api.Semaphore`
+   * contenders do not queue and may still take a free slot first. See the Semaphore guide,
+   * "Fair mode".
+   * @default false
+   */
+  fair?: boolean;
 }
 
 /** The names `semaphore()` accepts. */
-export const SEMAPHORE_OPTION_NAMES = Object.freeze([...HOLDER_OPTION_NAMES, 'limit', 'value'] as const);
+export const SEMAPHORE_OPTION_NAMES = Object.freeze([...HOLDER_OPTION_NAMES, 'limit', 'value', 'fair'] as const);
 
 export interface ResolvedSemaphoreOptions extends ResolvedHolderOptions {
   prefix: string;
   limit: number;
   value: Buffer | null;
+  fair: boolean;
 }
 
 /** Validates and converts semaphore options synchronously; throws {@link ConfigError}. */
@@ -140,6 +157,7 @@ export function resolveSemaphoreOptions(prefix: unknown, options: SemaphoreOptio
     prefix: normalized,
     limit,
     value: encodeLockValue('value', options.value),
+    fair: resolveFair(options.fair, SEMAPHORE_DEFAULTS.fair),
     // Contender sessions use Behavior delete, as Go's do: a dead contender's key disappears.
     // Lock-delay never guards a slot (only our own contender key): never bind to serfHealth by default.
     ...resolveHolderOptions(options, { ...SEMAPHORE_DEFAULTS, behavior: 'delete', lockDelayGuards: false }),
@@ -164,13 +182,15 @@ export interface Permit extends HoldHandle {
 export class Semaphore extends Contender<Permit, KVPair[]> {
   readonly prefix: string;
   readonly limit: number;
+  /** Whether waiters queue first come, first served (`fair: true`). */
+  readonly fair: boolean;
 
   constructor(host: RecipeHost, prefix: string, options: SemaphoreOptions) {
     const o = resolveSemaphoreOptions(prefix, options);
     super(host, {
       kind: 'semaphore',
       key: o.prefix,
-      driver: new SemaphoreDriver(contextOf(host).api, o.prefix, o.limit, o.value, { waitMs: o.waitTimeMs }),
+      driver: new SemaphoreDriver(contextOf(host).api, o.prefix, o.limit, o.value, { waitMs: o.waitTimeMs, fair: o.fair }),
       session: o.session,
       sessionOptions: o.sessionOptions,
       monitorRetries: o.monitorRetries,
@@ -178,6 +198,7 @@ export class Semaphore extends Contender<Permit, KVPair[]> {
     });
     this.prefix = o.prefix;
     this.limit = o.limit;
+    this.fair = o.fair;
   }
 
   protected wrap(view: HoldingView): Permit {
@@ -197,7 +218,7 @@ export class SemaphoreDriver implements HoldDriver<KVPair[]> {
     readonly prefix: string,
     readonly limit: number,
     readonly value: Buffer | null,
-    readonly options: { waitMs: number },
+    readonly options: { waitMs: number; fair?: boolean },
   ) {
     this.recordKey = semaphoreRecordKey(prefix);
   }
@@ -314,9 +335,9 @@ class SemaphoreAttempt implements AcquireAttempt {
     // left a free slot are not "busy"; a full semaphore is.
     for (let pass = 0; pass < 3; pass++) {
       const { pairs } = await this.d.api.kv.list(`${this.d.prefix}/`, { signal });
-      // A try never waits, so it does not queue either.
-      const seen = this.classify(pairs, false);
-      if (seen.kind === 'full') return null;
+      // A try never waits, so it does not queue; a fair one does not overtake those who do.
+      const seen = this.classify(pairs, this.d.options.fair === true);
+      if (seen.kind === 'full' || seen.kind === 'queued') return null;
       const grant = await this.act(seen, signal);
       if (grant) return grant;
     }
@@ -373,6 +394,7 @@ class SemaphoreAttempt implements AcquireAttempt {
    * own session leaves its key) must not stall us, so past that we compete regardless.
    */
   private async waitForSlot(signal: AbortSignal, onWaiting: () => void): Promise<Actionable> {
+    if (this.d.options.fair === true) return this.waitInLine(signal, onWaiting);
     const patience = linkSignals([signal], { ms: this.d.options.waitMs, reason: () => new DOMException('patience', 'TimeoutError') });
     try {
       const snapshots = blockingQuery(this.d.list(false), {
@@ -397,6 +419,48 @@ class SemaphoreAttempt implements AcquireAttempt {
     const { pairs } = await this.d.api.kv.list(`${this.d.prefix}/`, { signal });
     const seen = this.classify(pairs, false);
     return seen.kind === 'full' || seen.kind === 'queued' ? { kind: 'wait' } : seen;
+  }
+
+  /**
+   * Fair mode: waits in line. The first waiter in line blocks on the prefix (any change may free
+   * a slot for it); every other blocks on the contender key of the waiter just ahead of it, which
+   * changes only when that waiter takes a slot (our claim re-writes its contender key) or leaves
+   * — so a freed slot wakes one waiter, not all of them. A predecessor that takes a slot without
+   * touching its key (a Go contender) is noticed when the blocking read's `waitTime` ends; after a
+   * whole `waitTime` without moving up while slots are free, we compete regardless, as in the
+   * default mode, so a contender that never takes its slot cannot stall the line.
+   */
+  private async waitInLine(signal: AbortSignal, onWaiting: () => void): Promise<Actionable> {
+    const waitMs = this.d.options.waitMs;
+    let { pairs, meta } = await this.d.api.kv.list(`${this.d.prefix}/`, { signal });
+    let place: { ahead: number; since: number } | undefined;
+    for (;;) {
+      const seen = this.classify(pairs, true);
+      if (seen.kind !== 'full' && seen.kind !== 'queued') return seen;
+      onWaiting();
+      const now = performance.now();
+      if (!place || seen.ahead < place.ahead) place = { ahead: seen.ahead, since: now };
+      if (seen.kind === 'queued' && now - place.since >= waitMs) {
+        // Out of patience with the line ahead: take a free slot even if others arrived first.
+        const eager = this.classify(pairs, false);
+        if (eager.kind !== 'full' && eager.kind !== 'queued') return eager;
+      }
+      const line = waitingContenders(pairs, this.d.prefix, seen.record);
+      const before = seen.ahead > 0 ? line[seen.ahead - 1] : undefined;
+      const watched = before === undefined ? undefined : pairs.find((p) => p.key === contenderKey(this.d.prefix, before));
+      if (watched) {
+        await this.waitOn(watched, signal);
+        ({ pairs, meta } = await this.d.api.kv.list(`${this.d.prefix}/`, { signal }));
+      } else {
+        // First in line: the next change of the prefix.
+        ({ pairs, meta } = await this.d.api.kv.list(`${this.d.prefix}/`, { signal, index: meta.index, waitMs }));
+      }
+    }
+  }
+
+  /** Blocks until `watched` (a contender key) changes or goes, or one `waitTime` passes. */
+  private async waitOn(watched: KVPair, signal: AbortSignal): Promise<void> {
+    await this.d.api.kv.get(watched.key, { signal, index: BigInt(watched.modifyIndex), waitMs: this.d.options.waitMs });
   }
 
   private classify(pairs: readonly KVPair[], queue: boolean): Exclude<SemaphoreObservation, { kind: 'conflict' }> {
