@@ -9,7 +9,7 @@
  * `?acquire` / `?release` / `?cas` a lock write. Session IDs and key names are not part of it.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 const CHANNEL = 'http.server.request.start';
@@ -31,6 +31,8 @@ export interface RequestCounter {
   readonly total: number;
   /** Blocking reads since the last `take()`. */
   readonly blocking: number;
+  /** Blocking reads parked right now (arrived, not yet answered or dropped), whenever they arrived. */
+  readonly parked: number;
   /** Returns the requests counted so far and starts a new count. */
   take(): CountedRequest[];
   /** The routes counted so far, sorted (handy for `toEqual`), and starts a new count. */
@@ -41,11 +43,19 @@ export interface RequestCounter {
 /** Starts counting requests that reach the server listening on `port` (in this process). */
 export function countRequests(port: number): RequestCounter {
   let requests: CountedRequest[] = [];
+  let parked = 0;
   const onStart = (message: unknown): void => {
-    const { request, server } = message as { request: IncomingMessage; server: Server };
+    const { request, response, server } = message as { request: IncomingMessage; response: ServerResponse; server: Server };
     const address = server.address() as AddressInfo | null;
     if (address?.port !== port) return;
-    requests.push(describe(request));
+    const counted = describe(request);
+    requests.push(counted);
+    if (counted.blocking) {
+      parked += 1;
+      response.once('close', () => {
+        parked -= 1;
+      });
+    }
   };
   subscribe(CHANNEL, onStart);
   return {
@@ -57,6 +67,9 @@ export function countRequests(port: number): RequestCounter {
     },
     get blocking() {
       return requests.filter((r) => r.blocking).length;
+    },
+    get parked() {
+      return parked;
     },
     take() {
       const taken = requests;

@@ -186,14 +186,19 @@ export function asIfEntered(pairs: readonly KVPair[], view: SemaphoreView): KVPa
 }
 
 /**
- * Taking a slot: CAS the record with us added, and in the same transaction `lock` our contender
- * key with our session — which creates it when we have not entered yet (one request instead of
- * Go's `?acquire` then CAS), and otherwise re-writes it, bumping its ModifyIndex so a fair waiter
- * blocked on it learns we moved from waiting to holding.
+ * Taking a slot: CAS the record with us added, and in the same transaction our contender key.
+ * Not entered yet: `lock` creates it (one request instead of Go's `?acquire` then CAS). Entered:
+ * `unlock` + `lock` re-takes it, which bumps its LockIndex and so its ModifyIndex (Consul does not
+ * re-write an entry that would not change, so a plain re-`lock` would not), and a fair waiter
+ * blocked on our key learns we moved from waiting to holding. Nothing can come between the two
+ * ops of one transaction, and an unlock sets no lock-delay.
  */
-export function claimOps(view: SemaphoreView, value: Buffer | null, record: SemaphoreRecord, recordIndex: number): TxnKVOp[] {
+export function claimOps(view: SemaphoreView, value: Buffer | null, record: SemaphoreRecord, recordIndex: number, entered: boolean): TxnKVOp[] {
+  const key = contenderKey(view.prefix, view.sessionId);
+  const lock: TxnKVOp = { verb: 'lock', key, value, flags: SEMAPHORE_FLAG_VALUE, session: view.sessionId };
   return [
-    { verb: 'lock', key: contenderKey(view.prefix, view.sessionId), value, flags: SEMAPHORE_FLAG_VALUE, session: view.sessionId },
+    ...(entered ? [{ verb: 'unlock', key, value, flags: SEMAPHORE_FLAG_VALUE, session: view.sessionId } satisfies TxnKVOp] : []),
+    lock,
     { verb: 'cas', key: semaphoreRecordKey(view.prefix), value: encodeSemaphoreRecord(withHolder(record, view.sessionId)), flags: SEMAPHORE_FLAG_VALUE, index: recordIndex },
   ];
 }

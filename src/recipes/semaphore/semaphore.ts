@@ -284,9 +284,10 @@ export class SemaphoreDriver implements HoldDriver<KVPair[]> {
    * had not entered yet), in one transaction; the grant carries our write's index, and what we
    * wrote, so the release needs no read.
    */
-  async claim(record: SemaphoreRecord, recordIndex: number, sessionId: string, signal: AbortSignal): Promise<Grant | 'lost-race' | 'unknown'> {
+  async claim(record: SemaphoreRecord, recordIndex: number, sessionId: string, entered: boolean, signal: AbortSignal): Promise<Grant | 'lost-race' | 'unknown'> {
     const view = this.view(sessionId);
-    const ops = claimOps(view, this.value, record, recordIndex);
+    const ops = claimOps(view, this.value, record, recordIndex, entered);
+    const contender = contenderKey(this.prefix, sessionId);
     let result;
     try {
       result = await this.api.txn(ops, signal);
@@ -297,8 +298,7 @@ export class SemaphoreDriver implements HoldDriver<KVPair[]> {
     if (!result.ok) {
       const refusal = classifyRefusal(result);
       if (refusal === 'session-gone') throw new SessionLostError(sessionId, result.errors.map((e) => e.what).join('; '));
-      const contender = ops[0]!.key;
-      if (result.errors.some((e) => e.opIndex === 0)) {
+      if (result.errors.some((e) => ops[e.opIndex]?.key === contender)) {
         throw new LockConflictError(contender, 'Consul refused to lock our contender key (it is locked by another session or in lock-delay)');
       }
       return 'lost-race';
@@ -306,7 +306,7 @@ export class SemaphoreDriver implements HoldDriver<KVPair[]> {
     const written = lockedEntry(result, this.recordKey);
     if (!written) return 'unknown';
     // The answer blanks values; the record's is the one we just wrote.
-    const recordPair: KVPair = { ...written, value: Buffer.from(ops[1]!.value as string, 'utf8') };
+    const recordPair: KVPair = { ...written, value: Buffer.from(ops.at(-1)!.value as string, 'utf8') };
     return { fencingToken: written.modifyIndex, index: BigInt(written.modifyIndex), seen: [recordPair] };
   }
 }
@@ -316,6 +316,8 @@ type Actionable = Exclude<SemaphoreObservation, { kind: 'conflict' | 'full' | 'q
 
 class SemaphoreAttempt implements AcquireAttempt {
   private writeFailures = 0;
+  /** The last listing showed our contender key, locked by our session. */
+  private entered = false;
 
   constructor(
     private readonly d: SemaphoreDriver,
@@ -362,7 +364,7 @@ class SemaphoreAttempt implements AcquireAttempt {
       case 'free': {
         // 'holding': an earlier CAS whose answer was lost did land. Re-writing the record (it
         // already lists us) gives an exact index for the fencing token.
-        const outcome = await this.d.claim(seen.record, seen.recordIndex, this.sessionId, signal);
+        const outcome = await this.d.claim(seen.record, seen.recordIndex, this.sessionId, this.entered, signal);
         if (typeof outcome === 'object') return outcome;
         if (outcome === 'unknown') await this.pauseAfterFailure(signal);
         return null;
@@ -467,6 +469,7 @@ class SemaphoreAttempt implements AcquireAttempt {
     const view = this.d.view(this.sessionId);
     const seen = observeSemaphore(pairs, view, { queue });
     if (seen.kind === 'conflict') throw new LockConflictError(this.d.prefix, seen.message);
+    this.entered = seen.kind !== 'no-contender';
     if (seen.kind === 'no-contender') {
       // Not entered yet: if a slot would be ours once we enter, enter and take it in one
       // transaction (claimOps creates the contender key) instead of entering, listing again,
