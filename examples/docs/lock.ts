@@ -62,7 +62,7 @@ const served: string[] = [];
 const waiters = ['a', 'b', 'c'].map((name) => ({ name, lock: coord.lock('locks/queue', { fair: true }) }));
 const done: Promise<void>[] = [];
 for (const { name, lock } of waiters) {
-  const waiting = once(lock, 'waiting'); // in line behind the one before
+  const waiting = new Promise<void>((resolve) => lock.once('waiting', () => resolve())); // in line behind the one before
   done.push(lock.acquire().then((h) => { served.push(name); return h.release(); }));
   await waiting;
 }
