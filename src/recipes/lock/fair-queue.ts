@@ -28,13 +28,14 @@ export function joinOps(key: string, sessionId: string, value: Buffer | null): T
   return [{ verb: 'lock', key: fairEntryKey(key, sessionId), value, session: sessionId }, ...lookOps(key)];
 }
 
-/** Looking again (read-only): the queue and the lock key, atomically. */
+/**
+ * Looking again (read-only): the queue and the lock key, atomically, with one `get-tree` on the
+ * key itself — the tree of `<key>` holds the key and `<key>.fair/…` (and any other key that
+ * merely starts with the same text, which {@link queueView} ignores). A plain `get` would fail the
+ * whole transaction when the key is absent, and `get-or-empty` needs Consul 1.14.
+ */
 export function lookOps(key: string): TxnKVOp[] {
-  return [
-    { verb: 'get-tree', key: fairQueuePrefix(key) },
-    // `get-or-empty` answers an absent key with an empty entry (CreateIndex 0) instead of failing.
-    { verb: 'get-or-empty', key },
-  ];
+  return [{ verb: 'get-tree', key }];
 }
 
 /** Reads the answer of {@link joinOps} or {@link lookOps}. */
@@ -43,7 +44,7 @@ export function queueView(key: string, result: Pick<TxnResult, 'results'>): Queu
   const byKey = new Map<string, KVPair>();
   let lock: KVPair | null = null;
   for (const r of result.results) {
-    if (r.key === key) lock = r.createIndex === 0 ? null : r;
+    if (r.key === key) lock = r;
     else if (r.key.startsWith(prefix)) byKey.set(r.key, r);
   }
   return { entries: [...byKey.values()], lockKey: { pair: lock, index: lock ? BigInt(lock.modifyIndex) : 0n } };
