@@ -92,6 +92,42 @@ describe.runIf(fx.isDev)('requests per operation', () => {
     expect(await counted(() => permit.release())).toEqual(['PUT /v1/session/destroy', 'PUT /v1/txn']);
   });
 
+  it('a waiter pays its look and one parked read: lock 2 + session, fair lock 1 + session, semaphore 2 + session (its entering transaction shows the prefix)', async () => {
+    const coord = fx.coord();
+    const waitingCounted = async (contender: Lock | Semaphore, blockingReads = 1): Promise<{ routes: string[]; pending: Promise<unknown> }> => {
+      // Counting starts once everything before (the holder's monitor, earlier waiters) is parked.
+      const parkedBefore = counter.parked;
+      counter.take();
+      const waiting = new Promise<void>((resolve) => contender.once('waiting', () => resolve()));
+      const pending = contender.acquire();
+      pending.catch(() => undefined); // awaited below; a failed assertion must not leave it unobserved
+      await waiting;
+      await waitFor(() => counter.blocking === blockingReads && counter.parked === parkedBefore + 1, { message: 'the waiter parked its read' });
+      return { routes: counter.takeRoutes(), pending };
+    };
+    const key = fx.key('busy');
+    const holder = await new Lock(coord, key, { ttl: TTL, fair: true }).acquire();
+    await waitFor(() => counter.parked === 1, { message: 'the holder\'s monitor parked' });
+    const lockWaiter = await waitingCounted(new Lock(coord, key, { ttl: TTL }));
+    expect(lockWaiter.routes).toEqual(['GET /v1/kv', 'GET /v1/kv?index', 'PUT /v1/session/create']);
+    // A fair waiter joins (one transaction that also shows the queue and the key) and blocks on the one ahead.
+    const fairWaiter = await waitingCounted(new Lock(coord, key, { ttl: TTL, fair: true }));
+    expect(fairWaiter.routes).toEqual(['GET /v1/kv?index', 'PUT /v1/session/create', 'PUT /v1/txn']);
+    await holder.release();
+    await (await (lockWaiter.pending as Promise<{ release(): Promise<void> }>)).release();
+    await (await (fairWaiter.pending as Promise<{ release(): Promise<void> }>)).release();
+
+    const prefix = fx.key('full');
+    const permit = await new Semaphore(coord, prefix, { limit: 1, ttl: TTL }).acquire();
+    await waitFor(() => counter.parked === 1, { message: 'the holder\'s monitor parked' });
+    // Two blocking reads: the waiter's, and the holder's monitor, which reads again because the
+    // waiter's contender key changed the prefix it watches.
+    const semWaiter = await waitingCounted(new Semaphore(coord, prefix, { limit: 1, ttl: TTL }), 2);
+    expect(semWaiter.routes).toEqual(['GET /v1/kv?index&recurse', 'GET /v1/kv?index&recurse&consistent', 'GET /v1/kv?recurse', 'PUT /v1/session/create', 'PUT /v1/txn']);
+    await permit.release();
+    await (await (semWaiter.pending as Promise<{ release(): Promise<void> }>)).release();
+  });
+
   it('campaign on a free key: 3 (create, the campaign transaction, the monitor); resign: 2', async () => {
     const election = new LeaderElection(fx.coord(), fx.key('leader'), { ttl: TTL, value: 'me' });
     for (let round = 0; round < 2; round++) {

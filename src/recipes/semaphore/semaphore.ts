@@ -318,6 +318,8 @@ class SemaphoreAttempt implements AcquireAttempt {
   private writeFailures = 0;
   /** The last listing showed our contender key, locked by our session. */
   private entered = false;
+  /** The prefix as our entering transaction left it: the wait's first look, instead of a list. */
+  private known: { pairs: KVPair[]; index: bigint } | undefined;
 
   constructor(
     private readonly d: SemaphoreDriver,
@@ -336,7 +338,7 @@ class SemaphoreAttempt implements AcquireAttempt {
     // A few passes: creating the contender key and losing a CAS race to a contender that then
     // left a free slot are not "busy"; a full semaphore is.
     for (let pass = 0; pass < 3; pass++) {
-      const { pairs } = await this.d.api.kv.list(`${this.d.prefix}/`, { signal });
+      const pairs = this.takeKnown()?.pairs ?? (await this.d.api.kv.list(`${this.d.prefix}/`, { signal })).pairs;
       // A try never waits, so it does not queue; a fair one does not overtake those who do.
       const seen = this.classify(pairs, this.d.options.fair === true);
       if (seen.kind === 'full' || seen.kind === 'queued') return null;
@@ -375,18 +377,38 @@ class SemaphoreAttempt implements AcquireAttempt {
   /** Creates (or re-creates) our contender key, locked by our session (Go's contenderEntry). */
   private async enter(signal: AbortSignal): Promise<void> {
     const key = contenderKey(this.d.prefix, this.sessionId);
-    let made: boolean;
+    let result: Awaited<ReturnType<ConsulApi['txn']>>;
     try {
-      made = await this.d.api.kv.put(key, this.d.value, { flags: SEMAPHORE_FLAG_VALUE, acquire: this.sessionId, signal });
+      // `lock` is what Go's `?acquire` does; the `get-tree` in the same transaction shows the
+      // prefix as our write left it, so the wait starts from it instead of listing again.
+      result = await this.d.api.txn(
+        [
+          { verb: 'lock', key, value: this.d.value, flags: SEMAPHORE_FLAG_VALUE, session: this.sessionId },
+          { verb: 'get-tree', key: `${this.d.prefix}/` },
+        ],
+        signal,
+      );
     } catch (err) {
       if (signal.aborted || !isTransient(err)) throw err;
       await this.pauseAfterFailure(signal);
       return;
     }
-    if (!made) {
+    if (!result.ok) {
+      if (classifyRefusal(result) === 'session-gone') throw new SessionLostError(this.sessionId, result.errors.map((e) => e.what).join('; '));
       throw new LockConflictError(key, 'Consul refused to lock our contender key (it is locked by another session or in lock-delay)');
     }
+    const written = lockedEntry({ results: result.results.slice(0, 1) }, key);
+    // The tree (values included) comes after the lock's own result (value blanked).
+    const pairs = [...new Map(result.results.slice(1).map((p) => [p.key, p])).values()];
+    if (written) this.known = { pairs, index: BigInt(written.modifyIndex) };
     this.writeFailures = 0;
+  }
+
+  /** What the last reply showed of the prefix, if no read has happened since; taken once. */
+  private takeKnown(): { pairs: KVPair[]; index: bigint } | undefined {
+    const known = this.known;
+    this.known = undefined;
+    return known;
   }
 
   /**
@@ -397,11 +419,18 @@ class SemaphoreAttempt implements AcquireAttempt {
    */
   private async waitForSlot(signal: AbortSignal, onWaiting: () => void): Promise<Actionable> {
     if (this.d.options.fair === true) return this.waitInLine(signal, onWaiting);
+    const known = this.takeKnown();
+    if (known) {
+      const seen = this.classify(known.pairs, true);
+      if (seen.kind !== 'full' && seen.kind !== 'queued') return seen;
+      onWaiting();
+    }
     const patience = linkSignals([signal], { ms: this.d.options.waitMs, reason: () => new DOMException('patience', 'TimeoutError') });
     try {
       const snapshots = blockingQuery(this.d.list(false), {
         signal: patience.signal,
         waitMs: this.d.options.waitMs,
+        ...(known ? { initialIndex: known.index } : {}),
         isFatal: (err) => !isTransient(err),
       });
       for await (const { value } of snapshots) {
@@ -434,7 +463,8 @@ class SemaphoreAttempt implements AcquireAttempt {
    */
   private async waitInLine(signal: AbortSignal, onWaiting: () => void): Promise<Actionable> {
     const waitMs = this.d.options.waitMs;
-    let { pairs, meta } = await this.d.api.kv.list(`${this.d.prefix}/`, { signal });
+    const known = this.takeKnown();
+    let { pairs, meta } = known ? { pairs: known.pairs, meta: { index: known.index } } : await this.d.api.kv.list(`${this.d.prefix}/`, { signal });
     let place: { ahead: number; since: number } | undefined;
     for (;;) {
       const seen = this.classify(pairs, true);
