@@ -12,7 +12,8 @@
  *    (fencing token, monitor start index), so no read follows the write.
  *
  * A recipe supplies what differs: what a read of the key means (`observe`), how a write is made
- * (`write`: `?acquire` for a lock, a create-or-replace transaction for an election), how a key
+ * (`write`: the acquiring transaction for a lock, a create-or-replace transaction for an
+ * election), how a key
  * found ours becomes a grant (`claim`), and how to undo a write on abandon.
  */
 import { SessionLostError, abortReason } from '../../errors.js';
@@ -268,4 +269,24 @@ export async function writeOutcome(
   const refusal = classifyRefusal(result);
   if (refusal === 'session-gone') throw new SessionLostError(attempt.sessionId, result.errors.map((e) => e.what).join('; '));
   return { kind: refusal === 'lock-delay' ? 'refused' : 'conflict' };
+}
+
+/** Spacing of the retries of {@link retryTransient}. */
+const TRANSIENT_RETRY_BACKOFF = Object.freeze({ minMs: 100, maxMs: 2_000 });
+
+/**
+ * Runs `step` until it succeeds, waiting a growing delay after each transient failure (the
+ * transport has already retried it), so a waiter rides out an outage instead of failing its
+ * acquire; a permanent error or an abort ends it. For steps that may be repeated: reads, and
+ * writes whose repetition changes nothing (re-locking our own queue entry).
+ */
+export async function retryTransient<T>(step: () => Promise<T>, signal: AbortSignal): Promise<T> {
+  for (let failures = 1; ; failures++) {
+    try {
+      return await step();
+    } catch (err) {
+      if (signal.aborted || !isTransient(err)) throw err;
+      await sleep(backoffDelay(failures, TRANSIENT_RETRY_BACKOFF), signal);
+    }
+  }
 }

@@ -31,7 +31,7 @@ import { toMs } from '../../internal/duration.js';
 import { validateKey } from '../../internal/keys.js';
 import type { Session } from '../../session/session.js';
 import { checkOptions } from '../../internal/options.js';
-import { HOLDER_OPTION_NAMES, resolveHolderOptions, type HolderOptions, type ResolvedHolderOptions } from '../hold/options.js';
+import { HOLDER_OPTION_NAMES, resolveFair, resolveHolderOptions, type HolderOptions, type ResolvedHolderOptions } from '../hold/options.js';
 import { isTransient } from '../../transport/client.js';
 import type { ConsulApi, KVPair } from '../../transport/index.js';
 import {
@@ -47,9 +47,8 @@ import { LOCK_FLAG_VALUE, encodeLockValue, fairEntryKey, type LockValue } from '
 import { anyoneWaiting, deadAhead, hasLeft, joinOps, lookOps, predecessor, queueView, type QueueView } from './fair-queue.js';
 import { classifyRefusal } from '../hold/txn-outcome.js';
 import { blockingQuery } from '../../loop/blocking-query.js';
-import { resolveFair } from '../hold/options.js';
 import { acquireOps, lockLossReason, observeLockKey, type LockObservation } from './lock-key.js';
-import { KeyContentionAttempt, SingleKeyDriver, keyRead, writeOutcome, type WriteOutcome } from '../hold/key-contention.js';
+import { KeyContentionAttempt, SingleKeyDriver, keyRead, retryTransient, writeOutcome, type WriteOutcome } from '../hold/key-contention.js';
 
 export { LOCK_FLAG_VALUE } from '../hold/keys.js';
 export type { AcquireOptions } from '../hold/options.js';
@@ -319,7 +318,8 @@ class FairLockAttempt extends LockAttempt {
   /** Our entry, locked by our session, and the queue and key as that transaction left them. */
   private async join(signal: AbortSignal): Promise<QueueView> {
     this.joined = true;
-    const result = await this.api.txn(joinOps(this.key, this.sessionId, this.fd.value), signal);
+    // Re-locking our own entry changes nothing, so a join whose answer was lost is just repeated.
+    const result = await retryTransient(() => this.api.txn(joinOps(this.key, this.sessionId, this.fd.value), signal), signal);
     if (!result.ok) {
       if (classifyRefusal(result) === 'session-gone') throw new SessionLostError(this.sessionId, result.errors.map((e) => e.what).join('; '));
       throw new LockConflictError(fairEntryKey(this.key, this.sessionId), 'Consul refused to lock our place in the fair queue (locked by another session?)');
@@ -328,7 +328,7 @@ class FairLockAttempt extends LockAttempt {
   }
 
   private async look(signal: AbortSignal): Promise<QueueView> {
-    return queueView(this.key, await this.api.txn(lookOps(this.key), signal));
+    return queueView(this.key, await retryTransient(() => this.api.txn(lookOps(this.key), signal), signal));
   }
 
   /** Blocks on the predecessor's entry until it is gone, dead or replaced. */

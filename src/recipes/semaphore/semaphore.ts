@@ -33,6 +33,7 @@ import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
 import type { Session } from '../../session/session.js';
 import { isTransient } from '../../transport/client.js';
 import type { ConsulApi, KVPair } from '../../transport/index.js';
+import { retryTransient } from '../hold/key-contention.js';
 import { Contender, holdHandle, type AcquireAttempt, type ContenderEvents, type Grant, type HoldDriver, type HoldHandle, type HoldingView } from '../hold/contender.js';
 import {
   SEMAPHORE_FLAG_VALUE,
@@ -464,7 +465,9 @@ class SemaphoreAttempt implements AcquireAttempt {
   private async waitInLine(signal: AbortSignal, onWaiting: () => void): Promise<Actionable> {
     const waitMs = this.d.options.waitMs;
     const known = this.takeKnown();
-    let { pairs, meta } = known ? { pairs: known.pairs, meta: { index: known.index } } : await this.d.api.kv.list(`${this.d.prefix}/`, { signal });
+    const list = (options: { index?: bigint; waitMs?: number } = {}): Promise<{ pairs: KVPair[]; meta: { index: bigint } }> =>
+      retryTransient(() => this.d.api.kv.list(`${this.d.prefix}/`, { signal, ...options }), signal);
+    let { pairs, meta } = known ? { pairs: known.pairs, meta: { index: known.index } } : await list();
     let place: { ahead: number; since: number } | undefined;
     for (;;) {
       const seen = this.classify(pairs, true);
@@ -481,11 +484,11 @@ class SemaphoreAttempt implements AcquireAttempt {
       const before = seen.ahead > 0 ? line[seen.ahead - 1] : undefined;
       const watched = before === undefined ? undefined : pairs.find((p) => p.key === contenderKey(this.d.prefix, before));
       if (watched) {
-        await this.waitOn(watched, signal);
-        ({ pairs, meta } = await this.d.api.kv.list(`${this.d.prefix}/`, { signal }));
+        await retryTransient(() => this.waitOn(watched, signal), signal);
+        ({ pairs, meta } = await list());
       } else {
         // First in line: the next change of the prefix.
-        ({ pairs, meta } = await this.d.api.kv.list(`${this.d.prefix}/`, { signal, index: meta.index, waitMs }));
+        ({ pairs, meta } = await list({ index: meta.index, waitMs }));
       }
     }
   }
