@@ -85,6 +85,24 @@ describe('fair lock', () => {
     await handle.release();
   });
 
+  it('tryAcquire() does not overtake anybody in line, and never joins the line', async () => {
+    const coord = fx.coord();
+    const key = fx.key('try');
+    // Somebody in line (a raw entry locked by a live session) while the key itself is free.
+    const created = await consulFetch(fx.target, 'PUT', '/v1/session/create', { body: JSON.stringify({ TTL: '60s', LockDelay: '0s' }) });
+    const waiting = (created.json() as { ID: string }).ID;
+    await consulFetch(fx.target, 'PUT', kvPath(`${key}.fair/${waiting}`, `acquire=${waiting}`), { body: '' });
+    const lock = new Lock(coord, key, { ttl: fx.ttl, fair: true });
+    expect(await lock.tryAcquire()).toBeNull();
+    expect((await keysUnder(`${key}.fair/`)).map((e) => e.Key)).toEqual([`${key}.fair/${waiting}`]);
+    // Its session ends: the entry is dead, nobody is in line, the try takes the key.
+    await consulFetch(fx.target, 'PUT', `/v1/session/destroy/${waiting}`);
+    const handle = await lock.tryAcquire();
+    expect(handle).not.toBeNull();
+    await handle!.release();
+    await consulFetch(fx.target, 'DELETE', kvPath(`${key}.fair/${waiting}`));
+  });
+
   it('a waiter whose session dies (a crashed process) is skipped, and its entry removed', async () => {
     const coord = fx.coord();
     const key = fx.key('crash');
