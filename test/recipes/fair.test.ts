@@ -10,7 +10,7 @@ import { Semaphore, type Permit } from '../../src/recipes/semaphore/semaphore.js
 import { countRequests, type RequestCounter } from '../support/request-counter.js';
 import { consulFetch, kvPath } from '../support/target.js';
 import { waitFor } from '../support/wait.js';
-import { GoLock } from './go-recipes.js';
+import { GoLock, GoSemaphore } from './go-recipes.js';
 import { nextEvent, useLockFixture } from './lock-fixture.js';
 
 const fx = useLockFixture();
@@ -126,6 +126,33 @@ describe('fair lock', () => {
     await handle.release();
   });
 
+  it('10 fair contenders × 10 rounds never hold the lock together; tokens strictly increase', async () => {
+    const coords = [fx.coord(), fx.coord()];
+    const key = fx.key('fair-mutex');
+    let inside = 0;
+    let maxInside = 0;
+    const tokens: number[] = [];
+    await Promise.all(
+      Array.from({ length: 10 }, async (_, n) => {
+        const lock = new Lock(coords[n % 2]!, key, { ttl: fx.ttl, lockDelay: 0, fair: true });
+        for (let round = 0; round < 10; round++) {
+          const handle = await lock.acquire({ timeout: '30s' });
+          inside += 1;
+          maxInside = Math.max(maxInside, inside);
+          tokens.push(handle.fencingToken);
+          await new Promise((resolve) => setImmediate(resolve));
+          expect(handle.signal.aborted).toBe(false);
+          inside -= 1;
+          await handle.release();
+        }
+      }),
+    );
+    expect(maxInside).toBe(1);
+    expect(tokens).toHaveLength(100);
+    for (let i = 1; i < tokens.length; i++) expect(tokens[i]!).toBeGreaterThan(tokens[i - 1]!);
+    expect(await keysUnder(`${key}.fair/`)).toEqual([]);
+  }, 60_000);
+
   it('fair waiters and a Go api.Lock that barges in never hold the lock together', async () => {
     const key = fx.key('mixed');
     let inside = 0;
@@ -229,6 +256,40 @@ describe('fair semaphore', () => {
     expect(order).toEqual([0, 1, 2, 3]);
     expect(await fx.contenderKeys(prefix)).toEqual([]);
   });
+
+  it('fair waiters and a Go api.Semaphore that takes free slots first never exceed the limit', async () => {
+    const prefix = fx.key('sem-mixed');
+    const limit = 2;
+    let inside = 0;
+    let maxInside = 0;
+    const enter = async (): Promise<void> => {
+      inside += 1;
+      maxInside = Math.max(maxInside, inside);
+      await new Promise((resolve) => setImmediate(resolve));
+      inside -= 1;
+    };
+    const coords = [fx.coord(), fx.coord()];
+    const fair = Array.from({ length: 4 }, async (_, n) => {
+      const sem = new Semaphore(coords[n % 2]!, prefix, { limit, ttl: fx.ttl, fair: true });
+      for (let round = 0; round < 6; round++) {
+        const permit = await sem.acquire({ timeout: '30s' });
+        expect(permit.signal.aborted).toBe(false);
+        await enter();
+        await permit.release();
+      }
+    });
+    const go = Array.from({ length: 2 }, async () => {
+      const sem = new GoSemaphore(fx.target, prefix, limit, { sessionTtl: fx.isDev ? '10s' : '15s', waitTime: '2s' });
+      for (let round = 0; round < 6; round++) {
+        expect(await sem.acquire()).toBe(true);
+        await enter();
+        await sem.release();
+      }
+    });
+    await Promise.all([...fair, ...go]);
+    expect(maxInside).toBeLessThanOrEqual(limit);
+    expect(await fx.contenderKeys(prefix)).toEqual([]);
+  }, 60_000);
 
   it.runIf(fx.isDev)('a freed slot wakes one waiter: the same requests per handoff with 2 and with 30 waiters', async () => {
     async function handoff(n: number): Promise<string[]> {
