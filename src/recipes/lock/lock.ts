@@ -18,6 +18,11 @@
  *    released or taken, or when the session is lost. The handle's `signal` aborts first, then
  *    `lost` fires.
  *
+ * Fair mode (`fair: true`): before step 1 a waiter joins a queue beside the key
+ * (`<key>.fair/<session>`) and blocks only on the waiter just ahead of it; the first in line runs
+ * steps 1–3; a holder leaves the queue in the transaction that unlocks the key, so a release wakes
+ * one waiter (see `fair-queue.ts`). Go contenders do not queue and may take a free key first.
+ *
  * Guarantee: with a session we created (or one with a TTL), the holder's signal aborts before
  * anybody else can acquire after a TTL expiry or partition — the session's local deadline is a
  * full ttl before Consul's 2×ttl invalidation, and lock-delay adds more. Hazard (as Go's doc
