@@ -7,13 +7,20 @@
  *   which uses `Behavior: delete`, so a dead contender's key disappears with its session;
  * - `prefix/.lock` — `{"Limit":N,"Holders":{"<session>":true,…}}`, only changed by check-and-set.
  *
- * Algorithm: create our contender key; then, on every change of the prefix (blocking list):
+ * Algorithm: list the prefix; a slot free for us → create our contender key and CAS the record
+ * in one transaction (`claimOps`). Otherwise create our contender key (a transaction whose
+ * `get-tree` shows the prefix as our write left it); then, on every change of the prefix
+ * (blocking list):
  * the record must carry the semaphore flag and decode with our limit (else `LockConflictError`);
  * holders whose session no longer locks any key under the prefix are pruned; with fewer than
  * `limit` holders left we CAS the record with ourselves added; a lost CAS race just reads again.
  * Held → the prefix is monitored with consistent blocking reads; the permit is lost when our
  * session leaves the (pruned) holders, the record or our contender key is deleted, or the
  * session is lost.
+ *
+ * Fair mode (`fair: true`): only the first waiter in line blocks on the prefix; every other
+ * blocks on the contender key just ahead of it, which our claim re-takes (so it changes) and our
+ * release deletes: a freed slot wakes one waiter. Go contenders do not queue.
  *
  * We CAS through `/v1/txn` (the same state-store operation as `PUT ?cas`) because its answer
  * carries the ModifyIndex of our write: that exact index is the permit's fencing token.
