@@ -40,6 +40,7 @@ const CHECKED: Record<string, Record<string, unknown>> = {
     monitorRetries: LOCK_DEFAULTS.monitorRetries,
     waitTime: LOCK_DEFAULTS.waitTimeMs,
     retryTime: LOCK_DEFAULTS.retryTimeMs,
+    fair: LOCK_DEFAULTS.fair,
   },
   SemaphoreOptions: {
     ttl: SEMAPHORE_DEFAULTS.ttlMs,
@@ -48,6 +49,7 @@ const CHECKED: Record<string, Record<string, unknown>> = {
     monitorRetries: SEMAPHORE_DEFAULTS.monitorRetries,
     waitTime: SEMAPHORE_DEFAULTS.waitTimeMs,
     checks: [],
+    fair: SEMAPHORE_DEFAULTS.fair,
   },
   ElectionOptions: {
     ttl: ELECTION_DEFAULTS.ttlMs,
