@@ -21,6 +21,7 @@ import { withLock, withSemaphore, type HeldContext, type WithLockOptions, type W
 import type { AcquireOptions } from './recipes/hold/contender.js';
 import { LeaderElection, type ElectionOptions } from './recipes/election/election.js';
 import { checkOptions } from './internal/options.js';
+import { Queue, type QueueOptions } from './recipes/queue/queue.js';
 
 /** Connection defaults, each with its reason. */
 export const COORDINATOR_DEFAULTS = Object.freeze({
@@ -238,6 +239,11 @@ export class Coordinator {
    */
   election<T = unknown>(key: string, options?: ElectionOptions<T>): LeaderElection<T> {
     return new LeaderElection<T>(this, key, options);
+  }
+
+  /** A durable work queue under `prefix` (at-least-once delivery); see {@link Queue}. */
+  queue<T = unknown>(prefix: string, options?: QueueOptions): Queue<T> {
+    return new Queue<T>(this, prefix, options);
   }
 
   /** Watches every key under `prefix` with one blocking query; see {@link ConfigWatcher}. */

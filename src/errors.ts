@@ -19,6 +19,7 @@ export const ErrorCodes = Object.freeze({
   CLOSED: 'ERR_CLOSED',
   DECODE: 'ERR_DECODE',
   RELEASED: 'ERR_RELEASED',
+  CLAIM_LOST: 'ERR_CLAIM_LOST',
 } as const);
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -218,6 +219,27 @@ export class ReleasedError extends RecipeError {
     super(ErrorCodes.RELEASED, `${what} was released`);
     this.name = 'AbortError';
     this.key = key;
+  }
+}
+
+/**
+ * A queue message's claim no longer holds: the consumer's session ended (the message went back to
+ * the queue and may already be with another consumer), or the message was settled or deleted
+ * meanwhile. Thrown by `ack()` / `nack()` (a late ack of a re-delivered message is refused) and
+ * carried by `msg.signal`. The message is not lost: whoever holds it now settles it. Make the
+ * work idempotent (delivery is at-least-once) and move on.
+ */
+export class ClaimLostError extends RecipeError {
+  /** The queue prefix. */
+  readonly queue: string;
+  /** The message ID. */
+  readonly messageId: string;
+  readonly reason: string;
+  constructor(queue: string, messageId: string, reason: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.CLAIM_LOST, `claim of message ${messageId} on queue "${queue}" was lost: ${reason}`, options);
+    this.queue = queue;
+    this.messageId = messageId;
+    this.reason = reason;
   }
 }
 

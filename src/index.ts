@@ -105,3 +105,17 @@ export {
   type LeaderDecodeOption,
   type ShutdownOptions,
 } from './recipes/election/election.js';
+export {
+  Queue,
+  QUEUE_DEFAULTS,
+  type QueueOptions,
+  type QueueState,
+  type QueueEvents,
+  type QueueMessage,
+  type MessageState,
+  type DeadLetter,
+  type PutOptions,
+  type NackOptions,
+  type ConsumeOptions,
+} from './recipes/queue/queue.js';
+export type { WaitOptions } from './internal/wait.js';
