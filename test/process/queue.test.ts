@@ -1,0 +1,85 @@
+/**
+ * The queue across processes: K producer and consumer child processes on one prefix, one consumer
+ * SIGKILLed while it holds a message. Every message is delivered at least once, acked exactly
+ * once, none is lost, and nothing is left claimed (no message key, no session) at the end.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { startDevServer, type DevServer } from '../../src/testing/index.js';
+import type { QueueWorkerConfig, QueueWorkerReport } from './fixtures/queue-worker.js';
+
+const WORKER = fileURLToPath(new URL('./fixtures/queue-worker.ts', import.meta.url));
+
+describe('a queue shared by producer and consumer processes', () => {
+  let dev: DevServer;
+  let children: Array<{ child: ChildProcess; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }> = [];
+  const reports: QueueWorkerReport[] = [];
+
+  beforeEach(async () => {
+    dev = await startDevServer({ port: 0, host: '127.0.0.1', sessionTtlMin: '100ms', tombstoneTtl: '2s' });
+  });
+
+  afterEach(async () => {
+    for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await Promise.all(children.map((c) => c.exited));
+    children = [];
+    reports.length = 0;
+    await dev.close();
+  });
+
+  function spawn(config: Omit<QueueWorkerConfig, 'address'>): { child: ChildProcess; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
+    const child = fork(WORKER, [JSON.stringify({ ...config, address: dev.url })], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    child.on('message', (m) => reports.push(m as QueueWorkerReport));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    const entry = { child, exited };
+    children.push(entry);
+    return entry;
+  }
+
+  const of = <T extends QueueWorkerReport['type']>(type: T) => reports.filter((r): r is Extract<QueueWorkerReport, { type: T }> => r.type === type);
+
+  it('delivers every message at least once and acks each exactly once when a consumer is SIGKILLed mid-message', async () => {
+    const prefix = 'queues/process';
+    const options = { ttl: '300ms', lockDelay: '100ms' };
+    const perProducer = 15;
+    // The victim joins first, so it is first in line and takes the first message.
+    const victim = spawn({ prefix, id: 'victim', role: 'stall', options });
+    await vi.waitFor(() => expect(of('ready').some((r) => r.id === 'victim')).toBe(true), { timeout: 30_000 });
+    const consumers = ['c1', 'c2', 'c3'].map((id) => spawn({ prefix, id, role: 'consumer', options }));
+    const producers = ['p1', 'p2'].map((id) => spawn({ prefix, id, role: 'producer', count: perProducer, options }));
+    const held = await vi.waitFor(
+      () => {
+        const taken = of('taken').find((r) => r.id === 'victim');
+        expect(taken).toBeDefined();
+        return taken!;
+      },
+      { timeout: 30_000 },
+    );
+    victim.child.kill('SIGKILL');
+    expect((await victim.exited).signal).toBe('SIGKILL');
+    await Promise.all(producers.map((p) => p.exited));
+    const total = 2 * perProducer;
+    expect(of('put')).toHaveLength(total);
+    // Every message acked: the victim's one after its session expired (re-delivered, attempt 2).
+    await vi.waitFor(() => expect(new Set(of('acked').map((r) => r.payload)).size).toBe(total), { timeout: 60_000 });
+    for (const { child } of consumers) child.send('stop');
+    await Promise.all(consumers.map((c) => c.exited));
+
+    const puts = of('put').map((r) => r.payload).sort();
+    const taken = new Set(of('taken').map((r) => r.payload));
+    const acks = of('acked').map((r) => r.payload);
+    expect(puts.every((p) => taken.has(p)), 'every message delivered at least once').toBe(true);
+    expect([...acks].sort(), 'every message acked exactly once').toEqual(puts);
+    expect(acks.includes(held.payload)).toBe(true);
+    expect(of('taken').find((r) => r.payload === held.payload && r.id !== 'victim')?.attempt).toBe(2);
+    expect(of('late'), 'no ack was refused: only the victim held a message twice').toEqual([]);
+    // Nothing left: no message, no claim, no line entry, no session.
+    expect(dev.state.listKeys(`${prefix}/msg/`)).toEqual([]);
+    expect(dev.state.listKeys(`${prefix}/takers/`).filter((e) => e.session !== undefined)).toEqual([]);
+    expect(dev.state.listSessions()).toEqual([]);
+  }, 120_000);
+});
