@@ -22,6 +22,7 @@ import type { AcquireOptions } from './recipes/hold/contender.js';
 import { LeaderElection, type ElectionOptions } from './recipes/election/election.js';
 import { checkOptions } from './internal/options.js';
 import { Queue, type QueueOptions } from './recipes/queue/queue.js';
+import { Counter, type CounterOptions } from './recipes/counter/counter.js';
 
 /** Connection defaults, each with its reason. */
 export const COORDINATOR_DEFAULTS = Object.freeze({
@@ -244,6 +245,11 @@ export class Coordinator {
   /** A durable work queue under `prefix` (at-least-once delivery); see {@link Queue}. */
   queue<T = unknown>(prefix: string, options?: QueueOptions): Queue<T> {
     return new Queue<T>(this, prefix, options);
+  }
+
+  /** A shared integer at `key`, changed only by check-and-set; see {@link Counter}. */
+  counter(key: string, options?: CounterOptions): Counter {
+    return new Counter(this, key, options);
   }
 
   /** Watches every key under `prefix` with one blocking query; see {@link ConfigWatcher}. */

@@ -20,6 +20,7 @@ export const ErrorCodes = Object.freeze({
   DECODE: 'ERR_DECODE',
   RELEASED: 'ERR_RELEASED',
   CLAIM_LOST: 'ERR_CLAIM_LOST',
+  CONTENTION: 'ERR_CONTENTION',
 } as const);
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -240,6 +241,21 @@ export class ClaimLostError extends RecipeError {
     this.queue = queue;
     this.messageId = messageId;
     this.reason = reason;
+  }
+}
+
+/**
+ * A counter `add` lost its compare-and-set race `attempts` times in a row: the key is written
+ * faster than this caller keeps up. Nothing was applied by this call. Retry later, or raise
+ * `maxRetries`.
+ */
+export class CounterContentionError extends RecipeError {
+  readonly key: string;
+  readonly attempts: number;
+  constructor(key: string, attempts: number) {
+    super(ErrorCodes.CONTENTION, `counter "${key}": ${attempts} compare-and-set attempts in a row lost to other writers`);
+    this.key = key;
+    this.attempts = attempts;
   }
 }
 

@@ -119,3 +119,12 @@ export {
   type ConsumeOptions,
 } from './recipes/queue/queue.js';
 export type { WaitOptions } from './internal/wait.js';
+export {
+  Counter,
+  COUNTER_DEFAULTS,
+  decodeCounter,
+  type CounterOptions,
+  type CounterCallOptions,
+  type CounterState,
+  type CounterEvents,
+} from './recipes/counter/counter.js';

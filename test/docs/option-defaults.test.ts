@@ -18,6 +18,8 @@ import {
   SEMAPHORE_DEFAULTS,
   SERVICE_DEFAULTS,
   SESSION_DEFAULTS,
+  QUEUE_DEFAULTS,
+  COUNTER_DEFAULTS,
 } from '../../src/index.js';
 import { toMs } from '../../src/internal/duration.js';
 
@@ -64,6 +66,18 @@ const CHECKED: Record<string, Record<string, unknown>> = {
   RegisterServiceOptions: { reconcileInterval: SERVICE_DEFAULTS.reconcileIntervalMs, tags: [], meta: {} },
   AcquireOptions: {},
   ReadyOptions: {},
+  QueueOptions: {
+    ttl: QUEUE_DEFAULTS.ttlMs,
+    lockDelay: QUEUE_DEFAULTS.lockDelayMs,
+    sessionName: QUEUE_DEFAULTS.sessionName,
+    waitTime: QUEUE_DEFAULTS.waitTimeMs,
+    maxAttempts: QUEUE_DEFAULTS.maxAttempts,
+  },
+  PutOptions: { priority: QUEUE_DEFAULTS.priority, delay: QUEUE_DEFAULTS.delayMs },
+  NackOptions: { delay: QUEUE_DEFAULTS.delayMs },
+  ConsumeOptions: { concurrency: QUEUE_DEFAULTS.concurrency },
+  WaitOptions: {},
+  CounterOptions: { maxRetries: COUNTER_DEFAULTS.maxRetries },
 };
 
 /** Defaults that are not constants, and why. */
@@ -104,6 +118,10 @@ const NOT_CONSTANTS: Record<string, string> = {
   'RegisterServiceOptions.initialStatus': 'a rule by check kind',
   'AcquireOptions.timeout': 'no timeout',
   'ReadyOptions.timeout': 'no limit',
+  'QueueOptions.healthCheckTtl': 'none',
+  'QueueOptions.checks': 'a rule (defaultHolderChecks), tested in test/recipes/holder-checks',
+  'QueueOptions.deadLetter': 'derived from the prefix',
+  'WaitOptions.timeout': 'no timeout',
 };
 
 interface Documented {
