@@ -23,6 +23,8 @@ import { LeaderElection, type ElectionOptions } from './recipes/election/electio
 import { checkOptions } from './internal/options.js';
 import { Queue, type QueueOptions } from './recipes/queue/queue.js';
 import { Counter, type CounterOptions } from './recipes/counter/counter.js';
+import { Barrier, type BarrierOptions } from './recipes/barrier/barrier.js';
+import { DoubleBarrier, type DoubleBarrierOptions } from './recipes/barrier/double-barrier.js';
 
 /** Connection defaults, each with its reason. */
 export const COORDINATOR_DEFAULTS = Object.freeze({
@@ -250,6 +252,16 @@ export class Coordinator {
   /** A shared integer at `key`, changed only by check-and-set; see {@link Counter}. */
   counter(key: string, options?: CounterOptions): Counter {
     return new Counter(this, key, options);
+  }
+
+  /** A barrier at `key`: `set()`, `remove()`, and `wait()` until it is removed; see {@link Barrier}. */
+  barrier(key: string, options?: BarrierOptions): Barrier {
+    return new Barrier(this, key, options);
+  }
+
+  /** A participant of the double barrier under `prefix`: `enter()` and `leave()` meet `count` others; see {@link DoubleBarrier}. */
+  doubleBarrier(prefix: string, options: DoubleBarrierOptions): DoubleBarrier {
+    return new DoubleBarrier(this, prefix, options);
   }
 
   /** Watches every key under `prefix` with one blocking query; see {@link ConfigWatcher}. */

@@ -128,3 +128,11 @@ export {
   type CounterState,
   type CounterEvents,
 } from './recipes/counter/counter.js';
+export { Barrier, BARRIER_DEFAULTS, type BarrierOptions, type BarrierState, type BarrierEvents } from './recipes/barrier/barrier.js';
+export {
+  DoubleBarrier,
+  DOUBLE_BARRIER_DEFAULTS,
+  type DoubleBarrierOptions,
+  type DoubleBarrierState,
+  type DoubleBarrierEvents,
+} from './recipes/barrier/double-barrier.js';

@@ -20,6 +20,8 @@ import {
   SESSION_DEFAULTS,
   QUEUE_DEFAULTS,
   COUNTER_DEFAULTS,
+  BARRIER_DEFAULTS,
+  DOUBLE_BARRIER_DEFAULTS,
 } from '../../src/index.js';
 import { toMs } from '../../src/internal/duration.js';
 
@@ -78,6 +80,12 @@ const CHECKED: Record<string, Record<string, unknown>> = {
   ConsumeOptions: { concurrency: QUEUE_DEFAULTS.concurrency },
   WaitOptions: {},
   CounterOptions: { maxRetries: COUNTER_DEFAULTS.maxRetries },
+  BarrierOptions: { waitTime: BARRIER_DEFAULTS.waitTimeMs },
+  DoubleBarrierOptions: {
+    ttl: DOUBLE_BARRIER_DEFAULTS.ttlMs,
+    sessionName: DOUBLE_BARRIER_DEFAULTS.sessionName,
+    waitTime: DOUBLE_BARRIER_DEFAULTS.waitTimeMs,
+  },
 };
 
 /** Defaults that are not constants, and why. */
@@ -122,6 +130,7 @@ const NOT_CONSTANTS: Record<string, string> = {
   'QueueOptions.checks': 'a rule (defaultHolderChecks), tested in test/recipes/holder-checks',
   'QueueOptions.deadLetter': 'derived from the prefix',
   'WaitOptions.timeout': 'no timeout',
+  'DoubleBarrierOptions.healthCheckTtl': 'none',
 };
 
 interface Documented {
