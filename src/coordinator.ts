@@ -25,6 +25,7 @@ import { Queue, type QueueOptions } from './recipes/queue/queue.js';
 import { Counter, type CounterOptions } from './recipes/counter/counter.js';
 import { Barrier, type BarrierOptions } from './recipes/barrier/barrier.js';
 import { DoubleBarrier, type DoubleBarrierOptions } from './recipes/barrier/double-barrier.js';
+import { ReadWriteLock, type ReadWriteLockOptions } from './recipes/rwlock/rwlock.js';
 
 /** Connection defaults, each with its reason. */
 export const COORDINATOR_DEFAULTS = Object.freeze({
@@ -262,6 +263,11 @@ export class Coordinator {
   /** A participant of the double barrier under `prefix`: `enter()` and `leave()` meet `count` others; see {@link DoubleBarrier}. */
   doubleBarrier(prefix: string, options: DoubleBarrierOptions): DoubleBarrier {
     return new DoubleBarrier(this, prefix, options);
+  }
+
+  /** A read-write lock under `prefix`: `.read()` / `.write()` each a hold like `lock()`; see {@link ReadWriteLock}. */
+  readWriteLock(prefix: string, options?: ReadWriteLockOptions): ReadWriteLock {
+    return new ReadWriteLock(this, prefix, options);
   }
 
   /** Watches every key under `prefix` with one blocking query; see {@link ConfigWatcher}. */

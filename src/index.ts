@@ -136,3 +136,14 @@ export {
   type DoubleBarrierState,
   type DoubleBarrierEvents,
 } from './recipes/barrier/double-barrier.js';
+export {
+  ReadWriteLock,
+  ReadWriteHold,
+  RWLOCK_DEFAULTS,
+  RWLOCK_FLAG_VALUE,
+  type ReadWriteLockOptions,
+  type ReadWriteHandle,
+  type ReadWriteLockState,
+  type ReadWriteLockEvents,
+  type RwMode,
+} from './recipes/rwlock/rwlock.js';

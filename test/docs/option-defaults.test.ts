@@ -22,6 +22,7 @@ import {
   COUNTER_DEFAULTS,
   BARRIER_DEFAULTS,
   DOUBLE_BARRIER_DEFAULTS,
+  RWLOCK_DEFAULTS,
 } from '../../src/index.js';
 import { toMs } from '../../src/internal/duration.js';
 
@@ -81,6 +82,14 @@ const CHECKED: Record<string, Record<string, unknown>> = {
   WaitOptions: {},
   CounterOptions: { maxRetries: COUNTER_DEFAULTS.maxRetries },
   BarrierOptions: { waitTime: BARRIER_DEFAULTS.waitTimeMs },
+  ReadWriteLockOptions: {
+    ttl: RWLOCK_DEFAULTS.ttlMs,
+    lockDelay: RWLOCK_DEFAULTS.lockDelayMs,
+    sessionName: RWLOCK_DEFAULTS.sessionName,
+    monitorRetries: RWLOCK_DEFAULTS.monitorRetries,
+    waitTime: RWLOCK_DEFAULTS.waitTimeMs,
+    checks: [],
+  },
   DoubleBarrierOptions: {
     ttl: DOUBLE_BARRIER_DEFAULTS.ttlMs,
     sessionName: DOUBLE_BARRIER_DEFAULTS.sessionName,
@@ -131,6 +140,7 @@ const NOT_CONSTANTS: Record<string, string> = {
   'QueueOptions.deadLetter': 'derived from the prefix',
   'WaitOptions.timeout': 'no timeout',
   'DoubleBarrierOptions.healthCheckTtl': 'none',
+  'ReadWriteLockOptions.healthCheckTtl': 'none',
 };
 
 interface Documented {
