@@ -10,6 +10,7 @@ import { ELECT_USAGE, runElect } from './commands/elect.js';
 import { INSPECT_USAGE, runInspect } from './commands/inspect.js';
 import { LOCK_USAGE, SEMAPHORE_USAGE, runLock, runSemaphore } from './commands/lock.js';
 import { WATCH_USAGE, runWatch } from './commands/watch.js';
+import { QUEUE_USAGE, runQueue } from './commands/queue.js';
 import { EXIT } from './exit-codes.js';
 
 interface Command {
@@ -26,6 +27,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   semaphore: { summary: 'run a command while holding one of N permits (as consul lock -n N)', usage: SEMAPHORE_USAGE, run: runSemaphore },
   elect: { summary: 'run a command only while this process is the elected leader', usage: ELECT_USAGE, run: runElect },
   watch: { summary: 'print config or service changes as they happen (watch config|service)', usage: WATCH_USAGE, run: runWatch },
+  queue: { summary: 'put, take or count messages of a work queue (queue put|take|size)', usage: QUEUE_USAGE, run: runQueue },
   inspect: { summary: 'show who holds the locks, semaphores and leaderships under a prefix', usage: INSPECT_USAGE, run: runInspect },
   demo: { summary: 'leader election and lock failover across three worker processes, timed', usage: DEMO_USAGE, run: runDemo },
   'demo-worker': { summary: 'one worker process of the demo', usage: DEMO_USAGE, hidden: true, run: runDemoWorker },
