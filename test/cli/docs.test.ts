@@ -56,6 +56,7 @@ const SH_RUNS: Readonly<Record<string, ShRun>> = {
   'consul-recipes watch config config/billing/': { stdout: /watching config under "config\/billing\/"/, longRunning: true },
   'consul-recipes watch service billing': { stdout: /watching service "billing"/, longRunning: true },
   'consul-recipes inspect /': { stdout: /nothing held under ""|^KIND /m },
+  'consul-recipes queue put jobs/thumbnails photo-1.jpg': { stdout: /^9999-\d{16}\n1\nphoto-1\.jpg$/m },
 };
 
 let dev: DevServer;
@@ -134,7 +135,7 @@ describe(`${DOC} content`, () => {
   });
 
   it("documents every option of every command's --help", async () => {
-    const commands = [['dev'], ['lock'], ['semaphore'], ['elect'], ['watch', 'config'], ['watch', 'service'], ['inspect'], ['demo']];
+    const commands = [['dev'], ['lock'], ['semaphore'], ['elect'], ['watch', 'config'], ['watch', 'service'], ['queue'], ['inspect'], ['demo']];
     const missing: string[] = [];
     for (const command of commands) {
       const help = (await startCli([...command, '--help'], env()).exited).stdout;
