@@ -13,7 +13,7 @@ const catalog = coord.readWriteLock('locks/catalog');
 const reader1 = await catalog.read().acquire();
 const reader2 = await catalog.read().acquire(); // readers hold together
 const writer = catalog.write();
-const queued = new Promise((resolve) => writer.once('waiting', resolve)); // its key is in line
+const queued = new Promise<void>((resolve) => writer.once('waiting', resolve)); // its key is in line
 const writing = writer.acquire({ timeout: '30s' });
 await queued;
 console.log(await catalog.read().tryAcquire()); // null: a reader arriving now queues behind the writer
