@@ -109,3 +109,36 @@ describe('double barrier', () => {
     expect(() => coord.doubleBarrier(fx.key('db'), { count: 2, cout: 1 } as never)).toThrow(/did you mean 'count'/);
   });
 });
+
+describe('a listener that throws', () => {
+  const quietButCounting = (warnings: unknown[]) => ({ debug: () => {}, info: () => {}, error: () => {}, warn: (o: unknown) => warnings.push(o) });
+
+  it('changes nothing for a barrier wait', async () => {
+    const warnings: unknown[] = [];
+    const key = fx.key('throwing');
+    const owner = fx.coord().barrier(key);
+    await owner.set();
+    const barrier = fx.coord({ logger: quietButCounting(warnings) }).barrier(key);
+    const blocked = nextEvent(barrier, 'waiting');
+    barrier.on('waiting', () => {
+      throw new Error('bug in a log line');
+    });
+    const waiting = barrier.wait({ timeout: '20s' });
+    await blocked;
+    await owner.remove();
+    await waiting;
+    expect(warnings).toHaveLength(1);
+  });
+
+  it('changes nothing for a double barrier enter', async () => {
+    const warnings: unknown[] = [];
+    const barrier = fx.coord({ logger: quietButCounting(warnings) }).doubleBarrier(fx.key('throwing-db'), { count: 1, ttl: fx.ttl });
+    barrier.on('entered', () => {
+      throw new Error('bug in a log line');
+    });
+    await barrier.enter({ timeout: '10s' });
+    expect(barrier.state).toBe('entered');
+    await barrier.leave({ timeout: '10s' });
+    expect(warnings).toHaveLength(1);
+  });
+});

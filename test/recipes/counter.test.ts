@@ -87,3 +87,15 @@ describe('counter', () => {
     expect(() => counter.get()).toThrow(ClosedError);
   });
 });
+
+describe('a listener that throws', () => {
+  it('changes nothing: the add resolves with its value', async () => {
+    const warnings: unknown[] = [];
+    const counter = fx.coord({ logger: { debug: () => {}, info: () => {}, error: () => {}, warn: (o) => warnings.push(o) } }).counter(fx.key('throwing'));
+    counter.on('added', () => {
+      throw new Error('bug in a log line');
+    });
+    expect(await counter.add(3)).toBe(3n);
+    expect(warnings).toHaveLength(1);
+  });
+});

@@ -276,3 +276,19 @@ describe('many idle consumers', () => {
     await winner.ack();
   });
 });
+
+describe('a listener that throws', () => {
+  it('changes nothing: the message is still delivered and acked', async () => {
+    const warnings: unknown[] = [];
+    const coord = fx.coord({ logger: { debug: () => {}, info: () => {}, error: () => {}, warn: (o) => warnings.push(o) } });
+    const queue = queueOf<string>(coord, fx.key('throwing'));
+    queue.on('claimed', () => {
+      throw new Error('bug in a log line');
+    });
+    await queue.put('x');
+    const msg = await queue.take({ timeout: '10s' });
+    await msg.ack();
+    expect(await queue.size()).toBe(0);
+    expect(warnings).toHaveLength(1);
+  });
+});

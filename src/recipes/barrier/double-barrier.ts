@@ -185,8 +185,8 @@ export class DoubleBarrier extends SafeEmitter<DoubleBarrierEvents> {
     await this.close();
   }
 
-  private async doEnter(linked: { signal: AbortSignal; dispose: () => void }): Promise<void> {
-    try {
+  private doEnter(linked: { signal: AbortSignal; dispose: () => void }): Promise<void> {
+    return this.step(linked, 'entered', async () => {
       const session = await Session.open(this.ctx, { ...this.sessionOptions, signal: linked.signal });
       this.session = session;
       const mine = `${this.prefix}/${session.id}`;
@@ -199,18 +199,12 @@ export class DoubleBarrier extends SafeEmitter<DoubleBarrierEvents> {
         await this.ctx.api.kv.put(`${this.prefix}/${READY}`, null, { signal: linked.signal });
         return true;
       });
-      this.machine.transition('entered');
-    } catch (err) {
-      await this.dropSession();
-      this.machine.transition('idle');
-      throw linked.signal.aborted ? abortReason(linked.signal) : err;
-    } finally {
-      linked.dispose();
-    }
+    });
   }
 
-  private async doLeave(linked: { signal: AbortSignal; dispose: () => void }): Promise<void> {
-    try {
+  private doLeave(linked: { signal: AbortSignal; dispose: () => void }): Promise<void> {
+    // Whatever the outcome, our key is gone (deleted here, or with the session): we have left.
+    return this.step(linked, 'idle', async () => {
       const session = this.session;
       if (session) await this.ctx.api.kv.delete(`${this.prefix}/${session.id}`, { signal: linked.signal });
       await this.until(linked.signal, async (pairs) => {
@@ -221,9 +215,18 @@ export class DoubleBarrier extends SafeEmitter<DoubleBarrierEvents> {
         return true;
       });
       await this.dropSession();
-      this.machine.transition('idle');
+    });
+  }
+
+  /**
+   * Runs an enter or leave: on success moves to `to`; on failure drops the session (removing our
+   * key) and goes back to `idle`, rejecting with the abort reason when the wait was cancelled.
+   */
+  private async step(linked: { signal: AbortSignal; dispose: () => void }, to: 'entered' | 'idle', body: () => Promise<void>): Promise<void> {
+    try {
+      await body();
+      this.machine.transition(to);
     } catch (err) {
-      // Our key is gone (or goes with the session below): we have left, whatever the others do.
       await this.dropSession();
       this.machine.transition('idle');
       throw linked.signal.aborted ? abortReason(linked.signal) : err;
