@@ -404,7 +404,6 @@ export class Queue<T = unknown> extends SafeEmitter<QueueEvents> {
 
   private startPump(): void {
     if (this.pumping || !this.machine.is('open')) return;
-    if (this.idle.signal.aborted) this.idle = new AbortController();
     this.pumping = this.pump().finally(() => {
       this.pumping = undefined;
       if (this.waiters.length > 0) this.startPump();
@@ -416,10 +415,13 @@ export class Queue<T = unknown> extends SafeEmitter<QueueEvents> {
     let inLine: Session | undefined;
     try {
       while (this.waiters.length > 0 && this.machine.is('open')) {
+        // Takers may have left and others come since the last round: a fresh "no taker left" cue.
+        if (this.idle.signal.aborted) this.idle = new AbortController();
+        const idle = this.idle.signal;
         let session: Session | undefined;
         try {
           session = await this.ensureSession();
-          const scope = linkSignals([this.idle.signal, this.closed.signal, session.signal]);
+          const scope = linkSignals([idle, this.closed.signal, session.signal]);
           try {
             if (inLine !== session) {
               await this.joinLine(session, scope.signal);
@@ -433,14 +435,19 @@ export class Queue<T = unknown> extends SafeEmitter<QueueEvents> {
           failures = 0;
         } catch (err) {
           if (this.waiters.length === 0 || !this.machine.is('open')) break;
+          // Every taker left (the loop was stopped) and new ones came meanwhile: not a failure.
+          if (idle.aborted) continue;
           if (session !== undefined && !session.isAlive()) continue; // a new session next round
           failures += 1;
           this.ctx.logger.debug({ queue: this.prefix, failures, err: String(err) }, 'queue consumer loop failed; retrying');
           this.emit('error', err);
+          const pause = linkSignals([this.idle.signal, this.closed.signal]);
           try {
-            await sleep(backoffDelay(failures, PUMP_BACKOFF), linkSignals([this.idle.signal, this.closed.signal]).signal);
+            await sleep(backoffDelay(failures, PUMP_BACKOFF), pause.signal);
           } catch {
             break; // no taker left, or closed
+          } finally {
+            pause.dispose();
           }
         }
       }
@@ -514,6 +521,8 @@ export class Queue<T = unknown> extends SafeEmitter<QueueEvents> {
       const now = Date.now();
       const refusedUntil = new Map([...this.refused].map(([id, r]) => [id, r.until]));
       const { candidate, wakeAt, broken } = nextCandidate(pairs, this.keys.messages, now, refusedUntil);
+      // Forget refusals of messages that are gone (acked or dead-lettered elsewhere).
+      for (const id of this.refused.keys()) if (!pairs.some((p) => p.key === this.keys.message(id))) this.refused.delete(id);
       this.reportBroken(broken);
       if (candidate === undefined) {
         index = meta.index > 0n ? meta.index : 1n;
