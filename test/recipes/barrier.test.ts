@@ -43,7 +43,7 @@ describe('barrier', () => {
     const pending = barrier.wait();
     await barrier.close();
     await expect(pending).rejects.toBeInstanceOf(ClosedError);
-    expect(() => barrier.wait()).toThrow(ClosedError);
+    await expect(barrier.wait()).rejects.toBeInstanceOf(ClosedError);
     await fx.coord().barrier(key).remove();
   });
 

@@ -84,7 +84,7 @@ describe('counter', () => {
     await coord.api.kv.put(fx.key('x'), 'hello');
     await expect(counter.get()).rejects.toBeInstanceOf(DecodeError);
     await counter.close();
-    expect(() => counter.get()).toThrow(ClosedError);
+    await expect(counter.get()).rejects.toBeInstanceOf(ClosedError);
   });
 });
 

@@ -152,7 +152,7 @@ describe('put and take', () => {
     await queue.close();
     await expect(pending).rejects.toBeInstanceOf(ClosedError);
     expect(queue.state).toBe('closed');
-    expect(() => queue.take()).toThrow(ClosedError);
+    await expect(queue.take()).rejects.toBeInstanceOf(ClosedError);
   });
 });
 

@@ -74,18 +74,21 @@ export class Barrier extends SafeEmitter<BarrierEvents> {
   /** Sets the barrier (writes the key); waiters block until `remove()`. Idempotent. */
   set(options?: Pick<WaitOptions, 'signal'>): Promise<void> {
     const signal = this.callSignal(options, 'set()');
+    if (!this.machine.is('open')) return Promise.reject(this.closedError());
     return this.ctx.api.kv.put(this.key, null, { signal }).then(() => undefined);
   }
 
   /** Removes the barrier (deletes the key): every waiter passes. Idempotent. */
   remove(options?: Pick<WaitOptions, 'signal'>): Promise<void> {
     const signal = this.callSignal(options, 'remove()');
+    if (!this.machine.is('open')) return Promise.reject(this.closedError());
     return this.ctx.api.kv.delete(this.key, { signal }).then(() => undefined);
   }
 
   /** Whether the barrier is set right now (one consistent read). */
   isSet(options?: Pick<WaitOptions, 'signal'>): Promise<boolean> {
     const signal = this.callSignal(options, 'isSet()');
+    if (!this.machine.is('open')) return Promise.reject(this.closedError());
     return this.ctx.api.kv.get(this.key, { consistent: true, signal }).then(({ pair }) => pair !== null);
   }
 
@@ -95,7 +98,7 @@ export class Barrier extends SafeEmitter<BarrierEvents> {
    */
   wait(options?: WaitOptions): Promise<void> {
     const wait = resolveWaitOptions(options, 'wait()');
-    this.assertOpen();
+    if (!this.machine.is('open')) return Promise.reject(this.closedError());
     return this.waitLoop(waitSignal(wait, `barrier "${this.key}" to be removed`, this.closed.signal));
   }
 
@@ -135,12 +138,10 @@ export class Barrier extends SafeEmitter<BarrierEvents> {
 
   private callSignal(options: Pick<WaitOptions, 'signal'> | undefined, where: string): AbortSignal | undefined {
     checkOptions(options, ['signal'], where);
-    const signal = checkSignal(options?.signal);
-    this.assertOpen();
-    return signal;
+    return checkSignal(options?.signal);
   }
 
-  private assertOpen(): void {
-    if (!this.machine.is('open')) throw new ClosedError(`barrier "${this.key}"`);
+  private closedError(): ClosedError {
+    return new ClosedError(`barrier "${this.key}"`);
   }
 }

@@ -108,7 +108,7 @@ export class Counter extends SafeEmitter<CounterEvents> {
   get(options?: CounterCallOptions): Promise<bigint> {
     checkOptions(options, ['signal'], 'get()');
     const signal = checkSignal(options?.signal);
-    this.assertOpen();
+    if (!this.machine.is('open')) return Promise.reject(this.closedError());
     return this.read(signal).then((r) => r.value);
   }
 
@@ -122,7 +122,7 @@ export class Counter extends SafeEmitter<CounterEvents> {
     if (typeof delta === 'number' ? !Number.isSafeInteger(delta) : typeof delta !== 'bigint') {
       throw new ConfigError(`delta must be a bigint or a safe integer, got ${describe(delta)}`, 'delta');
     }
-    this.assertOpen();
+    if (!this.machine.is('open')) return Promise.reject(this.closedError());
     return this.addLoop(BigInt(delta), signal);
   }
 
@@ -175,7 +175,7 @@ export class Counter extends SafeEmitter<CounterEvents> {
     return seen;
   }
 
-  private assertOpen(): void {
-    if (!this.machine.is('open')) throw new ClosedError(`counter "${this.key}"`);
+  private closedError(): ClosedError {
+    return new ClosedError(`counter "${this.key}"`);
   }
 }

@@ -204,7 +204,7 @@ export class Queue<T = unknown> extends SafeEmitter<QueueEvents> {
   put(payload: T, options?: PutOptions): Promise<string> {
     const { priority, delayMs, signal } = resolvePutOptions(options);
     if (payload === undefined) throw new ConfigError('payload must not be undefined (use null)', 'payload');
-    this.assertOpen();
+    if (!this.machine.is('open')) return Promise.reject(this.closedError());
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     return this.write(payload, priority, delayMs, signal);
   }
@@ -254,7 +254,7 @@ export class Queue<T = unknown> extends SafeEmitter<QueueEvents> {
    */
   take(options?: WaitOptions): Promise<QueueMessage<T>> {
     const wait = resolveWaitOptions(options, 'take()');
-    this.assertOpen();
+    if (!this.machine.is('open')) return Promise.reject(this.closedError());
     if (wait.signal?.aborted) return Promise.reject(abortReason(wait.signal));
     return new Promise<QueueMessage<T>>((resolve, reject) => {
       const linked = waitSignal(wait, `a message on queue "${this.prefix}"`, this.closed.signal);
@@ -622,8 +622,11 @@ export class Queue<T = unknown> extends SafeEmitter<QueueEvents> {
   };
 
   private assertOpen(): void {
-    if (!this.machine.is('open')) throw new ClosedError(`queue "${this.prefix}"`);
-    this.ctx.lifetime.assertOpen(`queue "${this.prefix}"`);
+    if (!this.machine.is('open')) throw this.closedError();
+  }
+
+  private closedError(): ClosedError {
+    return new ClosedError(`queue "${this.prefix}"`);
   }
 }
 
