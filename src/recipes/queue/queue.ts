@@ -17,8 +17,8 @@
  *   `P/takers/<session>`, locked by its session) form a line ordered by CreateIndex. Only the
  *   first in line watches `P/msg/` (a blocking list); every other one blocks on the key of the
  *   one before it, as in ZooKeeper's lock recipe. A put therefore wakes one consumer, whatever the
- *   number of idle ones; that consumer claims, and leaves the line when it has no taker waiting,
- *   which wakes exactly the next one.
+ *   number of idle ones; that consumer claims, and leaves the line when no taker of its own came
+ *   back within LINGER_MS, which wakes exactly the next one.
  *
  * Guarantee: at-least-once. A message leaves the queue only by an ack, or to the dead-letter
  * prefix. A consumer that crashes or is cut off gives its messages back when its session ends
@@ -75,6 +75,13 @@ export { QUEUE_DEFAULTS, type QueueOptions, type PutOptions, type NackOptions, t
 const PUMP_BACKOFF = Object.freeze({ minMs: 100, maxMs: 5_000 });
 /** Backoff of a message whose claim Consul refused for lock-delay (its previous consumer's session was invalidated). */
 const REFUSED_BACKOFF = Object.freeze({ minMs: 100, maxMs: 1_000 });
+/**
+ * How long the first in line stays there after its last taker was served. A consume loop takes
+ * again right after its ack (a round trip or two): staying first saves leaving and re-joining the
+ * line (three requests per message) at the cost of up to this long before the next consumer takes
+ * over when this one is busy.
+ */
+const LINGER_MS = 50;
 /** Backoff between puts that lost the sequence race to another producer. */
 const PUT_RACE_BACKOFF = Object.freeze({ minMs: 5, maxMs: 200 });
 
@@ -161,6 +168,8 @@ export class Queue<T = unknown> extends SafeEmitter<QueueEvents> {
   /** Aborted when the last waiter leaves, so the consumer loop stops blocking and leaves the line. */
   private idle = new AbortController();
   private pumping: Promise<void> | undefined;
+  /** Set while the first in line lingers: a new taker ends the linger at once. */
+  private arrival: (() => void) | undefined;
   private session: Session | undefined;
   private sessionOpening: Promise<Session> | undefined;
   /** Sequence number and index from this producer's last put: an uncontended put needs no read. */
@@ -281,6 +290,7 @@ export class Queue<T = unknown> extends SafeEmitter<QueueEvents> {
       }
       linked.signal.addEventListener('abort', onAbort, { once: true });
       this.waiters.push(waiter);
+      this.arrival?.();
       this.startPump();
     });
   }
@@ -413,6 +423,8 @@ export class Queue<T = unknown> extends SafeEmitter<QueueEvents> {
   private async pump(): Promise<void> {
     let failures = 0;
     let inLine: Session | undefined;
+    /** The session with which this instance is first in line (nobody can get ahead of it then). */
+    let first: Session | undefined;
     try {
       while (this.waiters.length > 0 && this.machine.is('open')) {
         // Takers may have left and others come since the last round: a fresh "no taker left" cue.
@@ -427,13 +439,16 @@ export class Queue<T = unknown> extends SafeEmitter<QueueEvents> {
               await this.joinLine(session, scope.signal);
               inLine = session;
             }
-            await this.waitForTurn(session, scope.signal);
+            if (first !== session) await this.waitForTurn(session, scope.signal);
+            first = session;
             await this.serve(session, scope.signal);
           } finally {
             scope.dispose();
           }
           failures = 0;
+          await this.lingerForTaker();
         } catch (err) {
+          first = undefined;
           if (this.waiters.length === 0 || !this.machine.is('open')) break;
           // Every taker left (the loop was stopped) and new ones came meanwhile: not a failure.
           if (idle.aborted) continue;
@@ -454,6 +469,22 @@ export class Queue<T = unknown> extends SafeEmitter<QueueEvents> {
     } finally {
       if (inLine?.isAlive()) await this.leaveLine(inLine);
     }
+  }
+
+  /** Waits up to LINGER_MS for a new taker (or close) before the loop gives up its place in line. */
+  private lingerForTaker(): Promise<void> {
+    if (this.waiters.length > 0 || !this.machine.is('open')) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.closed.signal.removeEventListener('abort', done);
+        this.arrival = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, LINGER_MS);
+      this.closed.signal.addEventListener('abort', done, { once: true });
+      this.arrival = done;
+    });
   }
 
   private async ensureSession(): Promise<Session> {
