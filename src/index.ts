@@ -147,3 +147,6 @@ export {
   type ReadWriteLockEvents,
   type RwMode,
 } from './recipes/rwlock/rwlock.js';
+// Named by public signatures and doc links (typedoc refuses undocumented references).
+export type { RecipeHost, RecipeContext, Lifetime } from './recipes/context.js';
+export { defaultHolderChecks } from './recipes/hold/options.js';
