@@ -33,6 +33,7 @@ import { normalizePrefix } from '../hold/keys.js';
 import { HOLDER_OPTION_NAMES, resolveHolderOptions, type HolderOptions, type ResolvedHolderOptions } from '../hold/options.js';
 import { resolveAcquireOptions, type AcquireOptions } from '../hold/options.js';
 import { runHeld, type HeldContext } from '../lock/with-lock.js';
+import { LOCK_DEFAULTS } from '../lock/lock.js';
 import { RWLOCK_FLAG_VALUE, encodeMode, observeRwLock, rwLossReason, type RwMode, type RwObservation } from './line.js';
 
 export { RWLOCK_FLAG_VALUE, type RwMode } from './line.js';
@@ -42,14 +43,12 @@ export type ReadWriteLockEvents = ContenderEvents<ReadWriteHandle>;
 
 /** Defaults, each with its reason. */
 export const RWLOCK_DEFAULTS = Object.freeze({
-  /** As a lock's (Go's DefaultLockSessionTTL). */
-  ttlMs: 15_000,
+  /** Session TTL, tolerated monitor failures and blocking wait: a lock's, for the same reasons (see LOCK_DEFAULTS). */
+  ttlMs: LOCK_DEFAULTS.ttlMs,
+  monitorRetries: LOCK_DEFAULTS.monitorRetries,
+  waitTimeMs: LOCK_DEFAULTS.waitTimeMs,
   /** Contender keys are named after their session and never re-acquired: lock-delay delays nobody; Consul's default is kept. */
   lockDelayMs: 15_000,
-  /** As a lock's: `consul lock`'s 3 tolerated monitor failures. */
-  monitorRetries: 3,
-  /** As a lock's (Go's DefaultLockWaitTime). */
-  waitTimeMs: 15_000,
   sessionName: 'consul-recipes rwlock',
 });
 
