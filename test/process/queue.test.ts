@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startDevServer, type DevServer } from '../../src/testing/index.js';
 import type { QueueWorkerConfig, QueueWorkerReport } from './fixtures/queue-worker.js';
+import { checkAtLeastOnce } from './queue-checker.js';
 
 const WORKER = fileURLToPath(new URL('./fixtures/queue-worker.ts', import.meta.url));
 
@@ -69,12 +70,9 @@ describe('a queue shared by producer and consumer processes', () => {
     for (const { child } of consumers) child.send('stop');
     await Promise.all(consumers.map((c) => c.exited));
 
-    const puts = of('put').map((r) => r.payload).sort();
-    const taken = new Set(of('taken').map((r) => r.payload));
-    const acks = of('acked').map((r) => r.payload);
-    expect(puts.every((p) => taken.has(p)), 'every message delivered at least once').toBe(true);
-    expect([...acks].sort(), 'every message acked exactly once').toEqual(puts);
-    expect(acks.includes(held.payload)).toBe(true);
+    // Delivered at least once, acked exactly once, under the ID it was put with.
+    const redeliveries = checkAtLeastOnce(of('put'), of('taken'), of('acked'));
+    expect(redeliveries).toBeGreaterThanOrEqual(1); // the victim's message, at least
     expect(of('taken').find((r) => r.payload === held.payload && r.id !== 'victim')?.attempt).toBe(2);
     expect(of('late'), 'no ack was refused: only the victim held a message twice').toEqual([]);
     // Nothing left: no message, no claim, no line entry, no session.
