@@ -26,14 +26,15 @@ describe('a double barrier with a participant killed', () => {
 
   it('lets the others leave once the killed participant’s session ends', async () => {
     const prefix = 'barriers/killed';
-    const child = fork(WORKER, [JSON.stringify({ address: dev.url, prefix, count: 3, ttl: '300ms' })], {
+    const child = fork(WORKER, [JSON.stringify({ address: dev.url, prefix, count: 3, ttl: '1s' })], {
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
     try {
       const entered = new Promise<void>((resolve) => child.once('message', () => resolve()));
-      const others = [coord.doubleBarrier(prefix, { count: 3, ttl: '300ms' }), coord.doubleBarrier(prefix, { count: 3, ttl: '300ms' })];
+      // TTLs long enough that a participant starved by a loaded machine keeps its session.
+      const others = [coord.doubleBarrier(prefix, { count: 3, ttl: '1s' }), coord.doubleBarrier(prefix, { count: 3, ttl: '1s' })];
       await Promise.all([...others.map((b) => b.enter({ timeout: '30s' })), entered]);
       child.kill('SIGKILL');
       expect(await exited).toBe('SIGKILL');
