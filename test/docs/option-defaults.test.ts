@@ -18,6 +18,11 @@ import {
   SEMAPHORE_DEFAULTS,
   SERVICE_DEFAULTS,
   SESSION_DEFAULTS,
+  QUEUE_DEFAULTS,
+  COUNTER_DEFAULTS,
+  BARRIER_DEFAULTS,
+  DOUBLE_BARRIER_DEFAULTS,
+  RWLOCK_DEFAULTS,
 } from '../../src/index.js';
 import { toMs } from '../../src/internal/duration.js';
 
@@ -66,6 +71,32 @@ const CHECKED: Record<string, Record<string, unknown>> = {
   RegisterServiceOptions: { reconcileInterval: SERVICE_DEFAULTS.reconcileIntervalMs, tags: [], meta: {} },
   AcquireOptions: {},
   ReadyOptions: {},
+  QueueOptions: {
+    ttl: QUEUE_DEFAULTS.ttlMs,
+    lockDelay: QUEUE_DEFAULTS.lockDelayMs,
+    sessionName: QUEUE_DEFAULTS.sessionName,
+    waitTime: QUEUE_DEFAULTS.waitTimeMs,
+    maxAttempts: QUEUE_DEFAULTS.maxAttempts,
+  },
+  PutOptions: { priority: QUEUE_DEFAULTS.priority, delay: QUEUE_DEFAULTS.delayMs },
+  NackOptions: { delay: QUEUE_DEFAULTS.delayMs },
+  ConsumeOptions: { concurrency: QUEUE_DEFAULTS.concurrency },
+  WaitOptions: {},
+  CounterOptions: { maxRetries: COUNTER_DEFAULTS.maxRetries },
+  BarrierOptions: { waitTime: BARRIER_DEFAULTS.waitTimeMs },
+  ReadWriteLockOptions: {
+    ttl: RWLOCK_DEFAULTS.ttlMs,
+    lockDelay: RWLOCK_DEFAULTS.lockDelayMs,
+    sessionName: RWLOCK_DEFAULTS.sessionName,
+    monitorRetries: RWLOCK_DEFAULTS.monitorRetries,
+    waitTime: RWLOCK_DEFAULTS.waitTimeMs,
+    checks: [],
+  },
+  DoubleBarrierOptions: {
+    ttl: DOUBLE_BARRIER_DEFAULTS.ttlMs,
+    sessionName: DOUBLE_BARRIER_DEFAULTS.sessionName,
+    waitTime: DOUBLE_BARRIER_DEFAULTS.waitTimeMs,
+  },
 };
 
 /** Defaults that are not constants, and why. */
@@ -106,6 +137,12 @@ const NOT_CONSTANTS: Record<string, string> = {
   'RegisterServiceOptions.initialStatus': 'a rule by check kind',
   'AcquireOptions.timeout': 'no timeout',
   'ReadyOptions.timeout': 'no limit',
+  'QueueOptions.healthCheckTtl': 'none',
+  'QueueOptions.checks': 'a rule (defaultHolderChecks), tested in test/recipes/holder-checks',
+  'QueueOptions.deadLetter': 'derived from the prefix',
+  'WaitOptions.timeout': 'no timeout',
+  'DoubleBarrierOptions.healthCheckTtl': 'none',
+  'ReadWriteLockOptions.healthCheckTtl': 'none',
 };
 
 interface Documented {
