@@ -21,6 +21,11 @@ import { withLock, withSemaphore, type HeldContext, type WithLockOptions, type W
 import type { AcquireOptions } from './recipes/hold/contender.js';
 import { LeaderElection, type ElectionOptions } from './recipes/election/election.js';
 import { checkOptions } from './internal/options.js';
+import { Queue, type QueueOptions } from './recipes/queue/queue.js';
+import { Counter, type CounterOptions } from './recipes/counter/counter.js';
+import { Barrier, type BarrierOptions } from './recipes/barrier/barrier.js';
+import { DoubleBarrier, type DoubleBarrierOptions } from './recipes/barrier/double-barrier.js';
+import { ReadWriteLock, type ReadWriteLockOptions } from './recipes/rwlock/rwlock.js';
 
 /** Connection defaults, each with its reason. */
 export const COORDINATOR_DEFAULTS = Object.freeze({
@@ -238,6 +243,31 @@ export class Coordinator {
    */
   election<T = unknown>(key: string, options?: ElectionOptions<T>): LeaderElection<T> {
     return new LeaderElection<T>(this, key, options);
+  }
+
+  /** A durable work queue under `prefix` (at-least-once delivery); see {@link Queue}. */
+  queue<T = unknown>(prefix: string, options?: QueueOptions): Queue<T> {
+    return new Queue<T>(this, prefix, options);
+  }
+
+  /** A shared integer at `key`, changed only by check-and-set; see {@link Counter}. */
+  counter(key: string, options?: CounterOptions): Counter {
+    return new Counter(this, key, options);
+  }
+
+  /** A barrier at `key`: `set()`, `remove()`, and `wait()` until it is removed; see {@link Barrier}. */
+  barrier(key: string, options?: BarrierOptions): Barrier {
+    return new Barrier(this, key, options);
+  }
+
+  /** A participant of the double barrier under `prefix`: `enter()` and `leave()` meet `count` others; see {@link DoubleBarrier}. */
+  doubleBarrier(prefix: string, options: DoubleBarrierOptions): DoubleBarrier {
+    return new DoubleBarrier(this, prefix, options);
+  }
+
+  /** A read-write lock under `prefix`: `.read()` / `.write()` each a hold like `lock()`; see {@link ReadWriteLock}. */
+  readWriteLock(prefix: string, options?: ReadWriteLockOptions): ReadWriteLock {
+    return new ReadWriteLock(this, prefix, options);
   }
 
   /** Watches every key under `prefix` with one blocking query; see {@link ConfigWatcher}. */

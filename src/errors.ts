@@ -19,6 +19,8 @@ export const ErrorCodes = Object.freeze({
   CLOSED: 'ERR_CLOSED',
   DECODE: 'ERR_DECODE',
   RELEASED: 'ERR_RELEASED',
+  CLAIM_LOST: 'ERR_CLAIM_LOST',
+  CONTENTION: 'ERR_CONTENTION',
 } as const);
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -242,6 +244,42 @@ export class ReleasedError extends RecipeError {
     super(ErrorCodes.RELEASED, `${what} was released`);
     this.name = 'AbortError';
     this.key = key;
+  }
+}
+
+/**
+ * A queue message's claim no longer holds: the consumer's session ended (the message went back to
+ * the queue and may already be with another consumer), or the message was settled or deleted
+ * meanwhile. Thrown by `ack()` / `nack()` (a late ack of a re-delivered message is refused) and
+ * carried by `msg.signal`. The message is not lost: whoever holds it now settles it. Make the
+ * work idempotent (delivery is at-least-once) and move on.
+ */
+export class ClaimLostError extends RecipeError {
+  /** The queue prefix. */
+  readonly queue: string;
+  /** The message ID. */
+  readonly messageId: string;
+  readonly reason: string;
+  constructor(queue: string, messageId: string, reason: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.CLAIM_LOST, `claim of message ${messageId} on queue "${queue}" was lost: ${reason}`, options);
+    this.queue = queue;
+    this.messageId = messageId;
+    this.reason = reason;
+  }
+}
+
+/**
+ * A counter `add` lost its compare-and-set race `attempts` times in a row: the key is written
+ * faster than this caller keeps up. Nothing was applied by this call. Retry later, or raise
+ * `maxRetries`.
+ */
+export class CounterContentionError extends RecipeError {
+  readonly key: string;
+  readonly attempts: number;
+  constructor(key: string, attempts: number) {
+    super(ErrorCodes.CONTENTION, `counter "${key}": ${attempts} compare-and-set attempts in a row lost to other writers`);
+    this.key = key;
+    this.attempts = attempts;
   }
 }
 

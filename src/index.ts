@@ -109,3 +109,47 @@ export {
   type LeaderDecodeOption,
   type ShutdownOptions,
 } from './recipes/election/election.js';
+export {
+  Queue,
+  QUEUE_DEFAULTS,
+  type QueueOptions,
+  type QueueState,
+  type QueueEvents,
+  type QueueMessage,
+  type MessageState,
+  type DeadLetter,
+  type PutOptions,
+  type NackOptions,
+  type ConsumeOptions,
+} from './recipes/queue/queue.js';
+export type { WaitOptions } from './internal/wait.js';
+export {
+  Counter,
+  COUNTER_DEFAULTS,
+  decodeCounter,
+  type CounterOptions,
+  type CounterCallOptions,
+  type CounterState,
+  type CounterEvents,
+} from './recipes/counter/counter.js';
+export { Barrier, BARRIER_DEFAULTS, type BarrierOptions, type BarrierState, type BarrierEvents } from './recipes/barrier/barrier.js';
+export {
+  DoubleBarrier,
+  DOUBLE_BARRIER_DEFAULTS,
+  type DoubleBarrierOptions,
+  type DoubleBarrierState,
+  type DoubleBarrierEvents,
+} from './recipes/barrier/double-barrier.js';
+export {
+  ReadWriteLock,
+  ReadWriteHold,
+  RWLOCK_DEFAULTS,
+  RWLOCK_FLAG_VALUE,
+  type ReadWriteLockOptions,
+  type ReadWriteHandle,
+  type ReadWriteLockState,
+  type ReadWriteLockEvents,
+  type RwMode,
+} from './recipes/rwlock/rwlock.js';
+// Named by public signatures and doc links (typedoc refuses undocumented references).
+export { defaultHolderChecks } from './recipes/hold/options.js';

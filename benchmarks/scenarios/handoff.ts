@@ -4,9 +4,8 @@
  * of one holder's release to the next holder's acquire resolving: what a queue of workers pays
  * per turn. Requests per handoff are every request the dev server saw divided by handoffs: in
  * the default mode a release wakes every waiter, so it grows with N.
- *
- * Fair (FIFO) mode (`fair: true`, issue 11 item 3) plugs in here: flip FAIR_MODE_AVAILABLE when
- * LockOptions has `fair`; until then its rows say "not available".
+ * In fair (FIFO) mode (`fair: true`) a release wakes only the next waiter in line, so requests
+ * per handoff stay flat as N grows.
  */
 import type { LockOptions } from '../../src/index.js';
 import { topRoutes, unique } from '../lib/measure.js';
@@ -16,15 +15,12 @@ import { BenchServer } from '../lib/server.js';
 import { contended, handoffNote, oursMutex, type Handoffs, type Measured } from '../lib/shapes.js';
 import type { Row } from '../lib/table.js';
 
-/** Set to true once `fair: true` exists in LockOptions (FIFO queue, one waiter woken per release). */
-export const FAIR_MODE_AVAILABLE = false;
-
 export type LockMode = 'default' | 'fair';
 
 /** N contenders (each its own Coordinator) on one key until `handoffs` handoffs happened. */
 export function contendedHandoff(server: BenchServer, n: number, handoffs: number, mode: LockMode): Promise<Measured & { handoff: Handoffs }> {
   const key = unique(`handoff-${n}`);
-  const options: LockOptions & { fair?: boolean } = mode === 'fair' ? { fair: true } : {};
+  const options: LockOptions = mode === 'fair' ? { fair: true } : {};
   return contended(() => oursMutex(server.url, key, options), n, handoffs, async () => (await server.requests()).total);
 }
 
@@ -48,10 +44,6 @@ export const handoff: Scenario = {
     const rows: Row[] = [];
     const details: Record<string, unknown> = {};
     for (const mode of ['default', 'fair'] as const) {
-      if (mode === 'fair' && !FAIR_MODE_AVAILABLE) {
-        log('  fair mode: not available (LockOptions has no `fair: true` yet)');
-        continue;
-      }
       for (const { n, handoffs } of plan) {
         // A fresh server per N: the waiters of one size never meet the state of another.
         const server = await BenchServer.start();
@@ -67,7 +59,7 @@ export const handoff: Scenario = {
         }
       }
     }
-    writeResult('handoff', { rows, details, fairModeAvailable: FAIR_MODE_AVAILABLE, holdMs: [1, 5] });
+    writeResult('handoff', { rows, details, holdMs: [1, 5] });
     return rows;
   },
 };

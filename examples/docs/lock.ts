@@ -56,6 +56,21 @@ console.log(held.signal.reason instanceof LockLostError, audit.state); // true '
 assert.equal((held.signal.reason as LockLostError).code, 'ERR_LOCK_LOST');
 await held.release(); // resolves once the cleanup after the loss is done
 
+// --- Fair mode ----------------------------------------------------------------------------------
+const turn = await coord.lock('locks/queue', { fair: true }).acquire();
+const served: string[] = [];
+const waiters = ['a', 'b', 'c'].map((name) => ({ name, lock: coord.lock('locks/queue', { fair: true }) }));
+const done: Promise<void>[] = [];
+for (const { name, lock } of waiters) {
+  const waiting = new Promise<void>((resolve) => lock.once('waiting', () => resolve())); // in line behind the one before
+  done.push(lock.acquire().then((h) => { served.push(name); return h.release(); }));
+  await waiting;
+}
+await turn.release(); // wakes the first in line, and only it
+await Promise.all(done);
+console.log(served); // [ 'a', 'b', 'c' ]: first come, first served
+assert.deepEqual(served, ['a', 'b', 'c']);
+
 await coord.close();
 
 /** Downstream work: checks the signal before each step and stamps writes with the token. */

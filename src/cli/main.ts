@@ -11,6 +11,7 @@ import { INSPECT_USAGE, runInspect } from './commands/inspect.js';
 import { LOCK_USAGE, SEMAPHORE_USAGE, runLock, runSemaphore } from './commands/lock.js';
 import { UI_USAGE, runUi } from './commands/ui.js';
 import { WATCH_USAGE, runWatch } from './commands/watch.js';
+import { QUEUE_USAGE, runQueue } from './commands/queue.js';
 import { EXIT } from './exit-codes.js';
 
 interface Command {
@@ -27,6 +28,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   semaphore: { summary: 'run a command while holding one of N permits (as consul lock -n N)', usage: SEMAPHORE_USAGE, run: runSemaphore },
   elect: { summary: 'run a command only while this process is the elected leader', usage: ELECT_USAGE, run: runElect },
   watch: { summary: 'print config or service changes as they happen (watch config|service)', usage: WATCH_USAGE, run: runWatch },
+  queue: { summary: 'put, take or count messages of a work queue (queue put|take|size)', usage: QUEUE_USAGE, run: runQueue },
   inspect: { summary: 'show who holds the locks, semaphores and leaderships under a prefix', usage: INSPECT_USAGE, run: runInspect },
   ui: { summary: 'serve the web UI for a Consul agent (services, KV, sessions, coordination)', usage: UI_USAGE, run: runUi },
   demo: { summary: 'leader election and lock failover across three worker processes, timed', usage: DEMO_USAGE, run: runDemo },

@@ -57,6 +57,7 @@ const SH_RUNS: Readonly<Record<string, ShRun>> = {
   'consul-recipes watch service billing': { stdout: /watching service "billing"/, longRunning: true },
   'consul-recipes inspect': { stdout: /nothing held in the whole KV store|^KIND /m },
   'consul-recipes ui --port 0': { stdout: /serving http:\/\/127\.0\.0\.1:\d+\/ui\//, longRunning: true },
+  'consul-recipes queue put jobs/thumbnails photo-1.jpg': { stdout: /^9999-\d{16}\n1\nphoto-1\.jpg$/m },
 };
 
 let dev: DevServer;
@@ -135,7 +136,7 @@ describe(`${DOC} content`, () => {
   });
 
   it("documents every option of every command's --help", async () => {
-    const commands = [['dev'], ['lock'], ['semaphore'], ['elect'], ['watch', 'config'], ['watch', 'service'], ['inspect'], ['ui'], ['demo']];
+    const commands = [['dev'], ['lock'], ['semaphore'], ['elect'], ['watch', 'config'], ['watch', 'service'], ['inspect'], ['ui'], ['queue'], ['demo']];
     const missing: string[] = [];
     for (const command of commands) {
       const help = (await startCli([...command, '--help'], env()).exited).stdout;

@@ -24,7 +24,7 @@ describe('--help', () => {
   it('lists every public command and the exit codes, and exits 0', async () => {
     const r = await run('--help');
     expect(r.code).toBe(0);
-    for (const name of ['dev', 'lock', 'semaphore', 'elect', 'watch', 'inspect', 'demo']) expect(r.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
+    for (const name of ['dev', 'lock', 'semaphore', 'elect', 'watch', 'queue', 'inspect', 'demo']) expect(r.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
     expect(r.stdout).not.toMatch(/demo-worker/);
     expect(r.stdout).toMatch(/Exit codes: 0 ok, 1 error, 2 bad usage/);
   });
@@ -37,6 +37,7 @@ describe('--help', () => {
     [['watch'], 'watch config'],
     [['watch', 'config'], 'watch config'],
     [['watch', 'service'], 'watch service'],
+    [['queue'], 'queue put'],
     [['inspect'], 'inspect'],
     [['demo'], 'demo'],
   ])('%j --help prints its usage with exit codes and exits 0', async (command, usage) => {

@@ -52,12 +52,27 @@ describe('Coordinator.close()', () => {
       await instances.ready();
       const events = coord.events.watch('leaks-event');
       await events.ready();
+      const queue = coord.queue('leaks/queue', { ttl: '1s' });
+      await queue.put('unsettled');
+      const unsettled = await queue.take();
+      const waitingTake = queue.take().catch((err: unknown) => err);
+      const write = await coord.readWriteLock('leaks/rw', { ttl: '1s' }).write().acquire();
+      await coord.barrier('leaks/barrier').set();
+      const barrierWait = coord.barrier('leaks/barrier').wait().catch((err: unknown) => err);
+      const round = coord.doubleBarrier('leaks/double', { count: 1, ttl: '1s' });
+      await round.enter();
+      await coord.counter('leaks/counter').add(1);
+      expect(unsettled.signal.aborted).toBe(false);
+      expect(write.signal.aborted).toBe(false);
       expect(handle.signal.aborted).toBe(false);
       expect(permit.signal.aborted).toBe(false);
       expect(reg.id).toBeTruthy();
       expect(tracker.live().length).toBeGreaterThan(0);
 
       await coord.close();
+      expect(await waitingTake).toMatchObject({ code: 'ERR_CLOSED' });
+      expect(await barrierWait).toMatchObject({ code: 'ERR_CLOSED' });
+      expect(unsettled.state).toBe('nacked');
       await settle(() => tracker.live().length === 0, { timeout: 5000, message: `no live handles (left: ${tracker.live().join(', ')})` });
     } finally {
       tracker.stop();

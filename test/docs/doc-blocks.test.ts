@@ -122,6 +122,7 @@ const SH_RUNS: Readonly<Record<string, ShRun>> = {
   'npx consul-recipes inspect jobs/': { stdout: /jobs\// },
   'npm run docs': { stdout: /html generated at/ },
   'npm run bench:lock -- --rounds 20 --delay-rounds 2': { stdout: /ratios \(Go double ÷ ours, p50\)/ },
+  'npm run bench:queue -- --messages 50': { stdout: /idle wake-up: one put with N consumers waiting/ },
   // README "Try it in one line": the CommonJS and ES module builds, each against its own dev server.
   "node -e \"require('consul-recipes/testing').startDevServer().then(async (server) => { const { Coordinator } = require('consul-recipes'); const coord = new Coordinator({ address: server.url }); const token = await coord.withLock('locks/demo', async ({ fencingToken }) => fencingToken); console.log('held locks/demo, fencing token', token); await coord.close(); await server.close(); })\"":
     { stdout: /^held locks\/demo, fencing token \d+$/m },

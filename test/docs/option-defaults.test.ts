@@ -19,6 +19,11 @@ import {
   SEMAPHORE_DEFAULTS,
   SERVICE_DEFAULTS,
   SESSION_DEFAULTS,
+  QUEUE_DEFAULTS,
+  COUNTER_DEFAULTS,
+  BARRIER_DEFAULTS,
+  DOUBLE_BARRIER_DEFAULTS,
+  RWLOCK_DEFAULTS,
 } from '../../src/index.js';
 import { toMs } from '../../src/internal/duration.js';
 
@@ -41,6 +46,7 @@ const CHECKED: Record<string, Record<string, unknown>> = {
     monitorRetries: LOCK_DEFAULTS.monitorRetries,
     waitTime: LOCK_DEFAULTS.waitTimeMs,
     retryTime: LOCK_DEFAULTS.retryTimeMs,
+    fair: LOCK_DEFAULTS.fair,
   },
   SemaphoreOptions: {
     ttl: SEMAPHORE_DEFAULTS.ttlMs,
@@ -49,6 +55,7 @@ const CHECKED: Record<string, Record<string, unknown>> = {
     monitorRetries: SEMAPHORE_DEFAULTS.monitorRetries,
     waitTime: SEMAPHORE_DEFAULTS.waitTimeMs,
     checks: [],
+    fair: SEMAPHORE_DEFAULTS.fair,
   },
   ElectionOptions: {
     ttl: ELECTION_DEFAULTS.ttlMs,
@@ -65,6 +72,32 @@ const CHECKED: Record<string, Record<string, unknown>> = {
   RegisterServiceOptions: { reconcileInterval: SERVICE_DEFAULTS.reconcileIntervalMs, tags: [], meta: {} },
   AcquireOptions: {},
   ReadyOptions: {},
+  QueueOptions: {
+    ttl: QUEUE_DEFAULTS.ttlMs,
+    lockDelay: QUEUE_DEFAULTS.lockDelayMs,
+    sessionName: QUEUE_DEFAULTS.sessionName,
+    waitTime: QUEUE_DEFAULTS.waitTimeMs,
+    maxAttempts: QUEUE_DEFAULTS.maxAttempts,
+  },
+  PutOptions: { priority: QUEUE_DEFAULTS.priority, delay: QUEUE_DEFAULTS.delayMs },
+  NackOptions: { delay: QUEUE_DEFAULTS.delayMs },
+  ConsumeOptions: { concurrency: QUEUE_DEFAULTS.concurrency },
+  WaitOptions: {},
+  CounterOptions: { maxRetries: COUNTER_DEFAULTS.maxRetries },
+  BarrierOptions: { waitTime: BARRIER_DEFAULTS.waitTimeMs },
+  ReadWriteLockOptions: {
+    ttl: RWLOCK_DEFAULTS.ttlMs,
+    lockDelay: RWLOCK_DEFAULTS.lockDelayMs,
+    sessionName: RWLOCK_DEFAULTS.sessionName,
+    monitorRetries: RWLOCK_DEFAULTS.monitorRetries,
+    waitTime: RWLOCK_DEFAULTS.waitTimeMs,
+    checks: [],
+  },
+  DoubleBarrierOptions: {
+    ttl: DOUBLE_BARRIER_DEFAULTS.ttlMs,
+    sessionName: DOUBLE_BARRIER_DEFAULTS.sessionName,
+    waitTime: DOUBLE_BARRIER_DEFAULTS.waitTimeMs,
+  },
 };
 
 /** Defaults that are not constants, and why. */
@@ -110,6 +143,12 @@ const NOT_CONSTANTS: Record<string, string> = {
   'RegisterServiceOptions.initialStatus': 'a rule by check kind',
   'AcquireOptions.timeout': 'no timeout',
   'ReadyOptions.timeout': 'no limit',
+  'QueueOptions.healthCheckTtl': 'none',
+  'QueueOptions.checks': 'a rule (defaultHolderChecks), tested in test/recipes/holder-checks',
+  'QueueOptions.deadLetter': 'derived from the prefix',
+  'WaitOptions.timeout': 'no timeout',
+  'DoubleBarrierOptions.healthCheckTtl': 'none',
+  'ReadWriteLockOptions.healthCheckTtl': 'none',
 };
 
 interface Documented {

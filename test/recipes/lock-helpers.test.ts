@@ -44,7 +44,7 @@ describe('the flags', () => {
 describe('observeLockKey', () => {
   it('sees a missing key and an unheld lock key as free', () => {
     expect(observeLockKey(null, ME)).toEqual({ kind: 'free' });
-    expect(observeLockKey(pair('k', { flags: LOCK_FLAG_VALUE }), ME)).toEqual({ kind: 'free' });
+    expect(observeLockKey(pair('k', { flags: LOCK_FLAG_VALUE }), ME)).toMatchObject({ kind: 'free' });
   });
 
   it('tells our own hold from another session’s', () => {

@@ -4,9 +4,11 @@
  * this file only decides how a term is started, proven and ended on the leader key.
  *
  * Campaign loop (one session):
- * 1. Read the key with the blocking-query loop. Held by another session → keep blocking until it
- *    changes (followers never poll). Absent, or present without a session → step 2. Ours → a
- *    create whose answer was lost did land: that is our term.
+ * 1. First, without reading, guess the key is absent and go to step 2 (on a free key the term
+ *    starts in one request; a wrong guess costs one refused transaction). Then read the key with
+ *    the blocking-query loop. Held by another session → keep blocking until it changes
+ *    (followers never poll). Absent, or present without a session → step 2. Ours → a create
+ *    whose answer was lost did land: that is our term.
  * 2. One transaction: `check-not-exists` (or `delete-cas` of the leftover) + `lock` with our
  *    session. Its answer carries the created entry: CreateIndex is the fencing token, ModifyIndex
  *    where the monitor starts blocking.
@@ -15,16 +17,12 @@
  *    nothing to block on. Refused because the key changed → read again. Our session is gone →
  *    tell the engine, which starts over with a new session.
  */
-import { SessionLostError } from '../../errors.js';
 import type { Session } from '../../session/session.js';
-import { isTransient } from '../../transport/client.js';
 import type { ConsulApi, KVPair } from '../../transport/index.js';
 import type { AcquireAttempt, Grant } from '../hold/contender.js';
-import { KeyContentionAttempt, SingleKeyDriver, type WriteOutcome } from '../hold/key-contention.js';
+import { KeyContentionAttempt, SingleKeyDriver, writeOutcome, type KnownKey, type WriteOutcome } from '../hold/key-contention.js';
 import {
   campaignOps,
-  classifyRefusal,
-  lockedEntry,
   observeLeaderKey,
   resignOps,
   termLossReason,
@@ -90,26 +88,18 @@ class CampaignAttempt extends KeyContentionAttempt<KeyObservation> {
     return seen.kind === 'ours' ? grantOf(seen.pair) : null;
   }
 
+  /**
+   * A campaign starts with its transaction, not a read: it creates the key only if absent, so
+   * guessing "absent" is safe, and on a free key the term starts in one request. A wrong guess
+   * costs one refused transaction, then the loop reads and waits as usual.
+   */
+  protected override firstGuess(): KnownKey {
+    return { pair: null, index: 0n };
+  }
+
   protected async write(seen: KeyObservation, signal: AbortSignal): Promise<WriteOutcome> {
-    this.wrote = true;
-    let result: Awaited<ReturnType<ConsulApi['txn']>>;
-    try {
-      result = await this.api.txn(campaignOps(this.key, this.d.value, this.sessionId, seen), signal);
-    } catch (err) {
-      if (signal.aborted || !isTransient(err)) throw err;
-      return { kind: 'unknown' };
-    }
-    if (result.ok) {
-      const entry = lockedEntry(result, this.key);
-      return entry ? { kind: 'held', grant: grantOf(entry) } : { kind: 'unknown' };
-    }
-    const refusal = classifyRefusal(result);
-    if (refusal === 'session-gone') {
-      // The engine recognises this and starts over with a new session (ours expired while we
-      // waited, e.g. during a partition).
-      throw new SessionLostError(this.sessionId, result.errors.map((e) => e.what).join('; '));
-    }
-    return { kind: refusal === 'lock-delay' ? 'refused' : 'conflict' };
+    // The term is the key's creation: its CreateIndex is the token (see leader-key.ts).
+    return writeOutcome(this, campaignOps(this.key, this.d.value, this.sessionId, seen), signal, grantOf);
   }
 
   protected async confirm(signal: AbortSignal): Promise<Grant | null> {

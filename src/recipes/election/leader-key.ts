@@ -12,7 +12,7 @@
 import { TextDecoder } from 'node:util';
 import { ConfigError } from '../../errors.js';
 import { describe } from '../../internal/duration.js';
-import type { KVPair, TxnKVOp, TxnResult } from '../../transport/index.js';
+import type { KVPair, TxnKVOp } from '../../transport/index.js';
 import { resolveDecoder, type Decoder } from '../config/config-snapshot.js';
 
 /** What a campaigner sees in a read of the leader key. */
@@ -74,27 +74,7 @@ export function resignOps(key: string, sessionId: string): TxnKVOp[] {
   ];
 }
 
-/** What a refused transaction says. */
-export type Refusal =
-  /** Consul refuses locks on a key for a while after a holder's session was invalidated. */
-  | 'lock-delay'
-  /** The session named in the transaction no longer exists. */
-  | 'session-gone'
-  /** The key changed under us (a term started, or the leftover was rewritten): read again. */
-  | 'conflict';
-
-/** Consul's texts: `failed to lock key "k" due to lock delay`, `invalid session "…"`, `missing session`. */
-export function classifyRefusal(result: Pick<TxnResult, 'errors'>): Refusal {
-  const texts = result.errors.map((e) => e.what);
-  if (texts.some((t) => /lock delay/i.test(t))) return 'lock-delay';
-  if (texts.some((t) => /invalid session|missing session/i.test(t))) return 'session-gone';
-  return 'conflict';
-}
-
-/** The entry written by the `lock` op of a successful campaign transaction. */
-export function lockedEntry(result: Pick<TxnResult, 'results'>, key: string): KVPair | undefined {
-  return result.results.filter((r) => r.key === key).at(-1);
-}
+export { classifyRefusal, lockedEntry, type Refusal } from '../hold/txn-outcome.js';
 
 // -------------------------------------------------------------------------------------------------
 // Observing

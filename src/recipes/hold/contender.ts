@@ -50,6 +50,11 @@ export interface Grant {
   readonly fencingToken: number;
   /** Index the monitor's first blocking read waits on. */
   readonly index: bigint;
+  /**
+   * What the acquiring write's answer showed, in the monitor's value type, when the driver
+   * wants it back at release (the semaphore: the record it wrote, so releasing needs no read).
+   */
+  readonly seen?: unknown;
 }
 
 /** One acquisition attempt with one session. */
@@ -72,8 +77,12 @@ export interface HoldDriver<T> {
   readonly monitorRead: BlockingRead<T>;
   /** Why the hold is gone according to `value`, or undefined while it is ours. */
   lossReason(value: T, sessionId: string): string | undefined;
-  /** Gives the hold back. Must not need a signal: it runs during close and after aborts. */
-  release(session: Session): Promise<void>;
+  /**
+   * Gives the hold back. Must not need a signal: it runs during close and after aborts. `last`
+   * is the newest value the hold was seen with (the monitor's last snapshot, else the grant's
+   * `seen`), so a release can act on it without reading first.
+   */
+  release(session: Session, last: T | undefined): Promise<void>;
 }
 
 export interface ContenderEvents<H> {
@@ -129,12 +138,16 @@ class Holding {
   ended: Promise<void> | undefined;
   /** Removes our listener from the session's signal. */
   detach: () => void = () => {};
+  /** The newest value the hold was seen with: the grant's, then each monitor snapshot. */
+  last: unknown;
 
   constructor(
     readonly session: Session,
     readonly owned: boolean,
     readonly grant: Grant,
-  ) {}
+  ) {
+    this.last = grant.seen;
+  }
 }
 
 export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEvents<H>> {
@@ -419,6 +432,7 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
         },
       });
       for await (const { value } of snapshots) {
+        holding.last = value;
         const reason = driver.lossReason(value, holding.session.id);
         if (reason !== undefined) {
           this.lose(holding, reason);
@@ -446,7 +460,7 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
       // The key changed or the monitor gave up while the session lives: release in case
       // Consul still thinks we hold it (a no-op when the key was taken or deleted).
       try {
-        await this.config.driver.release(holding.session);
+        await this.config.driver.release(holding.session, holding.last as T | undefined);
       } catch (err) {
         this.emit('error', err);
       }
@@ -468,7 +482,7 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
     await holding.monitorDone;
     let failure: unknown;
     try {
-      await this.config.driver.release(holding.session);
+      await this.config.driver.release(holding.session, holding.last as T | undefined);
     } catch (err) {
       failure = err;
     }

@@ -3,23 +3,26 @@
  * `api/lock.go` algorithm, shared by both:
  *
  * 1. Block on the key (the one blocking-query loop) while another session holds it: no polling.
- * 2. Free (for the recipe) → one acquiring write. Refused while the key looked free means
- *    lock-delay (Consul refuses acquires for `lockDelay` after a holder's session was
- *    invalidated): wait a growing delay capped at `retryTime`, read again, retry. Seeing another
- *    holder resets that backoff. A write whose answer was lost (a transient error) is settled by
- *    the next read: the key then carries our session, or it does not.
- * 3. Ours → the grant (fencing token, monitor start index).
+ * 2. Free (for the recipe) → one acquiring transaction. Refused for lock-delay (Consul refuses
+ *    acquires for `lockDelay` after a holder's session was invalidated): wait a growing delay
+ *    capped at `retryTime`, read again, retry. Refused because the key changed since our read →
+ *    read again at once. Seeing another holder resets that backoff. A write whose answer was lost
+ *    (a transient error) is settled by the next read: the key then carries our session, or not.
+ * 3. Taken → the transaction's answer carries the entry as written: its index is the grant
+ *    (fencing token, monitor start index), so no read follows the write.
  *
  * A recipe supplies what differs: what a read of the key means (`observe`), how a write is made
- * (`write`: `?acquire` for a lock, a create-or-replace transaction for an election), how a key
+ * (`write`: the acquiring transaction for a lock, a create-or-replace transaction for an
+ * election), how a key
  * found ours becomes a grant (`claim`), and how to undo a write on abandon.
  */
-import { abortReason } from '../../errors.js';
+import { SessionLostError, abortReason } from '../../errors.js';
 import { sleep } from '../../internal/abort.js';
 import { backoffDelay } from '../../loop/backoff.js';
 import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
 import { isTransient } from '../../transport/client.js';
-import type { ConsulApi, KVPair } from '../../transport/index.js';
+import type { ConsulApi, KVPair, TxnKVOp } from '../../transport/index.js';
+import { classifyRefusal, lockedEntry } from './txn-outcome.js';
 import type { Session } from '../../session/session.js';
 import type { AcquireAttempt, Grant, HoldDriver } from './contender.js';
 
@@ -86,20 +89,20 @@ export interface KeyContentionOptions {
 
 /** One attempt of one session on one key. */
 export abstract class KeyContentionAttempt<S extends KeySeen> implements AcquireAttempt {
-  /** An acquiring write was sent: abandon() must check whether it landed. */
-  protected wrote = false;
+  /** An acquiring write was sent and may have landed: abandon() must check whether it did. */
+  wrote = false;
   /** The last write was refused while the key looked free: the previous holder's lock-delay is in force. */
   lockDelayInForce = false;
   /** The holder last seen on the key, when another session held it. */
   lastHolder: string | undefined;
 
-  protected readonly api: ConsulApi;
-  protected readonly key: string;
+  readonly api: ConsulApi;
+  readonly key: string;
   private readonly options: KeyContentionOptions & { readonly waitMs: number; readonly retryTimeMs: number };
 
   constructor(
     driver: SingleKeyDriver,
-    protected readonly sessionId: string,
+    readonly sessionId: string,
     options: KeyContentionOptions,
   ) {
     this.api = driver.api;
@@ -118,14 +121,34 @@ export abstract class KeyContentionAttempt<S extends KeySeen> implements Acquire
   abstract abandon(): Promise<void>;
 
   async acquire(signal: AbortSignal, onWaiting: () => void): Promise<Grant> {
+    return this.contend(signal, onWaiting, this.firstGuess());
+  }
+
+  /**
+   * What to act on before any read, or undefined to read first. The election guesses "absent"
+   * (its write refuses a key that exists, so a wrong guess costs one refused transaction); a lock
+   * reads first, because its key usually exists between holds and must be checked for flags.
+   */
+  protected firstGuess(): KnownKey | undefined {
+    return undefined;
+  }
+
+  /**
+   * The loop, starting from `known` when a reply already told us the key (a guess, or a read
+   * made by a fair waiter): acted on without reading it again; when held, the first blocking
+   * read waits from its index.
+   */
+  protected async contend(signal: AbortSignal, onWaiting: () => void, known: KnownKey | undefined): Promise<Grant> {
     // Writes refused by lock-delay in a row; reset when another holder is seen.
     let refusals = 0;
+    let start = known;
     for (;;) {
-      const seen = await this.waitForChance(signal, () => {
+      const seen = await this.waitForChance(signal, start, () => {
         refusals = 0;
         this.lockDelayInForce = false;
         onWaiting();
       });
+      start = undefined;
       if (isOurs(seen)) {
         const grant = await this.claim(seen, signal);
         if (grant) return grant;
@@ -144,8 +167,9 @@ export abstract class KeyContentionAttempt<S extends KeySeen> implements Acquire
     }
   }
 
-  async tryOnce(signal: AbortSignal): Promise<Grant | null> {
-    const { pair } = await this.api.kv.get(this.key, { signal });
+  /** One look (a read, or `known` when a reply already showed the key) and at most one write. */
+  async tryOnce(signal: AbortSignal, known?: KnownKey): Promise<Grant | null> {
+    const pair = known ? known.pair : (await this.api.kv.get(this.key, { signal })).pair;
     const seen = this.observe(pair);
     if (isHeld(seen)) {
       this.lastHolder = seen.holder;
@@ -159,11 +183,26 @@ export abstract class KeyContentionAttempt<S extends KeySeen> implements Acquire
     return null;
   }
 
-  /** Blocks until the key is not held by another session; `onHeld` runs each time it is. */
-  private async waitForChance(signal: AbortSignal, onHeld: () => void): Promise<S> {
+  /**
+   * Blocks until the key is not held by another session; `onHeld` runs each time it is. A
+   * `known` snapshot is used as the first look instead of a read.
+   */
+  private async waitForChance(signal: AbortSignal, known: KnownKey | undefined, onHeld: () => void): Promise<S> {
+    let initialIndex: bigint | undefined;
+    if (known) {
+      const seen = this.observe(known.pair);
+      if (!isHeld(seen)) {
+        this.lastHolder = undefined;
+        return seen;
+      }
+      this.lastHolder = seen.holder;
+      onHeld();
+      initialIndex = known.index;
+    }
     const snapshots = blockingQuery<KVPair | null>(keyRead(this.api, this.key), {
       signal,
       waitMs: this.options.waitMs,
+      ...(initialIndex !== undefined && initialIndex > 0n ? { initialIndex } : {}),
       // A permanent error (403, bad key) fails the acquire instead of retrying forever.
       isFatal: (err) => !isTransient(err),
     });
@@ -180,10 +219,74 @@ export abstract class KeyContentionAttempt<S extends KeySeen> implements Acquire
   }
 }
 
+/** The key as a reply showed it (`pair` null: absent) and the index a blocking read waits from. */
+export interface KnownKey {
+  readonly pair: KVPair | null;
+  readonly index: bigint;
+}
+
+/** The grant a transaction that took `key` proves: its entry's ModifyIndex is the fencing token and where the monitor blocks from. */
+export function grantFromWrite(entry: KVPair): Grant {
+  return { fencingToken: entry.modifyIndex, index: BigInt(entry.modifyIndex) };
+}
+
 function isHeld<S extends KeySeen>(seen: S): seen is S & { kind: 'held'; holder: string } {
   return seen.kind === 'held';
 }
 
 function isOurs<S extends KeySeen>(seen: S): seen is S & { kind: 'ours' } {
   return seen.kind === 'ours';
+}
+
+/**
+ * Sends an acquiring transaction for `attempt` and says what it did: taken (the grant from the
+ * entry in the answer), refused for lock-delay, refused because the key changed, or unknown (the
+ * answer was lost; the next read settles it). A transaction refused because our session is gone
+ * throws {@link SessionLostError}, which the engine answers by starting over with a new session.
+ */
+export async function writeOutcome(
+  attempt: { readonly api: ConsulApi; readonly key: string; readonly sessionId: string; wrote: boolean },
+  ops: TxnKVOp[],
+  signal: AbortSignal,
+  grantOf: (entry: KVPair) => Grant = grantFromWrite,
+): Promise<WriteOutcome> {
+  const before = attempt.wrote;
+  attempt.wrote = true;
+  let result: Awaited<ReturnType<ConsulApi['txn']>>;
+  try {
+    result = await attempt.api.txn(ops, signal);
+  } catch (err) {
+    if (signal.aborted || !isTransient(err)) throw err;
+    // The write may have landed (the transport retries it only when it provably did not).
+    return { kind: 'unknown' };
+  }
+  if (result.ok) {
+    const entry = lockedEntry(result, attempt.key);
+    return entry ? { kind: 'held', grant: grantOf(entry) } : { kind: 'unknown' };
+  }
+  // A refused transaction changed nothing: no need to check on abandon because of it.
+  attempt.wrote = before;
+  const refusal = classifyRefusal(result);
+  if (refusal === 'session-gone') throw new SessionLostError(attempt.sessionId, result.errors.map((e) => e.what).join('; '));
+  return { kind: refusal === 'lock-delay' ? 'refused' : 'conflict' };
+}
+
+/** Spacing of the retries of {@link retryTransient}. */
+const TRANSIENT_RETRY_BACKOFF = Object.freeze({ minMs: 100, maxMs: 2_000 });
+
+/**
+ * Runs `step` until it succeeds, waiting a growing delay after each transient failure (the
+ * transport has already retried it), so a waiter rides out an outage instead of failing its
+ * acquire; a permanent error or an abort ends it. For steps that may be repeated: reads, and
+ * writes whose repetition changes nothing (re-locking our own queue entry).
+ */
+export async function retryTransient<T>(step: () => Promise<T>, signal: AbortSignal): Promise<T> {
+  for (let failures = 1; ; failures++) {
+    try {
+      return await step();
+    } catch (err) {
+      if (signal.aborted || !isTransient(err)) throw err;
+      await sleep(backoffDelay(failures, TRANSIENT_RETRY_BACKOFF), signal);
+    }
+  }
 }

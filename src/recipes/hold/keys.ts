@@ -57,3 +57,16 @@ export function semaphoreRecordKey(prefix: string): string {
 export function contenderKey(prefix: string, sessionId: string): string {
   return `${prefix}/${sessionId}`;
 }
+
+/**
+ * `<key>.fair/`: the queue of a fair lock's waiters, beside the lock key (which stays exactly
+ * Go's). Go's `api.Lock` never reads it, so Go contenders do not queue: they may barge.
+ */
+export function fairQueuePrefix(key: string): string {
+  return `${key}.fair/`;
+}
+
+/** `<key>.fair/<session>`: one fair waiter (or holder), locked by its session. */
+export function fairEntryKey(key: string, sessionId: string): string {
+  return `${fairQueuePrefix(key)}${sessionId}`;
+}

@@ -156,3 +156,10 @@ export function resolveAcquireOptions(options: AcquireOptions | undefined, metho
   }
   return { signal, timeoutMs: timeout === undefined ? undefined : toMs('timeout', timeout) };
 }
+
+/** Validates the `fair` option of Lock and Semaphore; throws {@link ConfigError}. */
+export function resolveFair(fair: unknown, fallback: boolean): boolean {
+  if (fair === undefined) return fallback;
+  if (typeof fair !== 'boolean') throw new ConfigError(`option "fair" must be a boolean, got ${describe(fair)}`, 'fair');
+  return fair;
+}

@@ -4,11 +4,15 @@
  * session is held; a key without one is free (an acquire may still be refused by lock-delay).
  */
 import type { KVPair } from '../../transport/kv.js';
+import type { TxnKVOp } from '../../transport/txn.js';
 import { LOCK_FLAG_VALUE } from '../hold/keys.js';
 
 export type LockObservation =
-  /** No key, or a lock key nobody holds: try `?acquire`. */
-  | { readonly kind: 'free' }
+  /**
+   * No key (`modifyIndex` undefined), or a lock key nobody holds at `modifyIndex`: take it with
+   * {@link acquireOps}.
+   */
+  | { readonly kind: 'free'; readonly modifyIndex?: number }
   /** Held by our own session already (a retried acquire landed, or a reclaim with a given session). */
   | { readonly kind: 'ours' }
   /** Held by another session: wait for the key to change. */
@@ -20,7 +24,7 @@ export type LockObservation =
 export function observeLockKey(pair: KVPair | null, sessionId: string): LockObservation {
   if (pair === null) return { kind: 'free' };
   if (pair.flags !== LOCK_FLAG_VALUE) return { kind: 'conflict', flags: pair.flags };
-  if (pair.session === undefined) return { kind: 'free' };
+  if (pair.session === undefined) return { kind: 'free', modifyIndex: pair.modifyIndex };
   if (pair.session === sessionId) return { kind: 'ours' };
   return { kind: 'held', holder: pair.session };
 }
@@ -35,4 +39,19 @@ export function lockLossReason(pair: KVPair | null, sessionId: string): string |
   if (pair.session === sessionId) return undefined;
   if (pair.session === undefined) return 'the lock key was released (session invalidated or released by another client)';
   return `the lock key was taken by session ${pair.session}`;
+}
+
+/**
+ * The acquiring write: one transaction that takes the key exactly as it was read — absent
+ * (`check-not-exists`) or unchanged since (`check-index`) — with the `lock` verb, which is the
+ * state-store operation behind Go's `PUT ?acquire` (kvsLockTxn: same session check, same
+ * LockIndex and Session rules, same lock-delay pre-check in txn_endpoint.go). Two things beyond
+ * `?acquire`: the answer carries the entry as written, whose ModifyIndex is the fencing token (no
+ * read needs to follow), and a key rewritten between our read and our write (say, with other
+ * flags) is refused instead of overwritten.
+ */
+export function acquireOps(key: string, value: Buffer | null, sessionId: string, seen: { readonly modifyIndex?: number | undefined }): TxnKVOp[] {
+  const lock: TxnKVOp = { verb: 'lock', key, value, flags: LOCK_FLAG_VALUE, session: sessionId };
+  if (seen.modifyIndex === undefined) return [{ verb: 'check-not-exists', key }, lock];
+  return [{ verb: 'check-index', key, index: seen.modifyIndex }, lock];
 }

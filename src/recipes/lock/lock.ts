@@ -5,16 +5,23 @@
  * Algorithm (hashicorp/consul `api/lock.go`, `Lock()` and `monitorLock()`):
  * 1. Read the key. Other flags → `LockConflictError` (the key is not a lock). Held by another
  *    session → block on the key (blocking query) until it changes.
- * 2. Free → `PUT ?acquire=<session>` with the lock flags and our value. Refused while the key
- *    looked free means lock-delay (Consul refuses acquires for `lockDelay` after a holder's
- *    session was invalidated) — or a faster contender: read again; if held, block on it, if still
- *    free, wait a growing delay (capped at `retryTime`) instead of hot-looping, then retry.
- * 3. Acquired → a consistent read confirms the key carries our session; its ModifyIndex is the
- *    fencing token (the index of our acquiring write, unless the key was updated since while still
- *    ours), strictly increasing across successive holders.
+ * 2. Free → one transaction: `check-not-exists` (or `check-index` at the ModifyIndex we read) +
+ *    `lock` with our session, the lock flags and our value — the state-store operation behind
+ *    Go's `PUT ?acquire`. Refused for lock-delay (Consul refuses acquires for `lockDelay` after a
+ *    holder's session was invalidated): wait a growing delay (capped at `retryTime`) instead of
+ *    hot-looping, read again, retry. Refused because the key changed since our read (a faster
+ *    contender): read again; if held, block on it.
+ * 3. Acquired → the transaction's answer carries the entry as written: its ModifyIndex (the
+ *    index of our acquiring write) is the fencing token, strictly increasing across successive
+ *    holders. No read follows: the answer of a write that went through Raft already proves it.
  * 4. Held → monitor the key with consistent blocking reads; it is lost when the key is deleted,
  *    released or taken, or when the session is lost. The handle's `signal` aborts first, then
  *    `lost` fires.
+ *
+ * Fair mode (`fair: true`): before step 1 a waiter joins a queue beside the key
+ * (`<key>.fair/<session>`) and blocks only on the waiter just ahead of it; the first in line runs
+ * steps 1–3; a holder leaves the queue in the transaction that unlocks the key, so a release wakes
+ * one waiter (see `fair-queue.ts`). Go contenders do not queue and may take a free key first.
  *
  * Guarantee: with a session we created (or one with a TTL), the holder's signal aborts before
  * anybody else can acquire after a TTL expiry or partition — the session's local deadline is a
@@ -24,12 +31,12 @@
  * way cannot be recalled. Check `fencingToken` downstream when that matters.
  */
 import { contextOf, type RecipeHost } from '../context.js';
-import { LockConflictError } from '../../errors.js';
+import { LockConflictError, SessionLostError, abortReason } from '../../errors.js';
 import { toMs } from '../../internal/duration.js';
 import { validateKey } from '../../internal/keys.js';
 import type { Session } from '../../session/session.js';
 import { checkOptions, refuseDatacenter } from '../../internal/options.js';
-import { HOLDER_OPTION_NAMES, resolveHolderOptions, type HolderOptions, type ResolvedHolderOptions } from '../hold/options.js';
+import { HOLDER_OPTION_NAMES, resolveFair, resolveHolderOptions, type HolderOptions, type ResolvedHolderOptions } from '../hold/options.js';
 import { isTransient } from '../../transport/client.js';
 import type { ConsulApi, KVPair } from '../../transport/index.js';
 import {
@@ -41,9 +48,12 @@ import {
   type HoldHandle,
   type HoldingView,
 } from '../hold/contender.js';
-import { LOCK_FLAG_VALUE, encodeLockValue, type LockValue } from '../hold/keys.js';
-import { lockLossReason, observeLockKey, type LockObservation } from './lock-key.js';
-import { KeyContentionAttempt, SingleKeyDriver, type WriteOutcome } from '../hold/key-contention.js';
+import { LOCK_FLAG_VALUE, encodeLockValue, fairEntryKey, type LockValue } from '../hold/keys.js';
+import { anyoneWaiting, deadAhead, hasLeft, joinOps, lookOps, predecessor, queueView, type QueueView } from './fair-queue.js';
+import { classifyRefusal } from '../hold/txn-outcome.js';
+import { blockingQuery } from '../../loop/blocking-query.js';
+import { acquireOps, lockLossReason, observeLockKey, type LockObservation } from './lock-key.js';
+import { KeyContentionAttempt, SingleKeyDriver, keyRead, retryTransient, writeOutcome, type WriteOutcome } from '../hold/key-contention.js';
 
 export { LOCK_FLAG_VALUE } from '../hold/keys.js';
 export type { AcquireOptions } from '../hold/options.js';
@@ -74,6 +84,11 @@ export const LOCK_DEFAULTS = Object.freeze({
   retryTimeMs: 1_000,
   /** Session name (shown by `consul operator`/UI), like Go's "Consul API Lock". */
   sessionName: 'consul-recipes lock',
+  /**
+   * Go's algorithm, where every waiter wakes on a release and the fastest wins: no queue to join,
+   * the fewest requests when there is no contention, and the same behaviour as Go's contenders.
+   */
+  fair: false,
 });
 
 /** First delay of the lock-delay retry backoff. */
@@ -99,15 +114,24 @@ export interface LockOptions extends HolderOptions {
   sessionName?: string;
   /** Cap of the delay between acquires refused by lock-delay (they start at 100ms and double). @default '1s' */
   retryTime?: string | number;
+  /**
+   * First come, first served among fair waiters: each joins a queue (`<key>.fair/<session>`,
+   * locked by its session) and blocks only on the waiter just ahead of it, so a release wakes one
+   * waiter instead of all of them. Go `api.Lock` contenders do not queue and may still barge in.
+   * Needs write access to `<key>.fair/`. See the Lock guide, "Fair mode".
+   * @default false
+   */
+  fair?: boolean;
 }
 
 /** The names `lock()` accepts. */
-export const LOCK_OPTION_NAMES = Object.freeze([...HOLDER_OPTION_NAMES, 'value', 'retryTime'] as const);
+export const LOCK_OPTION_NAMES = Object.freeze([...HOLDER_OPTION_NAMES, 'value', 'retryTime', 'fair'] as const);
 
 export interface ResolvedLockOptions extends ResolvedHolderOptions {
   key: string;
   value: Buffer | null;
   retryTimeMs: number;
+  fair: boolean;
 }
 
 /** Validates and converts lock options synchronously; throws {@link ConfigError}. */
@@ -121,6 +145,7 @@ export function resolveLockOptions(key: unknown, options: LockOptions = {}): Res
     value: encodeLockValue('value', options.value),
     ...common,
     retryTimeMs: options.retryTime === undefined ? LOCK_DEFAULTS.retryTimeMs : toMs('retryTime', options.retryTime, { min: 1 }),
+    fair: resolveFair(options.fair, LOCK_DEFAULTS.fair),
   };
 }
 
@@ -140,19 +165,22 @@ export interface LockHandle extends HoldHandle {
  */
 export class Lock extends Contender<LockHandle, KVPair | null> {
   readonly key: string;
+  /** Whether waiters queue first come, first served (`fair: true`). */
+  readonly fair: boolean;
 
   constructor(host: RecipeHost, key: string, options: LockOptions = {}) {
     const o = resolveLockOptions(key, options);
     super(host, {
       kind: 'lock',
       key: o.key,
-      driver: new LockDriver(contextOf(host).api, o.key, o.value, { waitMs: o.waitTimeMs, retryTimeMs: o.retryTimeMs }),
+      driver: new LockDriver(contextOf(host).api, o.key, o.value, { waitMs: o.waitTimeMs, retryTimeMs: o.retryTimeMs, fair: o.fair }),
       session: o.session,
       sessionOptions: o.sessionOptions,
       monitorRetries: o.monitorRetries,
       waitMs: o.waitTimeMs,
     });
     this.key = o.key;
+    this.fair = o.fair;
   }
 
   protected wrap(view: HoldingView): LockHandle {
@@ -165,13 +193,16 @@ export class Lock extends Contender<LockHandle, KVPair | null> {
 
 /** @internal The lock algorithm over one key (exported for tests). */
 export class LockDriver extends SingleKeyDriver {
+  readonly fair: boolean;
+
   constructor(
     api: ConsulApi,
     key: string,
     readonly value: Buffer | null,
-    options: { waitMs: number; retryTimeMs: number },
+    options: { waitMs: number; retryTimeMs: number; fair?: boolean },
   ) {
     super(api, key, options);
+    this.fair = options.fair === true;
   }
 
   lossReason(pair: KVPair | null, sessionId: string): string | undefined {
@@ -179,12 +210,27 @@ export class LockDriver extends SingleKeyDriver {
   }
 
   begin(session: Session): AcquireAttempt {
-    return new LockAttempt(this, session.id);
+    return this.fair ? new FairLockAttempt(this, session.id) : new LockAttempt(this, session.id);
   }
 
   async release(session: Session): Promise<void> {
+    if (this.fair) return this.releaseFair(session.id);
     // As Go's Unlock: the entry (value, flags) with ?release. No signal: it must complete.
     await this.api.kv.put(this.key, this.value, { flags: LOCK_FLAG_VALUE, release: session.id });
+  }
+
+  /**
+   * A fair holder unlocks the key (as Go's Unlock: value and flags, `unlock` being the operation
+   * behind `?release`) and leaves the queue in one transaction: its successor, blocked on its
+   * entry, wakes — and nobody else. Refused (the key is not ours any more): just leave the queue.
+   */
+  async releaseFair(sessionId: string): Promise<void> {
+    const entry = fairEntryKey(this.key, sessionId);
+    const result = await this.api.txn([
+      { verb: 'unlock', key: this.key, value: this.value, flags: LOCK_FLAG_VALUE, session: sessionId },
+      { verb: 'delete', key: entry },
+    ]);
+    if (!result.ok) await this.api.kv.delete(entry);
   }
 }
 
@@ -215,20 +261,9 @@ class LockAttempt extends KeyContentionAttempt<LockObservation> {
     return this.confirm(signal);
   }
 
-  protected async write(_seen: LockObservation, signal: AbortSignal): Promise<WriteOutcome> {
-    this.wrote = true;
-    let acquired: boolean;
-    try {
-      acquired = await this.api.kv.put(this.key, this.d.value, { flags: LOCK_FLAG_VALUE, acquire: this.sessionId, signal });
-    } catch (err) {
-      if (signal.aborted || !isTransient(err)) throw err;
-      // The write may have landed (the transport retries acquires only when it provably did
-      // not): the next read tells.
-      return { kind: 'unknown' };
-    }
-    if (!acquired) return { kind: 'refused' };
-    const grant = await this.confirm(signal);
-    return grant ? { kind: 'held', grant } : { kind: 'unknown' };
+  /** One transaction: take the key as read (absent, or unchanged since) — see {@link acquireOps}. */
+  protected async write(seen: LockObservation, signal: AbortSignal): Promise<WriteOutcome> {
+    return writeOutcome(this, acquireOps(this.key, this.d.value, this.sessionId, seen.kind === 'free' ? seen : {}), signal);
   }
 
   /** A consistent read proving the key carries our session; its ModifyIndex is the fencing token. */
@@ -243,5 +278,86 @@ class LockAttempt extends KeyContentionAttempt<LockObservation> {
     const { pair, meta } = read;
     if (pair?.session !== this.sessionId) return null;
     return { fencingToken: pair.modifyIndex, index: meta.index > 0n ? meta.index : BigInt(pair.modifyIndex) };
+  }
+}
+
+/**
+ * A fair waiter (`fair: true`): joins the queue, blocks only on its predecessor's entry, and
+ * contends for the key (the ordinary algorithm above, from the snapshot it already has) once
+ * nobody live is ahead of it. See `fair-queue.ts`.
+ */
+class FairLockAttempt extends LockAttempt {
+  private joined = false;
+
+  constructor(private readonly fd: LockDriver, sessionId: string) {
+    super(fd, sessionId);
+  }
+
+  override async acquire(signal: AbortSignal, onWaiting: () => void): Promise<Grant> {
+    let view = await this.join(signal);
+    for (;;) {
+      await this.clearDead(view);
+      const ahead = predecessor(view, this.key, this.sessionId);
+      if (!ahead) return this.contend(signal, onWaiting, view.lockKey);
+      this.lastHolder = view.lockKey.pair?.session;
+      onWaiting();
+      await this.waitForTurn(ahead, signal);
+      view = await this.look(signal);
+    }
+  }
+
+  /** A try never waits, so it never joins; and it does not overtake anybody who waits. */
+  override async tryOnce(signal: AbortSignal): Promise<Grant | null> {
+    const view = await this.look(signal);
+    if (anyoneWaiting(view)) {
+      this.lastHolder = view.lockKey.pair?.session;
+      return null;
+    }
+    return super.tryOnce(signal, view.lockKey);
+  }
+
+  override async abandon(): Promise<void> {
+    await super.abandon();
+    if (this.joined) await this.api.kv.delete(fairEntryKey(this.key, this.sessionId));
+  }
+
+  /** Our entry, locked by our session, and the queue and key as that transaction left them. */
+  private async join(signal: AbortSignal): Promise<QueueView> {
+    this.joined = true;
+    // Re-locking our own entry changes nothing, so a join whose answer was lost is just repeated.
+    const result = await retryTransient(() => this.api.txn(joinOps(this.key, this.sessionId, this.fd.value), signal), signal);
+    if (!result.ok) {
+      if (classifyRefusal(result) === 'session-gone') throw new SessionLostError(this.sessionId, result.errors.map((e) => e.what).join('; '));
+      throw new LockConflictError(fairEntryKey(this.key, this.sessionId), 'Consul refused to lock our place in the fair queue (locked by another session?)');
+    }
+    return queueView(this.key, result);
+  }
+
+  private async look(signal: AbortSignal): Promise<QueueView> {
+    return queueView(this.key, await retryTransient(() => this.api.txn(lookOps(this.key), signal), signal));
+  }
+
+  /** Blocks on the predecessor's entry until it is gone, dead or replaced. */
+  private async waitForTurn(ahead: KVPair, signal: AbortSignal): Promise<void> {
+    const snapshots = blockingQuery<KVPair | null>(keyRead(this.api, ahead.key), {
+      signal,
+      waitMs: this.fd.options.waitMs,
+      initialIndex: BigInt(ahead.modifyIndex),
+      isFatal: (err) => !isTransient(err),
+    });
+    for await (const { value } of snapshots) {
+      if (hasLeft(ahead, value)) return;
+    }
+    throw abortReason(signal);
+  }
+
+  /** Deletes dead entries ahead of us (check-and-set: a re-created entry is left alone). Best effort. */
+  private async clearDead(view: QueueView): Promise<void> {
+    for (const dead of deadAhead(view, this.key, this.sessionId)) {
+      await this.api.kv.delete(dead.key, { cas: dead.modifyIndex }).catch((err: unknown) => {
+        // Someone else cleared it, or the server is away: it is skipped either way.
+        if (!isTransient(err)) throw err;
+      });
+    }
   }
 }

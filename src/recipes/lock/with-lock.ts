@@ -10,9 +10,9 @@ import type { RecipeHost } from '../context.js';
 import { ConfigError, type LockLostError } from '../../errors.js';
 import { linkSignals } from '../../internal/abort.js';
 import { describe } from '../../internal/duration.js';
-import { resolveAcquireOptions, type AcquireOptions, type ResolvedAcquireOptions } from '../hold/contender.js';
-import { LOCK_OPTION_NAMES, Lock, type LockHandle, type LockOptions } from './lock.js';
-import { SEMAPHORE_OPTION_NAMES, Semaphore, type Permit, type SemaphoreOptions } from '../semaphore/semaphore.js';
+import { resolveAcquireOptions, type AcquireOptions, type HoldHandle, type ResolvedAcquireOptions } from '../hold/contender.js';
+import { LOCK_OPTION_NAMES, Lock, type LockOptions } from './lock.js';
+import { SEMAPHORE_OPTION_NAMES, Semaphore, type SemaphoreOptions } from '../semaphore/semaphore.js';
 import { checkOptions, refuseDatacenter } from '../../internal/options.js';
 
 /** What `fn` gets while it holds the lock or permit. */
@@ -67,13 +67,21 @@ export function withSemaphore<T>(
   return runHeld(semaphore, acquire, fn);
 }
 
-async function runHeld<T>(
-  holder: Lock | Semaphore,
+/** What `runHeld` drives: any hold recipe (Lock, Semaphore, a read-write lock's side). */
+export interface HoldRunner {
+  acquire(options?: AcquireOptions): Promise<HoldHandle>;
+  readonly state: string;
+  close(): Promise<void>;
+}
+
+/** Acquires `holder`, runs `fn`, releases, closes `holder`; see the file comment for the outcomes. @internal */
+export async function runHeld<T>(
+  holder: HoldRunner,
   acquire: ResolvedAcquireOptions,
   fn: (ctx: HeldContext) => T | Promise<T>,
 ): Promise<T> {
   try {
-    const handle: LockHandle | Permit = await holder.acquire({
+    const handle: HoldHandle = await holder.acquire({
       ...(acquire.signal ? { signal: acquire.signal } : {}),
       ...(acquire.timeoutMs !== undefined ? { timeout: acquire.timeoutMs } : {}),
     });

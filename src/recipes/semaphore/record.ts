@@ -7,6 +7,7 @@
  * dead and is pruned by whoever writes the record next (`pruneDeadHolders`).
  */
 import type { KVPair } from '../../transport/kv.js';
+import type { TxnKVOp } from '../../transport/txn.js';
 import { SEMAPHORE_FLAG_VALUE, contenderKey, semaphoreRecordKey } from '../hold/keys.js';
 
 export interface SemaphoreRecord {
@@ -171,4 +172,53 @@ export function semaphoreLossReason(pairs: readonly KVPair[], view: SemaphoreVie
   if (!decoded.ok) return `the semaphore record can no longer be read: ${decoded.error}`;
   if (!decoded.record.holders.has(view.sessionId)) return 'our session was removed from the semaphore holders';
   return undefined;
+}
+
+/**
+ * The listing as it will be once our contender key exists: ours is the newest entry (it is
+ * created after everything listed). Lets a contender that has not entered yet decide whether it
+ * may take a slot in the same transaction that enters.
+ */
+export function asIfEntered(pairs: readonly KVPair[], view: SemaphoreView): KVPair[] {
+  const key = contenderKey(view.prefix, view.sessionId);
+  const mine: KVPair = { key, value: null, flags: SEMAPHORE_FLAG_VALUE, session: view.sessionId, lockIndex: 1, createIndex: Number.MAX_SAFE_INTEGER, modifyIndex: Number.MAX_SAFE_INTEGER };
+  return [...pairs.filter((p) => p.key !== key), mine];
+}
+
+/**
+ * Taking a slot: CAS the record with us added, and in the same transaction our contender key.
+ * Not entered yet: `lock` creates it (one request instead of Go's `?acquire` then CAS). Entered:
+ * `unlock` + `lock` re-takes it, which bumps its LockIndex and so its ModifyIndex (Consul does not
+ * re-write an entry that would not change, so a plain re-`lock` would not), and a fair waiter
+ * blocked on our key learns we moved from waiting to holding. Nothing can come between the two
+ * ops of one transaction, and an unlock sets no lock-delay.
+ */
+export function claimOps(view: SemaphoreView, value: Buffer | null, record: SemaphoreRecord, recordIndex: number, entered: boolean): TxnKVOp[] {
+  const key = contenderKey(view.prefix, view.sessionId);
+  const lock: TxnKVOp = { verb: 'lock', key, value, flags: SEMAPHORE_FLAG_VALUE, session: view.sessionId };
+  return [
+    ...(entered ? [{ verb: 'unlock', key, value, flags: SEMAPHORE_FLAG_VALUE, session: view.sessionId } satisfies TxnKVOp] : []),
+    lock,
+    { verb: 'cas', key: semaphoreRecordKey(view.prefix), value: encodeSemaphoreRecord(withHolder(record, view.sessionId)), flags: SEMAPHORE_FLAG_VALUE, index: recordIndex },
+  ];
+}
+
+/**
+ * Leaving: CAS the record without us and delete our contender key, in one transaction so no
+ * reader sees one without the other. `record` and `recordIndex` come from the newest read we have.
+ */
+export function leaveOps(view: SemaphoreView, record: SemaphoreRecord, recordIndex: number): TxnKVOp[] {
+  return [
+    { verb: 'cas', key: semaphoreRecordKey(view.prefix), value: encodeSemaphoreRecord(withoutHolder(record, view.sessionId)), flags: SEMAPHORE_FLAG_VALUE, index: recordIndex },
+    { verb: 'delete', key: contenderKey(view.prefix, view.sessionId) },
+  ];
+}
+
+/** The record in `pairs` when it decodes and lists `sessionId`, with the index to CAS against. */
+export function recordListing(pairs: readonly KVPair[], view: SemaphoreView): { record: SemaphoreRecord; recordIndex: number } | undefined {
+  const recordPair = pairs.find((p) => p.key === semaphoreRecordKey(view.prefix));
+  if (!recordPair || recordPair.flags !== SEMAPHORE_FLAG_VALUE) return undefined;
+  const decoded = decodeSemaphoreRecord(recordPair.value, view.limit);
+  if (!decoded.ok || !decoded.record.holders.has(view.sessionId)) return undefined;
+  return { record: decoded.record, recordIndex: recordPair.modifyIndex };
 }
