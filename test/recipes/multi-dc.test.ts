@@ -206,6 +206,27 @@ describe('failover to another datacenter', () => {
     await waitFor(() => watcher.datacenter === 'dc2' && watcher.list().length === 1, { timeout: 10_000 });
   });
 
+  it('a watcher whose query went with its session (invalidated) creates a new pair and goes on', async () => {
+    await registerBilling('dc1');
+    await registerBilling('dc2');
+    const c = coord('dc1');
+    const watcher = c.serviceWatcher('billing', { failover: { datacenters: ['dc2'] }, pollInterval: '50ms' });
+    const errors: unknown[] = [];
+    watcher.on('error', (err) => errors.push(err));
+    await watcher.ready();
+    const state = cluster.agentsIn('dc1')[0]!.server.state;
+    const [first] = state.listSessions().filter((s) => s.name === 'consul-recipes failover billing');
+    expect(first).toBeDefined();
+    expect(cluster.agentsIn('dc1')[0]!.server.invalidateSession(first!.id)).toBe(true);
+    setBilling('dc1', 'critical');
+    await waitFor(() => watcher.datacenter === 'dc2', { timeout: 10_000 });
+    expect(errors).toContainEqual(expect.objectContaining({ statusCode: 404 }));
+    const now = state.listSessions().filter((s) => s.name === 'consul-recipes failover billing');
+    expect(now).toHaveLength(1);
+    expect(now[0]!.id).not.toBe(first!.id);
+    await watcher.close();
+  });
+
   it('resolve({ query }) runs an existing prepared query by name', async () => {
     await registerBilling('dc2');
     const c = coord('dc1');
