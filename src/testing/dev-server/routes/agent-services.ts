@@ -12,6 +12,7 @@ import type { Reply, RequestContext } from '../http/context.js';
 import { HttpError, RpcError } from '../http/errors.js';
 import { type StructSpec, decodeStruct, parseJsonBody } from '../http/json.js';
 import type { Router } from '../http/router.js';
+import { addRoutes } from './route-table.js';
 import type { Locality, ServiceAddress } from '../state/types.js';
 import {
   CHECK_TYPE_SPEC,
@@ -26,15 +27,10 @@ import { requestFilter } from './filtering.js';
 import { agentServiceJson } from './shapes.js';
 
 export function registerAgentServiceRoutes(router: Router): void {
-  router
-    .add('/v1/agent/services', ['GET'], services)
-    .add('/v1/agent/service/register', ['PUT'], register)
-    .add('/v1/agent/service/deregister/', ['PUT'], deregister)
-    .add('/v1/agent/service/maintenance/', ['PUT'], serviceMaintenance)
-    .add('/v1/agent/service/', ['GET'], service)
-    .add('/v1/agent/maintenance', ['PUT'], nodeMaintenance)
-    .add('/v1/agent/health/service/name/', ['GET'], healthByName)
-    .add('/v1/agent/health/service/id/', ['GET'], healthById);
+  addRoutes(router, '/v1/agent/', {
+    GET: { services, 'service/': service, 'health/service/name/': healthByName, 'health/service/id/': healthById },
+    PUT: { 'service/register': register, 'service/deregister/': deregister, 'service/maintenance/': serviceMaintenance, maintenance: nodeMaintenance },
+  });
 }
 
 /**

@@ -23,6 +23,7 @@ import type { Reply, RequestContext } from '../http/context.js';
 import { HttpError, RpcError } from '../http/errors.js';
 import { DecodeError, type StructSpec, decodeStruct, parseJsonBody } from '../http/json.js';
 import type { Router } from '../http/router.js';
+import { addRoutes } from './route-table.js';
 import { formatGoDuration } from '../options.js';
 import type { CheckStatus } from '../state/types.js';
 import { HEALTH_CHECK_TYPE } from '../filter/index.js';
@@ -32,15 +33,17 @@ import { requestFilter } from './filtering.js';
 import { checkJson } from './shapes.js';
 
 export function registerAgentRoutes(router: Router): void {
-  router
-    .add('/v1/agent/self', ['GET'], self)
-    .add('/v1/agent/checks', ['GET'], checks)
-    .add('/v1/agent/check/register', ['PUT'], register)
-    .add('/v1/agent/check/deregister/', ['PUT'], deregister)
-    .add('/v1/agent/check/pass/', ['PUT'], (ctx) => ttlUpdate(ctx, '/v1/agent/check/pass/', 'passing'))
-    .add('/v1/agent/check/warn/', ['PUT'], (ctx) => ttlUpdate(ctx, '/v1/agent/check/warn/', 'warning'))
-    .add('/v1/agent/check/fail/', ['PUT'], (ctx) => ttlUpdate(ctx, '/v1/agent/check/fail/', 'critical'))
-    .add('/v1/agent/check/update/', ['PUT'], update);
+  addRoutes(router, '/v1/agent/', {
+    GET: { self, checks },
+    PUT: {
+      'check/register': register,
+      'check/deregister/': deregister,
+      'check/pass/': (ctx) => ttlUpdate(ctx, '/v1/agent/check/pass/', 'passing'),
+      'check/warn/': (ctx) => ttlUpdate(ctx, '/v1/agent/check/warn/', 'warning'),
+      'check/fail/': (ctx) => ttlUpdate(ctx, '/v1/agent/check/fail/', 'critical'),
+      'check/update/': update,
+    },
+  });
   // Host, metrics, monitor, reload and tokens; and Connect, answered as with connect disabled.
   registerAgentOpsRoutes(router);
   registerConnectRoutes(router);

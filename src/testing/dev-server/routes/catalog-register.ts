@@ -10,6 +10,7 @@ import type { Reply, RequestContext } from '../http/context.js';
 import { HttpError, RpcError } from '../http/errors.js';
 import { type StructSpec, decodeStruct, parseJsonBody } from '../http/json.js';
 import type { Router } from '../http/router.js';
+import { addRoutes } from './route-table.js';
 import { deleteCheck, deleteNode, deleteService, ensureRegistration, type RegistrationInput } from '../state/catalog.js';
 import type { CheckRow, CheckStatus, Locality, ServiceAddress } from '../state/types.js';
 import { checkKey, serviceKey } from '../state/types.js';
@@ -17,10 +18,7 @@ import { decodeError } from './agent.js';
 import { LOCALITY_SPEC, SERVICE_ADDRESS_SPEC, WEIGHTS_SPEC, isAnyAddress } from './agent-services.js';
 
 export function registerCatalogWriteRoutes(router: Router): void {
-  router
-    .add('/v1/catalog/register', ['PUT'], register)
-    .add('/v1/catalog/deregister', ['PUT'], deregister)
-    .add('/v1/catalog/datacenters', ['GET'], datacenters);
+  addRoutes(router, '/v1/catalog/', { PUT: { register, deregister }, GET: { datacenters } });
 }
 
 /** structs.RegisterRequest (decoded leniently: lib.DecodeJSON does not refuse unknown fields). */

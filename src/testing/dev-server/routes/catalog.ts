@@ -12,6 +12,7 @@ import type { Reply, RequestContext } from '../http/context.js';
 import { HttpError } from '../http/errors.js';
 import { NODE_SERVICE_TYPE, NODE_TYPE, SERVICE_NODE_TYPE } from '../filter/index.js';
 import type { Router } from '../http/router.js';
+import { addRoutes } from './route-table.js';
 import { catalogServices, nodeServices, serviceNodes } from '../state/catalog.js';
 import type { Change, NodeRow, ServiceRow } from '../state/types.js';
 import { registerCatalogWriteRoutes } from './catalog-register.js';
@@ -19,12 +20,9 @@ import { requestFilter } from './filtering.js';
 import { nodeJson, nodeServiceJson, serviceNodeJson } from './shapes.js';
 
 export function registerCatalogRoutes(router: Router): void {
-  router
-    .add('/v1/catalog/services', ['GET'], services)
-    .add('/v1/catalog/service/', ['GET'], service)
-    .add('/v1/catalog/nodes', ['GET'], nodes)
-    .add('/v1/catalog/node/', ['GET'], node)
-    .add('/v1/catalog/node-services/', ['GET'], nodeServicesList);
+  addRoutes(router, '/v1/catalog/', {
+    GET: { services, 'service/': service, nodes, 'node/': node, 'node-services/': nodeServicesList },
+  });
   registerCatalogWriteRoutes(router);
 }
 

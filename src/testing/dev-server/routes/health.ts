@@ -9,6 +9,7 @@ import { blockingQuery } from '../http/blocking.js';
 import type { QueryOptions, Reply, RequestContext } from '../http/context.js';
 import { HttpError } from '../http/errors.js';
 import type { Router } from '../http/router.js';
+import { addRoutes } from './route-table.js';
 import { checksForInstance, checksIndex, checksInState, nodeChecks, serviceChecks, serviceNodes } from '../state/catalog.js';
 import type { CheckRow } from '../state/types.js';
 import { CHECK_SERVICE_NODE_TYPE, HEALTH_CHECK_TYPE } from '../filter/index.js';
@@ -18,11 +19,7 @@ import { requestFilter } from './filtering.js';
 import { checkJson, nodeJson, nodeServiceJson } from './shapes.js';
 
 export function registerHealthRoutes(router: Router): void {
-  router
-    .add('/v1/health/service/', ['GET'], service)
-    .add('/v1/health/checks/', ['GET'], checks)
-    .add('/v1/health/node/', ['GET'], node)
-    .add('/v1/health/state/', ['GET'], state);
+  addRoutes(router, '/v1/health/', { GET: { 'service/': service, 'checks/': checks, 'node/': node, 'state/': state } });
 }
 
 function readable(authz: Authorizer, rows: CheckRow[]): CheckRow[] {
