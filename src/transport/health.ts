@@ -2,21 +2,13 @@
  * Health endpoints: `/v1/health/service/:name` (instances with their checks, blocking) — the read
  * service discovery is built on. It reads the catalog, not the local agent.
  */
+import type { HealthCheckFields } from '../internal/health-check.js';
 import type { ConsulTransport, QueryMeta } from './client.js';
 import { blockingTimeoutMs, readQuery, readRetry, type ReadOptions } from './kv.js';
 
 /** A health check as the health endpoints return it (fields this library reads). */
-export interface HealthCheck {
+export interface HealthCheck extends HealthCheckFields {
   Node: string;
-  CheckID: string;
-  Name: string;
-  Status: string;
-  Notes: string;
-  Output: string;
-  ServiceID: string;
-  ServiceName: string;
-  ServiceTags: string[];
-  Type: string;
 }
 
 /** One `CheckServiceNode`: an instance, its node, and the node's plus the instance's checks. */

@@ -6,6 +6,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import type { HealthCheckFields } from '../../../internal/health-check.js';
 import type { CheckStatus } from '../state/types.js';
 
 /** checks.DefaultBufSize: the default cap on a check's Output. */
@@ -49,16 +50,7 @@ export interface Thresholds {
 export const NO_THRESHOLDS: Thresholds = { successBeforePassing: 0, failuresBeforeWarning: 0, failuresBeforeCritical: 0 };
 
 /** An agent-local check: the HealthCheck fields plus how it runs. */
-export interface LocalCheck {
-  CheckID: string;
-  Name: string;
-  Status: CheckStatus;
-  Notes: string;
-  Output: string;
-  ServiceID: string;
-  ServiceName: string;
-  ServiceTags: string[];
-  Type: string;
+export interface LocalCheck extends HealthCheckFields<CheckStatus> {
   Interval: string;
   Timeout: string;
   Definition: Record<string, unknown>;
