@@ -1,6 +1,6 @@
 /** Catalog endpoints: the service list and one service's rows (no health information). */
 import type { ConsulTransport, QueryMeta } from './client.js';
-import { blockingTimeoutMs, readQuery, readRetry, type ReadOptions } from './kv.js';
+import { readRequest, type ReadOptions } from './kv.js';
 
 /** One catalog row of a service instance (`api/catalog.go:CatalogService`, fields we read). */
 export interface CatalogServiceNode {
@@ -27,14 +27,7 @@ export class Catalog {
 
   /** Every service name with the union of its instances' tags. */
   async services(opts: ReadOptions = {}): Promise<{ services: Record<string, string[]>; meta: QueryMeta }> {
-    const res = await this.t.request({
-      method: 'GET',
-      path: '/v1/catalog/services',
-      query: readQuery(opts),
-      signal: opts.signal,
-      timeoutMs: blockingTimeoutMs(opts.waitMs, this.baseTimeoutMs),
-      retry: readRetry(opts),
-    });
+    const res = await this.t.request(readRequest('/v1/catalog/services', opts, this.baseTimeoutMs));
     const raw = (JSON.parse(res.body.toString('utf8')) as Record<string, string[] | null> | null) ?? {};
     const services: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
     for (const [name, tags] of Object.entries(raw)) services[name] = tags ?? [];
@@ -46,14 +39,8 @@ export class Catalog {
     name: string,
     opts: ReadOptions & { tags?: readonly string[] | undefined } = {},
   ): Promise<{ nodes: CatalogServiceNode[]; meta: QueryMeta }> {
-    const res = await this.t.request({
-      method: 'GET',
-      path: `/v1/catalog/service/${encodeURIComponent(name)}`,
-      query: { ...readQuery(opts), tag: opts.tags && opts.tags.length > 0 ? opts.tags : undefined },
-      signal: opts.signal,
-      timeoutMs: blockingTimeoutMs(opts.waitMs, this.baseTimeoutMs),
-      retry: readRetry(opts),
-    });
+    const tag = opts.tags && opts.tags.length > 0 ? opts.tags : undefined;
+    const res = await this.t.request(readRequest(`/v1/catalog/service/${encodeURIComponent(name)}`, opts, this.baseTimeoutMs, { tag }));
     const raw = (JSON.parse(res.body.toString('utf8')) as CatalogServiceNode[] | null) ?? [];
     return { nodes: raw.map((n) => ({ ...n, ServiceTags: n.ServiceTags ?? [] })), meta: res.meta };
   }

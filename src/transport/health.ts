@@ -2,21 +2,13 @@
  * Health endpoints: `/v1/health/service/:name` (instances with their checks, blocking) — the read
  * service discovery is built on. It reads the catalog, not the local agent.
  */
+import type { HealthCheckFields } from '../internal/health-check.js';
 import type { ConsulTransport, QueryMeta } from './client.js';
-import { blockingTimeoutMs, readQuery, readRetry, type ReadOptions } from './kv.js';
+import { readRequest, type ReadOptions } from './kv.js';
 
 /** A health check as the health endpoints return it (fields this library reads). */
-export interface HealthCheck {
+export interface HealthCheck extends HealthCheckFields {
   Node: string;
-  CheckID: string;
-  Name: string;
-  Status: string;
-  Notes: string;
-  Output: string;
-  ServiceID: string;
-  ServiceName: string;
-  ServiceTags: string[];
-  Type: string;
 }
 
 /** One `CheckServiceNode`: an instance, its node, and the node's plus the instance's checks. */
@@ -67,31 +59,14 @@ export class Health {
 
   /** Instances of a service with their checks; blocks when `index` and `waitMs` are given. */
   async service(name: string, opts: HealthServiceOptions = {}): Promise<{ entries: HealthServiceEntry[]; meta: QueryMeta }> {
-    const res = await this.t.request({
-      method: 'GET',
-      path: `/v1/health/service/${encodeURIComponent(name)}`,
-      query: {
-        ...readQuery(opts),
-        passing: opts.passing || undefined,
-        tag: opts.tags && opts.tags.length > 0 ? opts.tags : undefined,
-      },
-      signal: opts.signal,
-      timeoutMs: blockingTimeoutMs(opts.waitMs, this.baseTimeoutMs),
-      retry: readRetry(opts),
-    });
+    const extra = { passing: opts.passing || undefined, tag: opts.tags && opts.tags.length > 0 ? opts.tags : undefined };
+    const res = await this.t.request(readRequest(`/v1/health/service/${encodeURIComponent(name)}`, opts, this.baseTimeoutMs, extra));
     return { entries: normalizeHealthEntries(JSON.parse(res.body.toString('utf8'))), meta: res.meta };
   }
 
   /** Every check bound to services with that name (node-level checks excluded). */
   async checks(name: string, opts: ReadOptions = {}): Promise<{ checks: HealthCheck[]; meta: QueryMeta }> {
-    const res = await this.t.request({
-      method: 'GET',
-      path: `/v1/health/checks/${encodeURIComponent(name)}`,
-      query: readQuery(opts),
-      signal: opts.signal,
-      timeoutMs: blockingTimeoutMs(opts.waitMs, this.baseTimeoutMs),
-      retry: readRetry(opts),
-    });
+    const res = await this.t.request(readRequest(`/v1/health/checks/${encodeURIComponent(name)}`, opts, this.baseTimeoutMs));
     const checks = (JSON.parse(res.body.toString('utf8')) as HealthCheck[] | null) ?? [];
     return { checks, meta: res.meta };
   }

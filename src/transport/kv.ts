@@ -1,7 +1,7 @@
 /** KV endpoints (`/v1/kv/`), with `Flags` kept exact as bigint. */
 import { encodeKeyPath } from '../internal/keys.js';
 import { parseJsonWithUint64 } from '../internal/uint64.js';
-import type { ConsulTransport, QueryMeta, RetryMode } from './client.js';
+import type { ConsulTransport, QueryMeta, QueryValue, RequestSpec, RetryMode } from './client.js';
 
 /** One KV entry as Consul returns it, decoded. */
 export interface KVPair {
@@ -83,6 +83,21 @@ export function readQuery(opts: ReadOptions): Record<string, string | boolean | 
   };
 }
 
+/**
+ * A GET of `path` that may block: the read's index/wait/consistency query (plus `extra`), its
+ * signal, a timeout that outlasts the wait, and its retry mode.
+ */
+export function readRequest(path: string, opts: ReadOptions, baseTimeoutMs: number, extra: Record<string, QueryValue> = {}): RequestSpec {
+  return {
+    method: 'GET',
+    path,
+    query: { ...readQuery(opts), ...extra },
+    signal: opts.signal,
+    timeoutMs: blockingTimeoutMs(opts.waitMs, baseTimeoutMs),
+    retry: readRetry(opts),
+  };
+}
+
 export class KV {
   constructor(
     private readonly t: ConsulTransport,
@@ -91,45 +106,21 @@ export class KV {
 
   /** Reads one key; `pair` is null when it does not exist. */
   async get(key: string, opts: ReadOptions = {}): Promise<{ pair: KVPair | null; meta: QueryMeta }> {
-    const res = await this.t.request({
-      method: 'GET',
-      path: `/v1/kv/${encodeKeyPath(key)}`,
-      query: readQuery(opts),
-      signal: opts.signal,
-      timeoutMs: blockingTimeoutMs(opts.waitMs, this.baseTimeoutMs),
-      retry: readRetry(opts),
-      okStatuses: [404],
-    });
+    const res = await this.t.request({ ...readRequest(`/v1/kv/${encodeKeyPath(key)}`, opts, this.baseTimeoutMs), okStatuses: [404] });
     if (res.status === 404) return { pair: null, meta: res.meta };
     return { pair: parseDirEntries(res.body.toString('utf8'))[0] ?? null, meta: res.meta };
   }
 
   /** Reads every entry whose key starts with `prefix` (plain string prefix, as Consul does). */
   async list(prefix: string, opts: ReadOptions = {}): Promise<{ pairs: KVPair[]; meta: QueryMeta }> {
-    const res = await this.t.request({
-      method: 'GET',
-      path: `/v1/kv/${encodeKeyPath(prefix)}`,
-      query: { ...readQuery(opts), recurse: true },
-      signal: opts.signal,
-      timeoutMs: blockingTimeoutMs(opts.waitMs, this.baseTimeoutMs),
-      retry: readRetry(opts),
-      okStatuses: [404],
-    });
+    const res = await this.t.request({ ...readRequest(`/v1/kv/${encodeKeyPath(prefix)}`, opts, this.baseTimeoutMs, { recurse: true }), okStatuses: [404] });
     if (res.status === 404) return { pairs: [], meta: res.meta };
     return { pairs: parseDirEntries(res.body.toString('utf8')), meta: res.meta };
   }
 
   /** Lists key names under `prefix`, optionally folded at `separator`. */
   async keys(prefix: string, opts: ReadOptions & { separator?: string } = {}): Promise<{ keys: string[]; meta: QueryMeta }> {
-    const res = await this.t.request({
-      method: 'GET',
-      path: `/v1/kv/${encodeKeyPath(prefix)}`,
-      query: { ...readQuery(opts), keys: true, separator: opts.separator },
-      signal: opts.signal,
-      timeoutMs: blockingTimeoutMs(opts.waitMs, this.baseTimeoutMs),
-      retry: readRetry(opts),
-      okStatuses: [404],
-    });
+    const res = await this.t.request({ ...readRequest(`/v1/kv/${encodeKeyPath(prefix)}`, opts, this.baseTimeoutMs, { keys: true, separator: opts.separator }), okStatuses: [404] });
     if (res.status === 404) return { keys: [], meta: res.meta };
     return { keys: JSON.parse(res.body.toString('utf8')) as string[], meta: res.meta };
   }

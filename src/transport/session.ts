@@ -1,6 +1,6 @@
 /** Session endpoints (`/v1/session/`). */
 import type { ConsulTransport, QueryMeta, RetryMode } from './client.js';
-import { blockingTimeoutMs, readQuery, readRetry, type ReadOptions } from './kv.js';
+import { readRequest, type ReadOptions } from './kv.js';
 
 export interface SessionCreateRequest {
   Name?: string;
@@ -65,27 +65,13 @@ export class Sessions {
   }
 
   async info(id: string, opts: ReadOptions = {}): Promise<{ session: SessionEntry | null; meta: QueryMeta }> {
-    const res = await this.t.request({
-      method: 'GET',
-      path: `/v1/session/info/${encodeURIComponent(id)}`,
-      query: readQuery(opts),
-      signal: opts.signal,
-      timeoutMs: blockingTimeoutMs(opts.waitMs, this.baseTimeoutMs),
-      retry: readRetry(opts),
-    });
+    const res = await this.t.request(readRequest(`/v1/session/info/${encodeURIComponent(id)}`, opts, this.baseTimeoutMs));
     const list = (JSON.parse(res.body.toString('utf8')) as SessionEntry[] | null) ?? [];
     return { session: list[0] ?? null, meta: res.meta };
   }
 
   async list(opts: ReadOptions = {}): Promise<{ sessions: SessionEntry[]; meta: QueryMeta }> {
-    const res = await this.t.request({
-      method: 'GET',
-      path: '/v1/session/list',
-      query: readQuery(opts),
-      signal: opts.signal,
-      timeoutMs: blockingTimeoutMs(opts.waitMs, this.baseTimeoutMs),
-      retry: readRetry(opts),
-    });
+    const res = await this.t.request(readRequest('/v1/session/list', opts, this.baseTimeoutMs));
     return { sessions: (JSON.parse(res.body.toString('utf8')) as SessionEntry[] | null) ?? [], meta: res.meta };
   }
 }

@@ -7,19 +7,10 @@
 import { afterEach, expect, it } from 'vitest';
 import { b64, describeConformance, expectBool, expectError, type ConformanceContext, type SessionJson } from '../support/conformance.js';
 import { consulFetch, kvPath, startTarget, waitFor } from '../support/target.js';
+import type { HealthCheck } from '../../src/transport/index.js';
 
-interface AgentCheck {
-  Node: string;
-  CheckID: string;
-  Name: string;
-  Status: string;
-  Notes: string;
-  Output: string;
-  ServiceID: string;
-  ServiceName: string;
-  ServiceTags: string[];
-  Type: string;
-}
+/** A check as `/v1/agent/checks` lists it: the fields the client's HealthCheck reads. */
+type AgentCheck = HealthCheck;
 
 /** Check helpers bound to a context; registered checks are deregistered after each test. */
 function checkHelpers(ctx: ConformanceContext) {

@@ -10,6 +10,7 @@
  */
 import { Coordinator } from '../../coordinator.js';
 import { ClosedError } from '../../errors.js';
+import { sleep } from '../../internal/abort.js';
 import { Lock, type LockHandle } from '../../recipes/lock/lock.js';
 import { type CommandIo } from '../args.js';
 import { EXIT } from '../exit-codes.js';
@@ -38,16 +39,10 @@ export type DemoReport =
 /** Pause before trying again after a failed campaign or acquire (Consul unreachable…). */
 const RETRY_AFTER_ERROR_MS = 500;
 
-/** Resolves after `ms`, or as soon as `signal` aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
+/** Waits `ms` before the next try; a stop cuts the wait short and the loop's condition then ends it. */
+async function pause(ms: number, signal: AbortSignal): Promise<void> {
+  await sleep(ms, signal).catch(() => {
+    // Rejected only with the stop's abort reason: stopping is the expected way out of the wait.
   });
 }
 

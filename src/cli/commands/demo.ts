@@ -23,6 +23,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { EventEmitter } from 'eventemitter3';
 import type { Coordinator } from '../../coordinator.js';
+import { sleep } from '../../internal/abort.js';
 import { blockingQuery } from '../../loop/blocking-query.js';
 import { startDevServer, type DevServer } from '../../testing/dev-server/index.js';
 import type { KVPair } from '../../transport/index.js';
@@ -198,18 +199,8 @@ class Demo {
   }
 
   /** Waits `ms`; rejects at once if the deadline passes or the demo is interrupted. */
-  async pause(ms: number): Promise<void> {
-    const signal = this.deadline.signal;
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-    });
-    signal.throwIfAborted();
+  pause(ms: number): Promise<void> {
+    return sleep(ms, this.deadline.signal);
   }
 
   private stderrTail(): string {

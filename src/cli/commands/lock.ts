@@ -38,7 +38,7 @@ import {
 } from '../args.js';
 import { DEFAULT_GRACE_MS } from '../child.js';
 import { exitCodesHelp } from '../exit-codes.js';
-import { runWhileHeld, type Hold } from '../hold.js';
+import { runWhileHeld, type HeldRunOptions, type Hold } from '../hold.js';
 import { holderInfo } from '../holder-info.js';
 
 /** Options of the commands that run a child while holding something. */
@@ -201,6 +201,22 @@ export function runSemaphore(argv: readonly string[], io: CommandIo): Promise<nu
   });
 }
 
+/** The run options a lock and a semaphore fill alike: messages, the command and its grace period. */
+function heldRunOptions(io: CommandIo, name: string, command: string[], s: HoldSettings): Pick<HeldRunOptions, 'io' | 'name' | 'verbose' | 'child' | 'env' | 'graceMs'> {
+  return { io, name, verbose: s.verbose, child: { command, shell: s.shell, passStdin: s.passStdin }, env: childEnv, graceMs: s.graceMs };
+}
+
+/** A lock handle or a permit, acquired within `--timeout` and seen as the run loop's Hold. */
+function acquireHold(
+  acquire: (options: { signal: AbortSignal; timeout?: number }) => Promise<{ fencingToken: number; session: { id: string }; signal: AbortSignal; release(): Promise<void> }>,
+  s: HoldSettings,
+): HeldRunOptions['acquire'] {
+  return async (signal) => {
+    const held = await acquire({ signal, ...(s.timeoutMs !== undefined ? { timeout: s.timeoutMs } : {}) });
+    return { fencingToken: held.fencingToken, sessionId: held.session.id, signal: held.signal, release: () => held.release() };
+  };
+}
+
 async function holdLock(name: string, prefix: string, command: string[], s: HoldSettings, values: HoldValues, io: CommandIo): Promise<number> {
   const coord = connect(values);
   const key = `${prefix}/.lock`;
@@ -214,17 +230,9 @@ async function holdLock(name: string, prefix: string, command: string[], s: Hold
       if (s.verbose) io.err(`consul-recipes ${name}: waiting: ${key} is held by another session`);
     });
     return await runWhileHeld({
-      io,
-      name,
+      ...heldRunOptions(io, name, command, s),
       what: `lock ${JSON.stringify(key)}`,
-      verbose: s.verbose,
-      acquire: async (signal) => {
-        const handle = await lock.acquire({ signal, ...(s.timeoutMs !== undefined ? { timeout: s.timeoutMs } : {}) });
-        return { fencingToken: handle.fencingToken, sessionId: handle.session.id, signal: handle.signal, release: () => handle.release() };
-      },
-      child: { command, shell: s.shell, passStdin: s.passStdin },
-      env: childEnv,
-      graceMs: s.graceMs,
+      acquire: acquireHold((options) => lock.acquire(options), s),
       cleanup: () => destroyLockKey(coord, key),
       close: () => coord.close(),
     });
@@ -254,17 +262,9 @@ async function holdSemaphore(
       if (s.verbose) io.err(`consul-recipes ${name}: waiting: all ${limit} permits of ${prefix} are taken`);
     });
     return await runWhileHeld({
-      io,
-      name,
+      ...heldRunOptions(io, name, command, s),
       what: `a permit of semaphore ${JSON.stringify(prefix)} (limit ${limit})`,
-      verbose: s.verbose,
-      acquire: async (signal) => {
-        const permit = await semaphore.acquire({ signal, ...(s.timeoutMs !== undefined ? { timeout: s.timeoutMs } : {}) });
-        return { fencingToken: permit.fencingToken, sessionId: permit.session.id, signal: permit.signal, release: () => permit.release() };
-      },
-      child: { command, shell: s.shell, passStdin: s.passStdin },
-      env: childEnv,
-      graceMs: s.graceMs,
+      acquire: acquireHold((options) => semaphore.acquire(options), s),
       cleanup: () => destroySemaphoreRecord(coord, prefix, limit),
       close: () => coord.close(),
     });

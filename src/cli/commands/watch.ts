@@ -136,12 +136,7 @@ async function watchConfig(argv: readonly string[], io: CommandIo): Promise<numb
       for (const rel of changes.modified) print('modified', rel, snapshot.get(rel));
       for (const rel of changes.deleted) print('deleted', rel);
     });
-    let lastError: unknown;
-    watcher.on('error', (err) => {
-      lastError = err;
-      io.err(`consul-recipes watch config: warning: ${explain(err, coord.address)} (retrying)`);
-    });
-    await firstAnswerThenSignal(watcher, stop, timeoutMs, () => lastError, coord.address);
+    await firstAnswerThenSignal(watcher, { stop, timeoutMs, io, command: 'watch config', address: coord.address });
     return EXIT.OK;
   } finally {
     await coord.close();
@@ -149,16 +144,23 @@ async function watchConfig(argv: readonly string[], io: CommandIo): Promise<numb
 }
 
 /**
- * Waits for the first answer (bounded by `--timeout` when given), then for SIGINT/SIGTERM. A
- * timeout becomes exit 1 naming the last error seen, so a script learns why Consul did not answer.
+ * Waits for the first answer (bounded by `--timeout` when given), then for SIGINT/SIGTERM. Each
+ * watcher error is a warning on stderr (the watcher retries); a timeout becomes exit 1 naming the
+ * last error seen, so a script learns why Consul did not answer.
  */
 async function firstAnswerThenSignal(
-  watcher: { ready(options?: { timeout?: number; signal?: AbortSignal }): Promise<unknown> },
-  stop: Promise<NodeJS.Signals>,
-  timeoutMs: number | undefined,
-  lastError: () => unknown,
-  address: string,
+  watcher: {
+    ready(options?: { timeout?: number; signal?: AbortSignal }): Promise<unknown>;
+    on(event: 'error', listener: (err: unknown) => void): unknown;
+  },
+  how: { stop: Promise<NodeJS.Signals>; timeoutMs: number | undefined; io: CommandIo; command: string; address: string },
 ): Promise<void> {
+  const { stop, timeoutMs, io, command, address } = how;
+  let lastError: unknown;
+  watcher.on('error', (err) => {
+    lastError = err;
+    io.err(`consul-recipes ${command}: warning: ${explain(err, address)} (retrying)`);
+  });
   const stopped = new AbortController();
   void stop.then(() => stopped.abort());
   try {
@@ -166,7 +168,7 @@ async function firstAnswerThenSignal(
   } catch (err) {
     if (stopped.signal.aborted) return; // SIGINT/SIGTERM before the first answer: a normal stop
     if (err instanceof TimeoutError) {
-      const last = lastError();
+      const last = lastError;
       const why = last === undefined ? 'its first read is still being retried' : `last error: ${explain(last, address)}`;
       throw new CommandFailure(`Consul did not answer within ${formatDurationMs(timeoutMs ?? 0)} (${why})`, EXIT.ERROR);
     }
@@ -256,12 +258,7 @@ async function watchService(argv: readonly string[], io: CommandIo): Promise<num
     watcher.on('change', (list) => {
       if (ready) show(list);
     });
-    let lastError: unknown;
-    watcher.on('error', (err) => {
-      lastError = err;
-      io.err(`consul-recipes watch service: warning: ${explain(err, coord.address)} (retrying)`);
-    });
-    await firstAnswerThenSignal(watcher, stop, timeoutMs, () => lastError, coord.address);
+    await firstAnswerThenSignal(watcher, { stop, timeoutMs, io, command: 'watch service', address: coord.address });
     return EXIT.OK;
   } finally {
     await coord.close();

@@ -225,6 +225,10 @@ export interface ElectionEvents<T> {
   error: [error: unknown];
 }
 
+/** An election event's name, and the listener it takes (the overrides below keep eventemitter3's typing). */
+type ElectionEvent<T> = EventEmitter.EventNames<ElectionEvents<T>>;
+type ElectionListener<T, E extends ElectionEvent<T>> = EventEmitter.EventListener<ElectionEvents<T>, E>;
+
 /** Per-call options of `campaign()`. */
 export interface CampaignOptions {
   /** Cancels the campaign; it rejects with the signal's reason. Nothing is left on the server. */
@@ -446,45 +450,38 @@ export class LeaderElection<T = unknown> extends SafeEmitter<ElectionEvents<T>> 
 
   // The first `leader` listener starts the watch, removing the last stops it.
 
-  override on<E extends EventEmitter.EventNames<ElectionEvents<T>>>(event: E, fn: EventEmitter.EventListener<ElectionEvents<T>, E>, context?: unknown): this {
+  override on<E extends ElectionEvent<T>>(event: E, fn: ElectionListener<T, E>, context?: unknown): this {
     super.on(event, fn, context);
-    if (event === 'leader') this.syncWatch();
-    return this;
+    return this.listenersChanged(event);
   }
 
-  override addListener<E extends EventEmitter.EventNames<ElectionEvents<T>>>(event: E, fn: EventEmitter.EventListener<ElectionEvents<T>, E>, context?: unknown): this {
+  override addListener<E extends ElectionEvent<T>>(event: E, fn: ElectionListener<T, E>, context?: unknown): this {
     return this.on(event, fn, context);
   }
 
-  override once<E extends EventEmitter.EventNames<ElectionEvents<T>>>(event: E, fn: EventEmitter.EventListener<ElectionEvents<T>, E>, context?: unknown): this {
+  override once<E extends ElectionEvent<T>>(event: E, fn: ElectionListener<T, E>, context?: unknown): this {
     super.once(event, fn, context);
-    if (event === 'leader') this.syncWatch();
-    return this;
+    return this.listenersChanged(event);
   }
 
-  override removeListener<E extends EventEmitter.EventNames<ElectionEvents<T>>>(
-    event: E,
-    fn?: EventEmitter.EventListener<ElectionEvents<T>, E>,
-    context?: unknown,
-    once?: boolean,
-  ): this {
+  override removeListener<E extends ElectionEvent<T>>(event: E, fn?: ElectionListener<T, E>, context?: unknown, once?: boolean): this {
     super.removeListener(event, fn, context, once);
-    if (event === 'leader') this.syncWatch();
-    return this;
+    return this.listenersChanged(event);
   }
 
-  override off<E extends EventEmitter.EventNames<ElectionEvents<T>>>(
-    event: E,
-    fn?: EventEmitter.EventListener<ElectionEvents<T>, E>,
-    context?: unknown,
-    once?: boolean,
-  ): this {
+  override off<E extends ElectionEvent<T>>(event: E, fn?: ElectionListener<T, E>, context?: unknown, once?: boolean): this {
     return this.removeListener(event, fn, context, once);
   }
 
-  override removeAllListeners(event?: EventEmitter.EventNames<ElectionEvents<T>>): this {
+  override removeAllListeners(event?: ElectionEvent<T>): this {
     super.removeAllListeners(event);
     this.syncWatch();
+    return this;
+  }
+
+  /** After a listener of `event` was added or removed: only `leader` listeners drive the watch. */
+  private listenersChanged(event: ElectionEvent<T>): this {
+    if (event === 'leader') this.syncWatch();
     return this;
   }
 

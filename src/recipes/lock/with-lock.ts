@@ -37,13 +37,8 @@ export function withLock<T>(
   fn: (ctx: HeldContext) => T | Promise<T>,
   options: WithLockOptions = {},
 ): Promise<T> {
-  refuseDatacenter(options, 'withLock()');
-  checkOptions(options, [...LOCK_OPTION_NAMES, 'signal', 'timeout'], 'withLock()');
-  const { signal, timeout, ...lockOptions } = options ?? {};
-  const acquire = resolveAcquireOptions({ signal, timeout });
-  assertFunction(fn);
-  const lock = new Lock(host, key, lockOptions);
-  return runHeld(lock, acquire, fn);
+  const { recipe, acquire } = splitOptions(options, LOCK_OPTION_NAMES, 'withLock()', fn);
+  return runHeld(new Lock(host, key, recipe), acquire, fn);
 }
 
 /**
@@ -58,13 +53,28 @@ export function withSemaphore<T>(
   fn: (ctx: HeldContext) => T | Promise<T>,
   acquireOptions: AcquireOptions = {},
 ): Promise<T> {
-  refuseDatacenter(options, 'withSemaphore()');
-  checkOptions(options, [...SEMAPHORE_OPTION_NAMES, 'signal', 'timeout'], 'withSemaphore()');
-  const { signal, timeout, ...semaphoreOptions } = options ?? ({} as WithSemaphoreOptions);
+  const { recipe, acquire } = splitOptions(options, SEMAPHORE_OPTION_NAMES, 'withSemaphore()', fn, acquireOptions);
+  return runHeld(new Semaphore(host, prefix, recipe as SemaphoreOptions), acquire, fn);
+}
+
+/**
+ * Splits a with-call's options into the recipe's and the acquire's (`acquireOptions` wins over
+ * `signal`/`timeout` given in `options`), checking synchronously, in this order, the option names,
+ * the acquire options and `fn` (`ConfigError`).
+ */
+function splitOptions<O extends AcquireOptions>(
+  options: O | undefined,
+  recipeOptionNames: readonly string[],
+  where: string,
+  fn: unknown,
+  acquireOptions: AcquireOptions = {},
+): { recipe: Omit<O, 'signal' | 'timeout'>; acquire: ResolvedAcquireOptions } {
+  refuseDatacenter(options, where);
+  checkOptions(options, [...recipeOptionNames, 'signal', 'timeout'], where);
+  const { signal, timeout, ...recipe } = options ?? ({} as O);
   const acquire = resolveAcquireOptions({ signal, timeout, ...acquireOptions });
   assertFunction(fn);
-  const semaphore = new Semaphore(host, prefix, semaphoreOptions as SemaphoreOptions);
-  return runHeld(semaphore, acquire, fn);
+  return { recipe, acquire };
 }
 
 /** What `runHeld` drives: any hold recipe (Lock, Semaphore, a read-write lock's side). */

@@ -9,6 +9,7 @@ import net from 'node:net';
 import { afterEach, expect } from 'vitest';
 import type { ConformanceContext } from '../../support/conformance.js';
 import type { ConsulFetchOptions, ConsulResponse } from '../../support/target.js';
+import type { HealthCheck } from '../../../src/transport/index.js';
 
 export interface AgentServiceJson {
   ID: string;
@@ -23,17 +24,7 @@ export interface AgentServiceJson {
   TaggedAddresses?: Record<string, { Address: string; Port: number }>;
 }
 
-export interface HealthCheckJson {
-  Node: string;
-  CheckID: string;
-  Name: string;
-  Status: string;
-  Notes: string;
-  Output: string;
-  ServiceID: string;
-  ServiceName: string;
-  ServiceTags: string[];
-  Type: string;
+export interface HealthCheckJson extends HealthCheck {
   CreateIndex: number;
   ModifyIndex: number;
 }

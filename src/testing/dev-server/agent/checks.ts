@@ -6,6 +6,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import type { HealthCheckFields } from '../../../internal/health-check.js';
 import type { CheckStatus } from '../state/types.js';
 
 /** checks.DefaultBufSize: the default cap on a check's Output. */
@@ -49,16 +50,7 @@ export interface Thresholds {
 export const NO_THRESHOLDS: Thresholds = { successBeforePassing: 0, failuresBeforeWarning: 0, failuresBeforeCritical: 0 };
 
 /** An agent-local check: the HealthCheck fields plus how it runs. */
-export interface LocalCheck {
-  CheckID: string;
-  Name: string;
-  Status: CheckStatus;
-  Notes: string;
-  Output: string;
-  ServiceID: string;
-  ServiceName: string;
-  ServiceTags: string[];
-  Type: string;
+export interface LocalCheck extends HealthCheckFields<CheckStatus> {
   Interval: string;
   Timeout: string;
   Definition: Record<string, unknown>;
@@ -275,6 +267,31 @@ function oneRequest(
 }
 
 /** CheckTCP.check: a plain connect; `TCP connect <addr>: Success`, or the dial error as critical. */
+/**
+ * A probe's one answer under its timeout and the check's abort signal: the returned `finish`
+ * passes only its first result to `settle`, after clearing the timer and the abort listener.
+ * `onTimeout` and `onAbort` either finish the probe or stop its work so that it finishes.
+ */
+export function settleOnce(
+  settle: (result: ProbeResult) => void,
+  signal: AbortSignal,
+  timeoutMs: number,
+  onTimeout: () => void,
+  onAbort: () => void,
+): (result: ProbeResult) => void {
+  let settled = false;
+  const timer = setTimeout(onTimeout, timeoutMs);
+  timer.unref();
+  signal.addEventListener('abort', onAbort, { once: true });
+  return (result) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+    settle(result);
+  };
+}
+
 export function probeTcp(spec: Extract<CheckRuntime, { kind: 'tcp' }>, signal: AbortSignal): Promise<ProbeResult> {
   const colon = spec.address.lastIndexOf(':');
   const host = colon < 0 ? spec.address : spec.address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
@@ -284,19 +301,16 @@ export function probeTcp(spec: Extract<CheckRuntime, { kind: 'tcp' }>, signal: A
   }
   return new Promise((resolve) => {
     const socket = net.connect({ host, port });
-    let done = false;
-    const finish = (result: ProbeResult): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      socket.destroy();
-      resolve(result);
-    };
-    const timer = setTimeout(() => finish({ status: 'critical', output: `dial tcp ${spec.address}: i/o timeout` }), spec.timeoutMs);
-    timer.unref();
-    const onAbort = (): void => finish({ status: 'critical', output: 'aborted' });
-    signal.addEventListener('abort', onAbort, { once: true });
+    const finish = settleOnce(
+      (result) => {
+        socket.destroy();
+        resolve(result);
+      },
+      signal,
+      spec.timeoutMs,
+      () => finish({ status: 'critical', output: `dial tcp ${spec.address}: i/o timeout` }),
+      () => finish({ status: 'critical', output: 'aborted' }),
+    );
     socket.once('connect', () => finish({ status: 'passing', output: `TCP connect ${spec.address}: Success` }));
     socket.once('error', (err: NodeJS.ErrnoException) => finish({ status: 'critical', output: netErrorText(err, 'dial tcp', spec.address) }));
   });

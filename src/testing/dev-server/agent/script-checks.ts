@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { formatGoDuration } from '../options.js';
-import { type ProbeResult, TailBuffer } from './checks.js';
+import { type ProbeResult, TailBuffer, settleOnce } from './checks.js';
 
 /** CheckMonitor's timeout when the definition has none. */
 export const DEFAULT_SCRIPT_TIMEOUT_MS = 30_000;
@@ -51,21 +51,16 @@ export function probeScript(spec: ScriptSpec, outputMax: number, signal: AbortSi
       return;
     }
     let timedOut = false;
-    let settled = false;
-    const finish = (result: ProbeResult): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      resolve(result);
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup(child.pid);
-    }, spec.timeoutMs);
-    timer.unref();
-    const onAbort = (): void => killGroup(child.pid);
-    signal.addEventListener('abort', onAbort, { once: true });
+    const finish = settleOnce(
+      resolve,
+      signal,
+      spec.timeoutMs,
+      () => {
+        timedOut = true;
+        killGroup(child.pid);
+      },
+      () => killGroup(child.pid),
+    );
     child.stdout?.on('data', (c: Buffer) => out.write(c));
     child.stderr?.on('data', (c: Buffer) => out.write(c));
     child.once('error', (err: NodeJS.ErrnoException) => {

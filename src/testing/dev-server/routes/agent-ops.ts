@@ -8,15 +8,11 @@ import { type LogLevel, parseMonitorLevel } from '../agent/monitor.js';
 import type { Reply, RequestContext } from '../http/context.js';
 import { HttpError } from '../http/errors.js';
 import type { Router } from '../http/router.js';
+import { addRoutes } from './route-table.js';
 import { decodeBody } from './agent.js';
 
 export function registerAgentOpsRoutes(router: Router): void {
-  router
-    .add('/v1/agent/host', ['GET'], host)
-    .add('/v1/agent/metrics', ['GET'], metrics)
-    .add('/v1/agent/monitor', ['GET'], monitor)
-    .add('/v1/agent/reload', ['PUT'], reload)
-    .add('/v1/agent/token/', ['PUT'], token);
+  addRoutes(router, '/v1/agent/', { GET: { host, metrics, monitor }, PUT: { reload, 'token/': token } });
 }
 
 /**

@@ -12,7 +12,8 @@ import type { Reply, RequestContext } from '../http/context.js';
 import { HttpError, RpcError } from '../http/errors.js';
 import { type StructSpec, decodeStruct, parseJsonBody } from '../http/json.js';
 import type { Router } from '../http/router.js';
-import type { Locality, ServiceAddress } from '../state/types.js';
+import { addRoutes } from './route-table.js';
+import type { Locality, ServiceAddress, Weights } from '../state/types.js';
 import {
   CHECK_TYPE_SPEC,
   buildLocalCheck,
@@ -23,18 +24,14 @@ import {
 } from './agent.js';
 import { AGENT_SERVICE_TYPE } from '../filter/index.js';
 import { requestFilter } from './filtering.js';
-import { agentServiceJson } from './shapes.js';
+import { SERVICE_FIELDS, decodeLocality, decodeTaggedAddresses, decodeWeights, isAnyAddress } from './service-fields.js';
+import { agentServiceJson, checkResultJson } from './shapes.js';
 
 export function registerAgentServiceRoutes(router: Router): void {
-  router
-    .add('/v1/agent/services', ['GET'], services)
-    .add('/v1/agent/service/register', ['PUT'], register)
-    .add('/v1/agent/service/deregister/', ['PUT'], deregister)
-    .add('/v1/agent/service/maintenance/', ['PUT'], serviceMaintenance)
-    .add('/v1/agent/service/', ['GET'], service)
-    .add('/v1/agent/maintenance', ['PUT'], nodeMaintenance)
-    .add('/v1/agent/health/service/name/', ['GET'], healthByName)
-    .add('/v1/agent/health/service/id/', ['GET'], healthById);
+  addRoutes(router, '/v1/agent/', {
+    GET: { services, 'service/': service, 'health/service/name/': healthByName, 'health/service/id/': healthById },
+    PUT: { 'service/register': register, 'service/deregister/': deregister, 'service/maintenance/': serviceMaintenance, maintenance: nodeMaintenance },
+  });
 }
 
 /**
@@ -44,63 +41,24 @@ export function registerAgentServiceRoutes(router: Router): void {
 const SERVICE_DEFINITION_SPEC: StructSpec = {
   name: 'structs.ServiceDefinition',
   strict: false,
-  fields: {
-    Kind: 'string',
-    ID: 'string',
-    Name: 'string',
-    Tags: 'stringArray',
-    Address: 'string',
-    TaggedAddresses: 'any',
-    Meta: 'stringMap',
-    Port: 'int',
-    SocketPath: 'string',
-    Check: 'any',
-    Checks: 'any',
-    Weights: 'any',
-    Token: 'string',
-    EnableTagOverride: 'bool',
-    Proxy: 'any',
-    Connect: 'any',
-    Locality: 'any',
-  },
+  fields: { ...SERVICE_FIELDS, Name: 'string', Check: 'any', Checks: 'any', Token: 'string' },
   aliases: { enable_tag_override: 'EnableTagOverride', tagged_addresses: 'TaggedAddresses' },
 };
 
-export const SERVICE_ADDRESS_SPEC: StructSpec = { name: 'structs.ServiceAddress', strict: false, fields: { Address: 'string', Port: 'int' } };
-export const LOCALITY_SPEC: StructSpec = { name: 'structs.Locality', strict: false, fields: { Region: 'string', Zone: 'string' } };
-export const WEIGHTS_SPEC: StructSpec = { name: 'structs.Weights', strict: false, fields: { Passing: 'int', Warning: 'int' } };
 
 interface DecodedService {
   readonly def: Record<string, unknown>;
   readonly locality: Locality | null;
   readonly checks: Record<string, unknown>[];
   readonly taggedAddresses: Record<string, ServiceAddress>;
-  readonly weights: { Passing: number; Warning: number } | undefined;
+  readonly weights: Weights | undefined;
 }
 
 function decodeService(raw: unknown): DecodedService {
   const def = decodeStruct(raw, SERVICE_DEFINITION_SPEC, 'ServiceDefinition');
-  const taggedAddresses: Record<string, ServiceAddress> = {};
-  if (def.TaggedAddresses !== undefined && def.TaggedAddresses !== null) {
-    const map = def.TaggedAddresses;
-    if (typeof map !== 'object' || Array.isArray(map)) {
-      throw new DecodeErrorLike('json: cannot unmarshal into Go struct field ServiceDefinition.TaggedAddresses of type map[string]structs.ServiceAddress');
-    }
-    for (const [k, v] of Object.entries(map as Record<string, unknown>)) {
-      const a = decodeStruct(v, SERVICE_ADDRESS_SPEC, 'ServiceDefinition.TaggedAddresses');
-      taggedAddresses[k] = { Address: (a.Address as string | undefined) ?? '', Port: (a.Port as number | undefined) ?? 0 };
-    }
-  }
-  let locality: Locality | null = null;
-  if (def.Locality !== undefined && def.Locality !== null) {
-    const l = decodeStruct(def.Locality, LOCALITY_SPEC, 'ServiceDefinition.Locality');
-    locality = { Region: (l.Region as string | undefined) ?? '', Zone: (l.Zone as string | undefined) ?? '' };
-  }
-  let weights: DecodedService['weights'];
-  if (def.Weights !== undefined && def.Weights !== null) {
-    const w = decodeStruct(def.Weights, WEIGHTS_SPEC, 'ServiceDefinition.Weights');
-    weights = { Passing: (w.Passing as number | undefined) ?? 0, Warning: (w.Warning as number | undefined) ?? 0 };
-  }
+  const taggedAddresses = decodeTaggedAddresses(def.TaggedAddresses, 'ServiceDefinition.TaggedAddresses', 'ServiceDefinition.TaggedAddresses');
+  const locality = decodeLocality(def.Locality, 'ServiceDefinition.Locality');
+  const weights = decodeWeights(def.Weights, 'ServiceDefinition.Weights');
   const checks: Record<string, unknown>[] = [];
   // ServiceDefinition.CheckTypes: `Check` first unless empty, then each of `Checks`.
   if (def.Check !== undefined && def.Check !== null) {
@@ -120,11 +78,6 @@ function decodeService(raw: unknown): DecodedService {
 
 /** A decode failure found after decodeStruct (answered as `Request decode failed: …`). */
 class DecodeErrorLike extends Error {}
-
-/** ipaddr.IsAny. */
-export function isAnyAddress(address: string): boolean {
-  return address === '0.0.0.0' || address === '::' || address === '[::]';
-}
 
 /** structs.ValidateWeights. */
 function validateWeights(w: { Passing: number; Warning: number }): string | undefined {
@@ -401,15 +354,7 @@ function instanceHealth(ctx: RequestContext, svc: LocalService): { code: number;
       AggregatedStatus: status,
       Service: agentServiceJson(svc, ctx.core.options.datacenter),
       Checks: checks.map((c) => ({
-        Node: node,
-        CheckID: c.CheckID,
-        Name: c.Name,
-        Status: c.Status,
-        Notes: c.Notes,
-        Output: c.Output,
-        ServiceID: c.ServiceID,
-        ServiceName: c.ServiceName,
-        ServiceTags: [...c.ServiceTags],
+        ...checkResultJson(node, c),
         Type: '',
         ExposedPort: 0,
         Definition: {},

@@ -23,6 +23,7 @@ import type { Reply, RequestContext } from '../http/context.js';
 import { HttpError, RpcError } from '../http/errors.js';
 import { DecodeError, type StructSpec, decodeStruct, parseJsonBody } from '../http/json.js';
 import type { Router } from '../http/router.js';
+import { addRoutes } from './route-table.js';
 import { formatGoDuration } from '../options.js';
 import type { CheckStatus } from '../state/types.js';
 import { HEALTH_CHECK_TYPE } from '../filter/index.js';
@@ -32,15 +33,17 @@ import { requestFilter } from './filtering.js';
 import { checkJson } from './shapes.js';
 
 export function registerAgentRoutes(router: Router): void {
-  router
-    .add('/v1/agent/self', ['GET'], self)
-    .add('/v1/agent/checks', ['GET'], checks)
-    .add('/v1/agent/check/register', ['PUT'], register)
-    .add('/v1/agent/check/deregister/', ['PUT'], deregister)
-    .add('/v1/agent/check/pass/', ['PUT'], (ctx) => ttlUpdate(ctx, '/v1/agent/check/pass/', 'passing'))
-    .add('/v1/agent/check/warn/', ['PUT'], (ctx) => ttlUpdate(ctx, '/v1/agent/check/warn/', 'warning'))
-    .add('/v1/agent/check/fail/', ['PUT'], (ctx) => ttlUpdate(ctx, '/v1/agent/check/fail/', 'critical'))
-    .add('/v1/agent/check/update/', ['PUT'], update);
+  addRoutes(router, '/v1/agent/', {
+    GET: { self, checks },
+    PUT: {
+      'check/register': register,
+      'check/deregister/': deregister,
+      'check/pass/': (ctx) => ttlUpdate(ctx, '/v1/agent/check/pass/', 'passing'),
+      'check/warn/': (ctx) => ttlUpdate(ctx, '/v1/agent/check/warn/', 'warning'),
+      'check/fail/': (ctx) => ttlUpdate(ctx, '/v1/agent/check/fail/', 'critical'),
+      'check/update/': update,
+    },
+  });
   // Host, metrics, monitor, reload and tokens; and Connect, answered as with connect disabled.
   registerAgentOpsRoutes(router);
   registerConnectRoutes(router);
@@ -152,59 +155,63 @@ function checks(ctx: RequestContext): Reply {
   return ctx.json(out);
 }
 
+/**
+ * The check fields structs.CheckDefinition and structs.CheckType both carry (how the check runs
+ * and when it changes status), with the snake_case spellings both accept.
+ */
+const CHECK_FIELDS: StructSpec['fields'] = {
+  Name: 'string',
+  Notes: 'string',
+  Status: 'string',
+  ScriptArgs: 'stringArray',
+  HTTP: 'string',
+  Header: 'headerMap',
+  Method: 'string',
+  Body: 'string',
+  DisableRedirects: 'bool',
+  TCP: 'string',
+  TCPUseTLS: 'bool',
+  UDP: 'string',
+  Interval: 'duration',
+  Timeout: 'duration',
+  TTL: 'duration',
+  DockerContainerID: 'string',
+  Shell: 'string',
+  GRPC: 'string',
+  GRPCUseTLS: 'bool',
+  TLSServerName: 'string',
+  TLSSkipVerify: 'bool',
+  AliasNode: 'string',
+  AliasService: 'string',
+  H2PING: 'string',
+  H2PingUseTLS: 'bool',
+  OSService: 'string',
+  DeregisterCriticalServiceAfter: 'duration',
+  SuccessBeforePassing: 'int',
+  FailuresBeforeWarning: 'int',
+  FailuresBeforeCritical: 'int',
+  OutputMaxSize: 'int',
+};
+const CHECK_ALIASES: StructSpec['aliases'] = {
+  args: 'ScriptArgs',
+  script_args: 'ScriptArgs',
+  deregister_critical_service_after: 'DeregisterCriticalServiceAfter',
+  docker_container_id: 'DockerContainerID',
+  tls_server_name: 'TLSServerName',
+  tls_skip_verify: 'TLSSkipVerify',
+  grpc_use_tls: 'GRPCUseTLS',
+};
+
 /** structs.CheckDefinition, decoded strictly, with its snake_case aliases. */
 export const CHECK_DEFINITION_SPEC: StructSpec = {
   name: 'structs.CheckDefinition',
   strict: true,
-  fields: {
-    ID: 'string',
-    Name: 'string',
-    Notes: 'string',
-    ServiceID: 'string',
-    Token: 'string',
-    Status: 'string',
-    ScriptArgs: 'stringArray',
-    HTTP: 'string',
-    Header: 'headerMap',
-    Method: 'string',
-    Body: 'string',
-    DisableRedirects: 'bool',
-    TCP: 'string',
-    TCPUseTLS: 'bool',
-    UDP: 'string',
-    Interval: 'duration',
-    Timeout: 'duration',
-    TTL: 'duration',
-    DockerContainerID: 'string',
-    Shell: 'string',
-    GRPC: 'string',
-    GRPCUseTLS: 'bool',
-    TLSServerName: 'string',
-    TLSSkipVerify: 'bool',
-    AliasNode: 'string',
-    AliasService: 'string',
-    H2PING: 'string',
-    H2PingUseTLS: 'bool',
-    OSService: 'string',
-    DeregisterCriticalServiceAfter: 'duration',
-    SuccessBeforePassing: 'int',
-    FailuresBeforeWarning: 'int',
-    FailuresBeforeCritical: 'int',
-    OutputMaxSize: 'int',
-    Namespace: 'string',
-    Partition: 'string',
-  },
+  fields: { ID: 'string', ServiceID: 'string', Token: 'string', ...CHECK_FIELDS, Namespace: 'string', Partition: 'string' },
   aliases: {
+    ...CHECK_ALIASES,
     CheckID: 'ID',
     check_id: 'ID',
     service_id: 'ServiceID',
-    script_args: 'ScriptArgs',
-    args: 'ScriptArgs',
-    tls_server_name: 'TLSServerName',
-    tls_skip_verify: 'TLSSkipVerify',
-    deregister_critical_service_after: 'DeregisterCriticalServiceAfter',
-    docker_container_id: 'DockerContainerID',
-    grpc_use_tls: 'GRPCUseTLS',
     alias_node: 'AliasNode',
     alias_service: 'AliasService',
     success_before_passing: 'SuccessBeforePassing',
@@ -222,54 +229,8 @@ export const CHECK_DEFINITION_SPEC: StructSpec = {
 export const CHECK_TYPE_SPEC: StructSpec = {
   name: 'structs.CheckType',
   strict: true,
-  fields: {
-    CheckID: 'string',
-    Name: 'string',
-    Status: 'string',
-    Notes: 'string',
-    ScriptArgs: 'stringArray',
-    HTTP: 'string',
-    Header: 'headerMap',
-    Method: 'string',
-    Body: 'string',
-    DisableRedirects: 'bool',
-    TCP: 'string',
-    TCPUseTLS: 'bool',
-    UDP: 'string',
-    Interval: 'duration',
-    AliasNode: 'string',
-    AliasService: 'string',
-    DockerContainerID: 'string',
-    Shell: 'string',
-    GRPC: 'string',
-    GRPCUseTLS: 'bool',
-    H2PING: 'string',
-    H2PingUseTLS: 'bool',
-    OSService: 'string',
-    TLSServerName: 'string',
-    TLSSkipVerify: 'bool',
-    Timeout: 'duration',
-    TTL: 'duration',
-    SuccessBeforePassing: 'int',
-    FailuresBeforeWarning: 'int',
-    FailuresBeforeCritical: 'int',
-    ProxyHTTP: 'string',
-    ProxyGRPC: 'string',
-    DeregisterCriticalServiceAfter: 'duration',
-    OutputMaxSize: 'int',
-    ServiceID: 'any',
-  },
-  aliases: {
-    args: 'ScriptArgs',
-    script_args: 'ScriptArgs',
-    deregister_critical_service_after: 'DeregisterCriticalServiceAfter',
-    docker_container_id: 'DockerContainerID',
-    tls_server_name: 'TLSServerName',
-    tls_skip_verify: 'TLSSkipVerify',
-    grpc_use_tls: 'GRPCUseTLS',
-    h2ping_use_tls: 'H2PingUseTLS',
-    service_id: 'ServiceID',
-  },
+  fields: { CheckID: 'string', ...CHECK_FIELDS, ProxyHTTP: 'string', ProxyGRPC: 'string', ServiceID: 'any' },
+  aliases: { ...CHECK_ALIASES, h2ping_use_tls: 'H2PingUseTLS', service_id: 'ServiceID' },
 };
 
 /** CheckType.Empty: nothing set (an empty `Check` object in a service definition is ignored). */

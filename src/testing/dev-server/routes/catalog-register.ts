@@ -10,17 +10,15 @@ import type { Reply, RequestContext } from '../http/context.js';
 import { HttpError, RpcError } from '../http/errors.js';
 import { type StructSpec, decodeStruct, parseJsonBody } from '../http/json.js';
 import type { Router } from '../http/router.js';
+import { addRoutes } from './route-table.js';
 import { deleteCheck, deleteNode, deleteService, ensureRegistration, type RegistrationInput } from '../state/catalog.js';
-import type { CheckRow, CheckStatus, Locality, ServiceAddress } from '../state/types.js';
+import type { CheckRow, CheckStatus, Weights } from '../state/types.js';
 import { checkKey, serviceKey } from '../state/types.js';
 import { decodeError } from './agent.js';
-import { LOCALITY_SPEC, SERVICE_ADDRESS_SPEC, WEIGHTS_SPEC, isAnyAddress } from './agent-services.js';
+import { SERVICE_FIELDS, decodeLocality, decodeTaggedAddresses, decodeWeights, isAnyAddress } from './service-fields.js';
 
 export function registerCatalogWriteRoutes(router: Router): void {
-  router
-    .add('/v1/catalog/register', ['PUT'], register)
-    .add('/v1/catalog/deregister', ['PUT'], deregister)
-    .add('/v1/catalog/datacenters', ['GET'], datacenters);
+  addRoutes(router, '/v1/catalog/', { PUT: { register, deregister }, GET: { datacenters } });
 }
 
 /** structs.RegisterRequest (decoded leniently: lib.DecodeJSON does not refuse unknown fields). */
@@ -47,22 +45,7 @@ const REGISTER_SPEC: StructSpec = {
 const NODE_SERVICE_SPEC: StructSpec = {
   name: 'structs.NodeService',
   strict: false,
-  fields: {
-    Kind: 'string',
-    ID: 'string',
-    Service: 'string',
-    Tags: 'stringArray',
-    Address: 'string',
-    TaggedAddresses: 'any',
-    Meta: 'stringMap',
-    Port: 'int',
-    SocketPath: 'string',
-    Weights: 'any',
-    EnableTagOverride: 'bool',
-    Proxy: 'any',
-    Connect: 'any',
-    Locality: 'any',
-  },
+  fields: { ...SERVICE_FIELDS, Service: 'string' },
 };
 
 /** structs.HealthCheck. */
@@ -115,33 +98,11 @@ function uuidProblem(id: string): string | undefined {
   return undefined;
 }
 
-function decodeLocality(raw: unknown, path: string): Locality | null {
-  if (raw === undefined || raw === null) return null;
-  const l = decodeStruct(raw, LOCALITY_SPEC, path);
-  return { Region: str(l, 'Region'), Zone: str(l, 'Zone') };
-}
-
 /** NodeService.ToServiceNode: default weights {1,1}, also when the given ones are invalid. */
-function weightsOf(raw: unknown): { Passing: number; Warning: number } {
-  if (raw === undefined || raw === null) return { Passing: 1, Warning: 1 };
-  const w = decodeStruct(raw, WEIGHTS_SPEC, 'NodeService.Weights');
-  const passing = typeof w.Passing === 'number' ? w.Passing : 0;
-  const warning = typeof w.Warning === 'number' ? w.Warning : 0;
-  const valid = passing >= 1 && warning >= 0 && passing <= 65535 && warning <= 65535;
-  return valid ? { Passing: passing, Warning: warning } : { Passing: 1, Warning: 1 };
-}
-
-function taggedAddressesOf(raw: unknown): Record<string, ServiceAddress> {
-  const out: Record<string, ServiceAddress> = {};
-  if (raw === undefined || raw === null) return out;
-  if (typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new HttpError(400, 'Request decode failed: json: cannot unmarshal into Go struct field NodeService.Service.TaggedAddresses of type map[string]structs.ServiceAddress');
-  }
-  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
-    const a = decodeStruct(v, SERVICE_ADDRESS_SPEC, 'NodeService.TaggedAddresses');
-    out[k] = { Address: str(a, 'Address'), Port: typeof a.Port === 'number' ? a.Port : 0 };
-  }
-  return out;
+function weightsOf(raw: unknown): Weights {
+  const w = decodeWeights(raw, 'NodeService.Weights');
+  const valid = w !== undefined && w.Passing >= 1 && w.Warning >= 0 && w.Passing <= 65535 && w.Warning <= 65535;
+  return valid ? w : { Passing: 1, Warning: 1 };
 }
 
 interface DecodedRegistration {
@@ -179,7 +140,7 @@ function buildRegistration(ctx: RequestContext, d: Record<string, unknown>): Dec
       ServiceName: name,
       ServiceTags: (s.Tags as string[] | null | undefined) ?? [],
       ServiceAddress: str(s, 'Address'),
-      ServiceTaggedAddresses: taggedAddressesOf(s.TaggedAddresses),
+      ServiceTaggedAddresses: decodeTaggedAddresses(s.TaggedAddresses, 'NodeService.Service.TaggedAddresses', 'NodeService.TaggedAddresses'),
       ServiceWeights: weightsOf(s.Weights),
       ServiceMeta: (s.Meta as Record<string, string> | null | undefined) ?? null,
       ServicePort: typeof s.Port === 'number' ? s.Port : 0,

@@ -8,10 +8,11 @@
  */
 import type { Authorizer } from '../http/acl.js';
 import { blockingQuery } from '../http/blocking.js';
-import type { Reply, RequestContext } from '../http/context.js';
+import type { QueryOptions, Reply, RequestContext } from '../http/context.js';
 import { HttpError } from '../http/errors.js';
-import { NODE_SERVICE_TYPE, NODE_TYPE, SERVICE_NODE_TYPE } from '../filter/index.js';
+import { type FieldType, type Filter, NODE_SERVICE_TYPE, NODE_TYPE, SERVICE_NODE_TYPE } from '../filter/index.js';
 import type { Router } from '../http/router.js';
+import { addRoutes } from './route-table.js';
 import { catalogServices, nodeServices, serviceNodes } from '../state/catalog.js';
 import type { Change, NodeRow, ServiceRow } from '../state/types.js';
 import { registerCatalogWriteRoutes } from './catalog-register.js';
@@ -19,12 +20,9 @@ import { requestFilter } from './filtering.js';
 import { nodeJson, nodeServiceJson, serviceNodeJson } from './shapes.js';
 
 export function registerCatalogRoutes(router: Router): void {
-  router
-    .add('/v1/catalog/services', ['GET'], services)
-    .add('/v1/catalog/service/', ['GET'], service)
-    .add('/v1/catalog/nodes', ['GET'], nodes)
-    .add('/v1/catalog/node/', ['GET'], node)
-    .add('/v1/catalog/node-services/', ['GET'], nodeServicesList);
+  addRoutes(router, '/v1/catalog/', {
+    GET: { services, 'service/': service, nodes, 'node/': node, 'node-services/': nodeServicesList },
+  });
   registerCatalogWriteRoutes(router);
 }
 
@@ -47,6 +45,37 @@ export function tagsParam(ctx: RequestContext): readonly string[] | undefined {
   return ctx.query.has('tag') ? ctx.query.all('tag') : undefined;
 }
 
+/** What a catalog or health read has parsed and checked before its query runs. */
+export interface CatalogRead<A> {
+  readonly opts: QueryOptions;
+  /** The endpoint's own arguments. */
+  readonly args: A;
+  readonly filter: Filter | undefined;
+  readonly authz: Authorizer;
+  readonly metaOk: (node: NodeRow | undefined) => boolean;
+}
+
+/**
+ * The start every catalog and health read shares, in Consul's order: the query options (400 when
+ * malformed), the endpoint's own arguments (`args`, which may answer 400), `?filter` over
+ * `filterType`, the read RPC (ACL, leader), then `?node-meta`.
+ */
+export async function startCatalogRead<A>(ctx: RequestContext, filterType: FieldType, args: () => A): Promise<CatalogRead<A>> {
+  const opts = ctx.queryOptions();
+  const parsed = args();
+  const filter = requestFilter(ctx, filterType);
+  const authz = await ctx.rpcRead(opts);
+  return { opts, args: parsed, filter, authz, metaOk: nodeMetaFilter(ctx) };
+}
+
+/** A service read's arguments: `?tag` and the name after `prefix` (400 when empty). */
+export function serviceArgs(ctx: RequestContext, prefix: string): { tags: readonly string[] | undefined; name: string } {
+  const tags = tagsParam(ctx);
+  const name = ctx.path.slice(prefix.length);
+  if (name === '') throw new HttpError(400, 'Missing service name');
+  return { tags, name };
+}
+
 function serviceVisible(authz: Authorizer, s: ServiceRow): boolean {
   return !authz.enforcing || (authz.allowed('node', 'read', s.Node) && authz.allowed('service', 'read', s.ServiceName));
 }
@@ -56,10 +85,7 @@ function serviceVisible(authz: Authorizer, s: ServiceRow): boolean {
  * `?filter` the instances (as ServiceNode rows) are filtered first (Catalog.ListServices).
  */
 async function services(ctx: RequestContext): Promise<Reply> {
-  const opts = ctx.queryOptions();
-  const filter = requestFilter(ctx, SERVICE_NODE_TYPE);
-  const authz = await ctx.rpcRead(opts);
-  const metaOk = nodeMetaFilter(ctx);
+  const { opts, filter, authz, metaOk } = await startCatalogRead(ctx, SERVICE_NODE_TYPE, () => undefined);
   const snap = await blockingQuery(ctx, opts, () => {
     const tx = ctx.core.store.read();
     const { index } = catalogServices(tx);
@@ -84,13 +110,7 @@ async function services(ctx: RequestContext): Promise<Reply> {
 
 /** CatalogServiceNodes: the instances of a service, `[]` when none; `?tag` matches case-insensitively. */
 async function service(ctx: RequestContext): Promise<Reply> {
-  const opts = ctx.queryOptions();
-  const tags = tagsParam(ctx);
-  const name = ctx.path.slice('/v1/catalog/service/'.length);
-  if (name === '') throw new HttpError(400, 'Missing service name');
-  const filter = requestFilter(ctx, SERVICE_NODE_TYPE);
-  const authz = await ctx.rpcRead(opts);
-  const metaOk = nodeMetaFilter(ctx);
+  const { opts, args: { tags, name }, filter, authz, metaOk } = await startCatalogRead(ctx, SERVICE_NODE_TYPE, () => serviceArgs(ctx, '/v1/catalog/service/'));
   const snap = await blockingQuery(ctx, opts, () => {
     const tx = ctx.core.store.read();
     const { index, services: rows } = serviceNodes(tx, name, tags, false);
@@ -111,10 +131,7 @@ async function service(ctx: RequestContext): Promise<Reply> {
 
 /** CatalogNodes: every node (by name); the nodes table index. */
 async function nodes(ctx: RequestContext): Promise<Reply> {
-  const opts = ctx.queryOptions();
-  const filter = requestFilter(ctx, NODE_TYPE);
-  const authz = await ctx.rpcRead(opts);
-  const metaOk = nodeMetaFilter(ctx);
+  const { opts, filter, authz, metaOk } = await startCatalogRead(ctx, NODE_TYPE, () => undefined);
   const snap = await blockingQuery(ctx, opts, () => {
     const tx = ctx.core.store.read();
     const value = tx
@@ -137,11 +154,11 @@ async function nodeServicesRead(
   prefix: string,
   shape: (services: Array<{ id: string; json: Record<string, unknown> }>) => unknown,
 ): Promise<Reply> {
-  const opts = ctx.queryOptions();
-  const name = ctx.path.slice(prefix.length);
-  if (name === '') throw new HttpError(400, 'Missing node name');
-  const filter = requestFilter(ctx, NODE_SERVICE_TYPE);
-  const authz = await ctx.rpcRead(opts);
+  const { opts, args: name, filter, authz } = await startCatalogRead(ctx, NODE_SERVICE_TYPE, () => {
+    const node = ctx.path.slice(prefix.length);
+    if (node === '') throw new HttpError(400, 'Missing node name');
+    return node;
+  });
   const snap = await blockingQuery(ctx, opts, () => {
     const tx = ctx.core.store.read();
     const found = nodeServices(tx, name);

@@ -9,20 +9,15 @@ import { blockingQuery } from '../http/blocking.js';
 import type { QueryOptions, Reply, RequestContext } from '../http/context.js';
 import { HttpError } from '../http/errors.js';
 import type { Router } from '../http/router.js';
+import { addRoutes } from './route-table.js';
 import { checksForInstance, checksIndex, checksInState, nodeChecks, serviceChecks, serviceNodes } from '../state/catalog.js';
 import type { CheckRow } from '../state/types.js';
 import { CHECK_SERVICE_NODE_TYPE, HEALTH_CHECK_TYPE } from '../filter/index.js';
-import type { Filter } from '../filter/index.js';
-import { catalogWatch, nodeMetaFilter, tagsParam } from './catalog.js';
-import { requestFilter } from './filtering.js';
+import { catalogWatch, serviceArgs, startCatalogRead } from './catalog.js';
 import { checkJson, nodeJson, nodeServiceJson } from './shapes.js';
 
 export function registerHealthRoutes(router: Router): void {
-  router
-    .add('/v1/health/service/', ['GET'], service)
-    .add('/v1/health/checks/', ['GET'], checks)
-    .add('/v1/health/node/', ['GET'], node)
-    .add('/v1/health/state/', ['GET'], state);
+  addRoutes(router, '/v1/health/', { GET: { 'service/': service, 'checks/': checks, 'node/': node, 'state/': state } });
 }
 
 function readable(authz: Authorizer, rows: CheckRow[]): CheckRow[] {
@@ -36,9 +31,7 @@ function setConsistency(ctx: RequestContext, opts: QueryOptions): void {
 }
 
 async function checksRead(ctx: RequestContext, select: () => CheckRow[]): Promise<Reply> {
-  const opts = ctx.queryOptions();
-  const filter: Filter | undefined = requestFilter(ctx, HEALTH_CHECK_TYPE);
-  const authz = await ctx.rpcRead(opts);
+  const { opts, filter, authz } = await startCatalogRead(ctx, HEALTH_CHECK_TYPE, () => undefined);
   const snap = await blockingQuery(ctx, opts, () => ({
     index: checksIndex(ctx.core.store.read()),
     value: readable(authz, select())
@@ -111,13 +104,7 @@ function filterNonPassing(entries: Entry[]): Entry[] {
  * (400 `Invalid value for ?passing`) only comes once the query has run.
  */
 async function service(ctx: RequestContext): Promise<Reply> {
-  const opts = ctx.queryOptions();
-  const tags = tagsParam(ctx);
-  const name = ctx.path.slice('/v1/health/service/'.length);
-  if (name === '') throw new HttpError(400, 'Missing service name');
-  const filter = requestFilter(ctx, CHECK_SERVICE_NODE_TYPE);
-  const authz = await ctx.rpcRead(opts);
-  const metaOk = nodeMetaFilter(ctx);
+  const { opts, args: { tags, name }, filter, authz, metaOk } = await startCatalogRead(ctx, CHECK_SERVICE_NODE_TYPE, () => serviceArgs(ctx, '/v1/health/service/'));
   const snap = await blockingQuery(ctx, opts, () => {
     const tx = ctx.core.store.read();
     const { index, services } = serviceNodes(tx, name, tags, true);

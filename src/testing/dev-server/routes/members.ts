@@ -9,6 +9,7 @@ import { DEV_SERVER_CONSUL_VERSION, MEMBER_STATUS, advertiseAddress } from '../c
 import type { Reply, RequestContext } from '../http/context.js';
 import { HttpError, RpcError } from '../http/errors.js';
 import type { Router } from '../http/router.js';
+import { addRoutes } from './route-table.js';
 
 /** api.AllSegments. */
 const ALL_SEGMENTS = '_all';
@@ -129,9 +130,5 @@ function forceLeave(ctx: RequestContext): Reply {
 }
 
 export function registerMemberRoutes(router: Router): void {
-  router
-    .add('/v1/agent/members', ['GET'], members)
-    .add('/v1/agent/join/', ['PUT'], join)
-    .add('/v1/agent/leave', ['PUT'], leave)
-    .add('/v1/agent/force-leave/', ['PUT'], forceLeave);
+  addRoutes(router, '/v1/agent/', { GET: { members }, PUT: { 'join/': join, leave, 'force-leave/': forceLeave } });
 }

@@ -9,6 +9,7 @@ import type { Reply, RequestContext } from '../http/context.js';
 import { HttpError, RpcError } from '../http/errors.js';
 import { DecodeError, type StructSpec, decodeStruct, parseJsonBody } from '../http/json.js';
 import type { Router } from '../http/router.js';
+import { addRoutes } from './route-table.js';
 import { SESSION_TTL_MAX_NS, formatGoDuration } from '../options.js';
 import { nodeSessions, sessionCreate, sessionGet, sessionList, sessionsIndex } from '../state/sessions.js';
 import type { ServiceCheckRef, SessionBehavior, SessionRow } from '../state/types.js';
@@ -17,13 +18,10 @@ import { parseGoDurationNs } from '../../../internal/duration.js';
 import { sessionJson } from './shapes.js';
 
 export function registerSessionRoutes(router: Router): void {
-  router
-    .add('/v1/session/create', ['PUT'], create)
-    .add('/v1/session/destroy/', ['PUT'], destroy)
-    .add('/v1/session/renew/', ['PUT'], renew)
-    .add('/v1/session/info/', ['GET'], info)
-    .add('/v1/session/node/', ['GET'], forNode)
-    .add('/v1/session/list', ['GET'], list);
+  addRoutes(router, '/v1/session/', {
+    PUT: { create, 'destroy/': destroy, 'renew/': renew },
+    GET: { 'info/': info, 'node/': forNode, list },
+  });
 }
 
 /** session_endpoint.go lockDelayMinThreshold: numbers below 1000 (ns) are read as seconds. */

@@ -42,10 +42,16 @@ export function sessionJson(s: SessionRow): Record<string, unknown> {
   return out;
 }
 
-/** structs.HealthCheck (ServiceTags is [] rather than null). */
-export function checkJson(c: CheckRow): Record<string, unknown> {
+/**
+ * The fields of structs.HealthCheck that say whose check it is and what it last reported, first
+ * in both the catalog's shape (checkJson) and the agent's local one (agent-services.ts).
+ */
+export function checkResultJson(
+  node: string,
+  c: Pick<CheckRow, 'CheckID' | 'Name' | 'Status' | 'Notes' | 'Output' | 'ServiceID' | 'ServiceName' | 'ServiceTags'>,
+): Record<string, unknown> {
   return {
-    Node: c.Node,
+    Node: node,
     CheckID: c.CheckID,
     Name: c.Name,
     Status: c.Status,
@@ -54,6 +60,13 @@ export function checkJson(c: CheckRow): Record<string, unknown> {
     ServiceID: c.ServiceID,
     ServiceName: c.ServiceName,
     ServiceTags: [...c.ServiceTags],
+  };
+}
+
+/** structs.HealthCheck (ServiceTags is [] rather than null). */
+export function checkJson(c: CheckRow): Record<string, unknown> {
+  return {
+    ...checkResultJson(c.Node, c),
     Type: c.Type,
     Interval: c.Interval,
     Timeout: c.Timeout,
