@@ -28,7 +28,7 @@ import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
 import type { Session } from '../../session/session.js';
 import { isTransient } from '../../transport/client.js';
 import type { ConsulApi, KVPair } from '../../transport/index.js';
-import { Contender, type AcquireAttempt, type ContenderEvents, type Grant, type HoldDriver, type HoldHandle, type HoldingView } from '../hold/contender.js';
+import { Contender, type AcquireAttempt, type ContenderEvents, type Grant, type HoldDriver, type HoldHandle, type HoldingView, holdHandle } from '../hold/contender.js';
 import { normalizePrefix } from '../hold/keys.js';
 import { HOLDER_OPTION_NAMES, resolveHolderOptions, type HolderOptions, type ResolvedHolderOptions } from '../hold/options.js';
 import { resolveAcquireOptions, type AcquireOptions } from '../hold/options.js';
@@ -158,18 +158,7 @@ export class ReadWriteHold extends Contender<ReadWriteHandle, KVPair[]> {
   }
 
   protected wrap(view: HoldingView): ReadWriteHandle {
-    const { prefix, mode } = this;
-    return Object.freeze({
-      prefix,
-      mode,
-      session: view.session,
-      fencingToken: view.fencingToken,
-      get signal() {
-        return view.signal();
-      },
-      release: view.release,
-      [Symbol.asyncDispose]: view.release,
-    });
+    return holdHandle(view, { prefix: this.prefix, mode: this.mode });
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { parseGoDurationNs } from '../../../internal/duration.js';
-import { stringifyJsonWithUint64 } from '../../../internal/uint64.js';
+import { UINT64_MAX, stringifyJsonWithUint64 } from '../../../internal/uint64.js';
 import type { Core } from '../core.js';
 import { type Authorizer, resolveAuthorizer } from './acl.js';
 import { NO_PATH_TO_DATACENTER } from '../cluster/federation.js';
@@ -136,6 +136,15 @@ export class RequestContext {
     }
     if (stale && consistent) throw new HttpError(400, 'Cannot specify ?stale with ?consistent, conflicting semantics.');
     if (this.query.has('cached') && consistent) throw new HttpError(400, 'Cannot specify ?cached with ?consistent, conflicting semantics.');
+    const { index, waitMs } = this.parseWait();
+    return { stale, consistent, minIndex: Number(index), waitMs };
+  }
+
+  /**
+   * http.go `parseWait`: `?wait` (a Go duration) and `?index` (a uint64, kept exact: the event
+   * list's index is derived from a UUID), each a plain-text 400 when malformed.
+   */
+  parseWait(): { index: bigint; waitMs: number } {
     let waitMs = 0;
     const wait = this.query.get('wait');
     if (wait !== '') {
@@ -143,13 +152,13 @@ export class RequestContext {
       if (ns === undefined) throw new HttpError(400, 'Invalid wait time');
       waitMs = ns / 1e6;
     }
-    let minIndex = 0;
-    const index = this.query.get('index');
-    if (index !== '') {
-      if (!/^\d+$/.test(index) || BigInt(index) > 0xffff_ffff_ffff_ffffn) throw new HttpError(400, 'Invalid index');
-      minIndex = Number(index);
+    let index = 0n;
+    const raw = this.query.get('index');
+    if (raw !== '') {
+      if (!/^\d+$/.test(raw) || BigInt(raw) > UINT64_MAX) throw new HttpError(400, 'Invalid index');
+      index = BigInt(raw);
     }
-    return { stale, consistent, minIndex, waitMs };
+    return { index, waitMs };
   }
 
   // ---- RPC preludes -------------------------------------------------------------------------

@@ -9,8 +9,6 @@ import type { Reply, RequestContext } from '../http/context.js';
 import { AclError, HttpError, RpcError } from '../http/errors.js';
 import { waitForWake } from '../http/blocking.js';
 import type { Router } from '../http/router.js';
-import { parseGoDurationNs } from '../../../internal/duration.js';
-import { UINT64_MAX } from '../../../internal/uint64.js';
 import { userEventJson } from './shapes.js';
 
 export function registerEventRoutes(router: Router): void {
@@ -56,23 +54,6 @@ async function fire(ctx: RequestContext): Promise<Reply> {
 /** structs.maxQueryTime: an index without a wait blocks up to this. */
 const MAX_QUERY_TIME_MS = 600_000;
 
-/** parseWait: `?wait` (Go duration) and `?index` (uint64), each a 400 when malformed. */
-function parseWait(ctx: RequestContext): { index: bigint; waitMs: number } {
-  let waitMs = 0;
-  const wait = ctx.query.get('wait');
-  if (wait !== '') {
-    const ns = parseGoDurationNs(wait);
-    if (ns === undefined) throw new HttpError(400, 'Invalid wait time');
-    waitMs = ns / 1e6;
-  }
-  let index = 0n;
-  const raw = ctx.query.get('index');
-  if (raw !== '') {
-    if (!/^\d+$/.test(raw) || BigInt(raw) > UINT64_MAX) throw new HttpError(400, 'Invalid index');
-    index = BigInt(raw);
-  }
-  return { index, waitMs };
-}
 
 /**
  * EventList: the buffer oldest first, narrowed by exact `?name`, then by `event:read`. With
@@ -80,7 +61,7 @@ function parseWait(ctx: RequestContext): { index: bigint; waitMs: number } {
  * computed index equals the requested one; every new event wakes it to check again.
  */
 async function list(ctx: RequestContext): Promise<Reply> {
-  const { index: minIndex, waitMs } = parseWait(ctx);
+  const { index: minIndex, waitMs } = ctx.parseWait();
   const token = ctx.token();
   const authz = ctx.authorizer();
   const name = ctx.query.get('name');
