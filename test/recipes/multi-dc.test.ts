@@ -102,7 +102,7 @@ describe('dc per call', () => {
 });
 
 describe('recipes held through a session refuse dc', () => {
-  it('lock, semaphore, election, session and withLock throw ConfigError saying a session belongs to one datacenter', async () => {
+  it('lock, semaphore, election, session, withLock, read-write lock, queue and double barrier throw ConfigError saying a session belongs to one datacenter', async () => {
     const c = coord();
     const calls: Array<() => unknown> = [
       () => c.lock('locks/a', { dc: 'dc2' } as never),
@@ -110,6 +110,9 @@ describe('recipes held through a session refuse dc', () => {
       () => c.election('el/a', { dc: 'dc2' } as never),
       () => c.session({ dc: 'dc2' } as never),
       () => c.withLock('locks/a', () => undefined, { dc: 'dc2' } as never),
+      () => c.readWriteLock('rw/a', { dc: 'dc2' } as never),
+      () => c.queue('q/a', { dc: 'dc2' } as never),
+      () => c.doubleBarrier('b/a', { count: 2, dc: 'dc2' } as never),
     ];
     for (const call of calls) {
       let error: unknown;
