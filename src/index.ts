@@ -153,3 +153,4 @@ export {
 } from './recipes/rwlock/rwlock.js';
 // Named by public signatures and doc links (typedoc refuses undocumented references).
 export { defaultHolderChecks } from './recipes/hold/options.js';
+export type { KeyedRecipeState } from './recipes/keyed-recipe.js';

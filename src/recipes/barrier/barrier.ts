@@ -9,13 +9,12 @@
  * the waiter's read came after the removal, in which case it passes anyway: a waiter never misses
  * a removal, it may miss a short set.
  */
-import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
-import { ClosedError, abortReason } from '../../errors.js';
+import type { RecipeHost } from '../context.js';
+import { abortReason } from '../../errors.js';
 import { toMs } from '../../internal/duration.js';
 import { validateKey } from '../../internal/keys.js';
 import { checkOptions } from '../../internal/options.js';
-import { SafeEmitter } from '../../internal/safe-emitter.js';
-import { StateMachine, type Moves } from '../../internal/state-machine.js';
+import { KeyedRecipe, type KeyedRecipeState } from '../keyed-recipe.js';
 import { checkSignal, resolveWaitOptions, waitSignal, type WaitOptions } from '../../internal/wait.js';
 import { blockingQuery } from '../../loop/blocking-query.js';
 import { isTransient } from '../../transport/client.js';
@@ -33,9 +32,7 @@ export interface BarrierOptions {
   waitTime?: string | number;
 }
 
-export type BarrierState = 'open' | 'closed';
-
-const BARRIER_TRANSITIONS: Moves<BarrierState> = { open: ['closed'], closed: [] };
+export type BarrierState = KeyedRecipeState;
 
 /** Events of a {@link Barrier}. */
 export interface BarrierEvents {
@@ -46,49 +43,35 @@ export interface BarrierEvents {
 }
 
 /** A barrier at `key`. */
-export class Barrier extends SafeEmitter<BarrierEvents> {
-  readonly key: string;
-  private readonly ctx: RecipeContext;
+export class Barrier extends KeyedRecipe<BarrierEvents> {
   private readonly waitTimeMs: number;
-  private readonly machine: StateMachine<BarrierState>;
-  private readonly closed = new AbortController();
-  private readonly untrack: () => void;
 
   constructor(host: RecipeHost, key: string, options: BarrierOptions = {}) {
     validateKey('key', key, { allowTrailingSlash: false });
     checkOptions(options, ['waitTime'], 'barrier()');
     const waitTimeMs = options.waitTime === undefined ? BARRIER_DEFAULTS.waitTimeMs : toMs('waitTime', options.waitTime, { min: 1, max: 10 * 60_000 });
-    const ctx = contextOf(host);
-    super(ctx.logger, () => `barrier "${key}"`);
-    this.ctx = ctx;
-    this.key = key;
+    super(host, key, `barrier "${key}"`);
     this.waitTimeMs = waitTimeMs;
-    this.machine = new StateMachine<BarrierState>({ what: () => `barrier "${key}"`, initial: 'open', moves: BARRIER_TRANSITIONS, logger: ctx.logger });
-    this.untrack = ctx.lifetime.track(this);
-  }
-
-  get state(): BarrierState {
-    return this.machine.state;
   }
 
   /** Sets the barrier (writes the key); waiters block until `remove()`. Idempotent. */
   set(options?: Pick<WaitOptions, 'signal'>): Promise<void> {
     const signal = this.callSignal(options, 'set()');
-    if (!this.machine.is('open')) return Promise.reject(this.closedError());
+    if (this.state !== 'open') return Promise.reject(this.closedError());
     return this.ctx.api.kv.put(this.key, null, { signal }).then(() => undefined);
   }
 
   /** Removes the barrier (deletes the key): every waiter passes. Idempotent. */
   remove(options?: Pick<WaitOptions, 'signal'>): Promise<void> {
     const signal = this.callSignal(options, 'remove()');
-    if (!this.machine.is('open')) return Promise.reject(this.closedError());
+    if (this.state !== 'open') return Promise.reject(this.closedError());
     return this.ctx.api.kv.delete(this.key, { signal }).then(() => undefined);
   }
 
   /** Whether the barrier is set right now (one consistent read). */
   isSet(options?: Pick<WaitOptions, 'signal'>): Promise<boolean> {
     const signal = this.callSignal(options, 'isSet()');
-    if (!this.machine.is('open')) return Promise.reject(this.closedError());
+    if (this.state !== 'open') return Promise.reject(this.closedError());
     return this.ctx.api.kv.get(this.key, { consistent: true, signal }).then(({ pair }) => pair !== null);
   }
 
@@ -98,20 +81,8 @@ export class Barrier extends SafeEmitter<BarrierEvents> {
    */
   wait(options?: WaitOptions): Promise<void> {
     const wait = resolveWaitOptions(options, 'wait()');
-    if (!this.machine.is('open')) return Promise.reject(this.closedError());
-    return this.waitLoop(waitSignal(wait, `barrier "${this.key}" to be removed`, this.closed.signal));
-  }
-
-  /** Stops every running wait (they reject with `ClosedError`). Idempotent. */
-  async close(): Promise<void> {
-    if (this.machine.is('closed')) return;
-    this.closed.abort(new ClosedError(`barrier "${this.key}"`));
-    this.machine.transition('closed');
-    this.untrack();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
+    if (this.state !== 'open') return Promise.reject(this.closedError());
+    return this.waitLoop(waitSignal(wait, `barrier "${this.key}" to be removed`, this.closedSignal));
   }
 
   private async waitLoop(linked: { signal: AbortSignal; dispose: () => void }): Promise<void> {
@@ -141,7 +112,4 @@ export class Barrier extends SafeEmitter<BarrierEvents> {
     return checkSignal(options?.signal);
   }
 
-  private closedError(): ClosedError {
-    return new ClosedError(`barrier "${this.key}"`);
-  }
 }

@@ -17,14 +17,13 @@
  * proves it was not applied and we retry, changed means we cannot tell, and `add` rejects with
  * the transport's `ConsulError` rather than risk adding twice.
  */
-import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
-import { ClosedError, ConfigError, CounterContentionError, DecodeError } from '../../errors.js';
+import type { RecipeHost } from '../context.js';
+import { ConfigError, CounterContentionError, DecodeError } from '../../errors.js';
 import { sleep } from '../../internal/abort.js';
 import { describe } from '../../internal/duration.js';
 import { validateKey } from '../../internal/keys.js';
 import { checkOptions } from '../../internal/options.js';
-import { SafeEmitter } from '../../internal/safe-emitter.js';
-import { StateMachine, type Moves } from '../../internal/state-machine.js';
+import { KeyedRecipe, type KeyedRecipeState } from '../keyed-recipe.js';
 import { checkSignal } from '../../internal/wait.js';
 import { backoffDelay } from '../../loop/backoff.js';
 import { isTransient } from '../../transport/client.js';
@@ -54,9 +53,7 @@ export interface CounterCallOptions {
   signal?: AbortSignal;
 }
 
-export type CounterState = 'open' | 'closed';
-
-const COUNTER_TRANSITIONS: Moves<CounterState> = { open: ['closed'], closed: [] };
+export type CounterState = KeyedRecipeState;
 
 /** Events of a {@link Counter}. */
 export interface CounterEvents {
@@ -75,14 +72,10 @@ export function decodeCounter(key: string, value: Buffer | null): bigint {
 }
 
 /** A shared integer at `key`. */
-export class Counter extends SafeEmitter<CounterEvents> {
-  readonly key: string;
-  private readonly ctx: RecipeContext;
+export class Counter extends KeyedRecipe<CounterEvents> {
   private readonly maxRetries: number;
-  private readonly machine: StateMachine<CounterState>;
   /** Value and ModifyIndex after this instance's last read or write: the next CAS starts from it. */
   private last: { value: bigint; index: number } | undefined;
-  private readonly untrack: () => void;
 
   constructor(host: RecipeHost, key: string, options: CounterOptions = {}) {
     validateKey('key', key, { allowTrailingSlash: false });
@@ -91,24 +84,15 @@ export class Counter extends SafeEmitter<CounterEvents> {
     if (!Number.isSafeInteger(maxRetries) || maxRetries < 0) {
       throw new ConfigError(`option "maxRetries" must be a non-negative integer, got ${describe(maxRetries)}`, 'maxRetries');
     }
-    const ctx = contextOf(host);
-    super(ctx.logger, () => `counter "${key}"`);
-    this.ctx = ctx;
-    this.key = key;
+    super(host, key, `counter "${key}"`);
     this.maxRetries = maxRetries;
-    this.machine = new StateMachine<CounterState>({ what: () => `counter "${key}"`, initial: 'open', moves: COUNTER_TRANSITIONS, logger: ctx.logger });
-    this.untrack = ctx.lifetime.track(this);
-  }
-
-  get state(): CounterState {
-    return this.machine.state;
   }
 
   /** The current value (0n when the key does not exist), from a consistent read. */
   get(options?: CounterCallOptions): Promise<bigint> {
     checkOptions(options, ['signal'], 'get()');
     const signal = checkSignal(options?.signal);
-    if (!this.machine.is('open')) return Promise.reject(this.closedError());
+    if (this.state !== 'open') return Promise.reject(this.closedError());
     return this.read(signal).then((r) => r.value);
   }
 
@@ -122,19 +106,8 @@ export class Counter extends SafeEmitter<CounterEvents> {
     if (typeof delta === 'number' ? !Number.isSafeInteger(delta) : typeof delta !== 'bigint') {
       throw new ConfigError(`delta must be a bigint or a safe integer, got ${describe(delta)}`, 'delta');
     }
-    if (!this.machine.is('open')) return Promise.reject(this.closedError());
+    if (this.state !== 'open') return Promise.reject(this.closedError());
     return this.addLoop(BigInt(delta), signal);
-  }
-
-  /** Nothing runs in the background; close() only marks the counter closed. Idempotent. */
-  async close(): Promise<void> {
-    if (this.machine.is('closed')) return;
-    this.machine.transition('closed');
-    this.untrack();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
   }
 
   private async addLoop(delta: bigint, signal: AbortSignal | undefined): Promise<bigint> {
@@ -175,7 +148,4 @@ export class Counter extends SafeEmitter<CounterEvents> {
     return seen;
   }
 
-  private closedError(): ClosedError {
-    return new ClosedError(`counter "${this.key}"`);
-  }
 }
