@@ -14,7 +14,7 @@ export const HOLD_RECIPES: readonly HoldRecipe[] = ['lock', 'semaphore', 'electi
 export type Recipe = HoldRecipe | 'queue';
 export const RECIPES: readonly Recipe[] = [...HOLD_RECIPES, 'queue'];
 
-/** Options of the work queue shared by the workers and the harness's drain. */
+/** Deliveries before a dead letter: the workers' queues and the harness's drain share it. */
 export const QUEUE_MAX_ATTEMPTS = 3;
 
 /** A read-write lock hold is a reader or a writer; every other hold counts as a writer. */

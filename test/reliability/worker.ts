@@ -27,7 +27,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ClaimLostError, Coordinator, LeaderElection, Lock, Semaphore, RecipeError, type LeaderTerm, type LockHandle, type Permit, type QueueMessage } from '../../src/index.js';
-import { append, mono, type HoldRecipe, type Mode, type Recipe } from './history.js';
+import { append, mono, QUEUE_MAX_ATTEMPTS, type HoldRecipe, type Mode, type Recipe } from './history.js';
 import { mulberry32 } from './random.js';
 
 export interface WorkerConfig {
@@ -82,7 +82,7 @@ lock.on('error', () => undefined);
 semaphore.on('error', () => undefined);
 election.on('error', () => undefined);
 const rwlock = coord.readWriteLock(config.keys.rwlock, { ttl: config.ttl, lockDelay: config.lockDelay, waitTime: '2s' });
-const queue = coord.queue<string>(config.keys.queue, { ttl: config.ttl, lockDelay: config.lockDelay, waitTime: '2s', maxAttempts: 3, sessionName: `queue ${w}` });
+const queue = coord.queue<string>(config.keys.queue, { ttl: config.ttl, lockDelay: config.lockDelay, waitTime: '2s', maxAttempts: QUEUE_MAX_ATTEMPTS, sessionName: `queue ${w}` });
 queue.on('error', () => undefined);
 
 interface Held {
