@@ -4,7 +4,7 @@
  * consumers. Runs on the dev server, or on real Consul with CONSUL_HTTP_ADDR.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { ClaimLostError, ClosedError, ConfigError, TimeoutError } from '../../src/errors.js';
+import { ClaimLostError, ClosedError, ConfigError, ConsulError, TimeoutError } from '../../src/errors.js';
 import { Queue, type QueueMessage } from '../../src/recipes/queue/queue.js';
 import { messageId, nextCandidate, parseMessageId } from '../../src/recipes/queue/record.js';
 import type { Coordinator } from '../../src/coordinator.js';
@@ -201,6 +201,34 @@ describe('when a consumer loses its claim', () => {
     await again.ack();
     await expect(again.ack()).resolves.toBeUndefined(); // idempotent
     expect(await b.size()).toBe(0);
+  });
+
+  it('refuses an ack whose answer was lost while the claim ended and the message was re-delivered and acked elsewhere', async () => {
+    // Found by the nemesis suite (seed 716778408): an ack sent into a partition timed out, the
+    // consumer's session expired, another consumer took and acked the message, and the read-back
+    // after the heal found no key and reported the late ack as a success.
+    const prefix = fx.key('lost-answer');
+    const coord = fx.coord();
+    const a = queueOf<string>(coord, prefix);
+    const b = queueOf<string>(fx.coord(), prefix);
+    await a.put('job');
+    const first = await a.take();
+    let answer!: () => void;
+    const lostAnswer = new Promise<void>((resolve) => (answer = resolve));
+    const txn = coord.api.txn.bind(coord.api);
+    coord.api.txn = (async (ops: Parameters<typeof txn>[0], signal?: AbortSignal) => {
+      if (!ops.some((op) => op.verb === 'delete')) return txn(ops, signal);
+      await lostAnswer; // the ack never reaches Consul; its answer is a transient failure later
+      throw new ConsulError(503, 'PUT /v1/txn', 'the connection was reset');
+    }) as typeof coord.api.txn;
+    const acking = first.ack();
+    const { pair } = await fx.coord().api.kv.get(`${prefix}/msg/${first.id}`);
+    await consulFetch(fx.target, 'PUT', `/v1/session/destroy/${pair?.session}`);
+    expect(await aborted(first.signal, 15_000)).toBeInstanceOf(ClaimLostError);
+    const again = await b.take({ timeout: '20s' });
+    await again.ack();
+    answer();
+    await expect(acking).rejects.toMatchObject({ code: 'ERR_CLAIM_LOST', messageId: first.id });
   });
 
   it('hands unsettled messages back on close, uncounted, with their signal aborted first', async () => {

@@ -1,9 +1,14 @@
 /**
- * The read-write lock's safety rule, checked over a recorded history (no timing thresholds): each
- * holder records `enter` after its acquire resolved and `exit` before it releases, so the recorded
- * interval lies inside the real hold. A writer's interval must overlap nobody else's; readers may
- * overlap each other. Events are recorded in one process, so their order is exact.
+ * The read-write lock's safety rule over a history recorded in one process: each holder records
+ * `enter` after its acquire resolved and `exit` before it releases, so the recorded interval lies
+ * inside the real hold. A writer's interval must overlap nobody else's; readers may overlap each
+ * other; write tokens grow. The rules are the nemesis suite's checker (`test/reliability/checker.ts`):
+ * the events become its history records (an `enter` is an acquire and an access at once, an `exit`
+ * a release), their order standing for time.
  */
+import { checkHistory } from '../reliability/checker.js';
+import type { HistoryRecord, Line } from '../reliability/history.js';
+
 export interface HistoryEvent {
   readonly who: string;
   readonly mode: 'read' | 'write';
@@ -11,28 +16,25 @@ export interface HistoryEvent {
   readonly token: number;
 }
 
-/** Throws on the first moment a writer held together with anyone; returns the write tokens in order. */
+/** Throws on violations (every message, joined); returns the write tokens in order. */
 export function checkReadWriteHistory(events: readonly HistoryEvent[]): number[] {
-  const readers = new Set<string>();
-  let writer: string | undefined;
-  const writes: number[] = [];
-  for (const [i, e] of events.entries()) {
-    if (e.kind === 'exit') {
-      if (e.mode === 'write') {
-        if (writer !== e.who) throw new Error(`#${i}: ${e.who} exits a write it did not hold`);
-        writer = undefined;
-      } else if (!readers.delete(e.who)) throw new Error(`#${i}: ${e.who} exits a read it did not hold`);
-      continue;
-    }
-    if (writer !== undefined) throw new Error(`#${i}: ${e.who} entered (${e.mode}) while ${writer} held the write lock`);
-    if (e.mode === 'write') {
-      if (readers.size > 0) throw new Error(`#${i}: writer ${e.who} entered while ${[...readers].join(', ')} read`);
-      writer = e.who;
-      if (writes.length > 0 && !(e.token > (writes[writes.length - 1] as number))) throw new Error(`#${i}: write token ${e.token} does not increase`);
-      writes.push(e.token);
+  const records: Line[] = [];
+  const add = (r: HistoryRecord): void => void records.push({ ...r, line: records.length + 1 });
+  const open = new Map<string, string>();
+  events.forEach((e, i) => {
+    const side = `${e.who}/${e.mode}`;
+    if (e.kind === 'enter') {
+      const hold = `${side}/${i}`;
+      open.set(side, hold);
+      add({ type: 'acquired', w: e.who, recipe: 'rwlock', hold, token: e.token, session: e.who, t: i, mode: e.mode });
+      add({ type: e.mode, w: e.who, recipe: 'rwlock', hold, token: e.token, tCheck: i + 0.5, t: i + 0.5 });
     } else {
-      readers.add(e.who);
+      const hold = open.get(side) ?? `${side}/not-held`;
+      open.delete(side);
+      add({ type: 'released', w: e.who, recipe: 'rwlock', hold, token: e.token, tCall: i, t: i });
     }
-  }
-  return writes;
+  });
+  const { violations } = checkHistory(records, { pauseMs: Infinity, progressBoundMs: Infinity, recipes: ['rwlock'] });
+  if (violations.length > 0) throw new Error(violations.map((v) => v.message).join('; '));
+  return events.filter((e) => e.kind === 'enter' && e.mode === 'write').map((e) => e.token);
 }

@@ -20,9 +20,10 @@ describe('the history checker', () => {
   });
 
   it('rejects a writer with a reader, a reader with a writer, two writers', () => {
-    expect(() => checkReadWriteHistory([ev('a', 'read', 'enter'), ev('w', 'write', 'enter')])).toThrow(/while a read/);
-    expect(() => checkReadWriteHistory([ev('w', 'write', 'enter'), ev('a', 'read', 'enter')])).toThrow(/while w held/);
-    expect(() => checkReadWriteHistory([ev('w', 'write', 'enter'), ev('v', 'write', 'enter')])).toThrow(/while w held/);
+    expect(() => checkReadWriteHistory([ev('a', 'read', 'enter'), ev('w', 'write', 'enter')])).toThrow(/w wrote under a write hold while a's read hold was valid/);
+    expect(() => checkReadWriteHistory([ev('w', 'write', 'enter'), ev('a', 'read', 'enter')])).toThrow(/a read under a read hold while w's write hold was valid/);
+    expect(() => checkReadWriteHistory([ev('w', 'write', 'enter'), ev('v', 'write', 'enter')])).toThrow(/v wrote under a write hold while w's write hold was valid/);
+    expect(() => checkReadWriteHistory([ev('w', 'write', 'enter', 5), ev('w', 'write', 'exit'), ev('v', 'write', 'enter', 4)])).toThrow(/token 4 does not exceed the previous hold's 5/);
   });
 });
 

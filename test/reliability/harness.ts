@@ -2,8 +2,10 @@
  * One nemesis trial: a dev server, a fenced store, K worker child processes each behind its own
  * fault proxy, and a nemesis that injects one fault (or a pair) at a time on a seeded schedule,
  * heals it, and waits for every recipe to make progress before the next. At the end the workers
- * stop, the server must hold no session, no held key and no agent check, and the history goes to
- * the checker.
+ * stop; once their sessions ended, a drain consumer in this process takes and acks what is left
+ * in the queue (its claims returned by dead consumers included) and the queue's end state is
+ * recorded; the server must hold no session, no held key and no agent check, and the history goes
+ * to the checker.
  *
  * Fault durations are the schedule itself (a partition lasts this long); every other wait is on an
  * observed condition (a history line, a process exit, the server's state).
@@ -14,10 +16,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { Coordinator, RecipeError } from '../../src/index.js';
 import { startDevServer, startFaultProxy, type DevServer, type FaultProxy } from '../../src/testing/index.js';
 import { checkHistory, type CheckResult } from './checker.js';
 import { startFencedStore } from './fenced-store.js';
-import { append, HistoryTail, mono, parseHistory, RECIPES, type FaultKind, type Line, type Recipe } from './history.js';
+import { append, HistoryTail, mono, parseHistory, progressOf, QUEUE_MAX_ATTEMPTS, RECIPES, type FaultKind, type Line, type Recipe } from './history.js';
 import { mulberry32 } from './random.js';
 import type { WorkerConfig } from './worker.js';
 
@@ -95,7 +98,13 @@ export async function runTrial(options: TrialOptions): Promise<TrialResult> {
   const dev: DevServer = await startDevServer({ sessionTtlMin: '100ms' });
   const store = await startFencedStore(history);
   const prefix = `reliability/${seed}`;
-  const keys: Record<Recipe, string> = { lock: `${prefix}/lock`, semaphore: `${prefix}/semaphore`, election: `${prefix}/leader` };
+  const keys: Record<Recipe, string> = {
+    lock: `${prefix}/lock`,
+    semaphore: `${prefix}/semaphore`,
+    election: `${prefix}/leader`,
+    rwlock: `${prefix}/rwlock`,
+    queue: `${prefix}/queue`,
+  };
   const ids = Array.from({ length: k }, (_, i) => `w${i + 1}`);
   const proxies = new Map<string, FaultProxy>();
   for (const id of ids) proxies.set(id, await startFaultProxy({ target: dev.url }));
@@ -144,21 +153,36 @@ export async function runTrial(options: TrialOptions): Promise<TrialResult> {
     for (const r of fresh) {
       if (r.type === 'acquired') holders.set(r.hold, { w: r.w, recipe: r.recipe, session: r.session });
       if (r.type === 'lost' || r.type === 'released') holders.delete(r.hold);
+      // A consumer holding a message counts as a holder (its session is looked up on the server).
+      if (r.type === 'taken') holders.set(r.delivery, { w: r.w, recipe: 'queue', session: '' });
+      if (r.type === 'msg-lost' || r.type === 'acked' || r.type === 'nacked' || r.type === 'settle-refused') holders.delete(r.delivery);
     }
     return fresh;
+  };
+  /** The consumer sessions that hold a message now, by worker (their session is named after it). */
+  const queueClaims = (): Array<{ w: string; recipe: Recipe; session: string }> => {
+    const names = new Map(dev.state.listSessions().map((s) => [s.id, s.name]));
+    return dev.state
+      .listKeys(`${keys.queue}/msg/`)
+      .flatMap((e) => (e.session ? [{ w: (names.get(e.session) ?? '').replace(/^queue /, ''), recipe: 'queue' as const, session: e.session }] : []))
+      .filter((c) => ids.includes(c.w));
   };
   const forget = (w: string): void => {
     for (const [hold, h] of holders) if (h.w === w) holders.delete(hold);
   };
-  /** Waits until every recipe has a write checked after `since`; false after `limitMs`. */
+  /** Waits until every recipe has an access checked (queue: an ack) after `since`; false after `limitMs`. */
   const progressed = async (since: number, limitMs: number): Promise<boolean> => {
     const until = mono() + limitMs;
     const pending = new Set(recipes);
-    for (const r of tail.records) if (r.type === 'write' && r.tCheck > since) pending.delete(r.recipe);
+    const seen = (r: Line): void => {
+      const recipe = progressOf(r);
+      if (recipe && ('tCheck' in r ? r.tCheck : r.t) > since) pending.delete(recipe);
+    };
+    tail.records.forEach(seen);
     while (pending.size > 0) {
       if (mono() > until) return false;
       await delay(100);
-      for (const r of follow()) if (r.type === 'write' && r.tCheck > since) pending.delete(r.recipe);
+      follow().forEach(seen);
     }
     return true;
   };
@@ -214,9 +238,13 @@ export async function runTrial(options: TrialOptions): Promise<TrialResult> {
         return { ms, heal: async () => (spawn(target), record(id, fault, target, 'restarted', 'heal')) };
       }
       case 'destroy-session': {
-        // An operator destroys a holder's session (Lock and LeaderElection: lock-delay covers
-        // them; guarantees.md gives a semaphore slot no margin against this).
-        const candidates = [...holders.values()].filter((h) => h.recipe !== 'semaphore' && !busy.has(h.w));
+        // An operator destroys a holder's session (Lock, LeaderElection and a queue consumer's
+        // claims: lock-delay covers them; guarantees.md gives a semaphore slot and a read-write
+        // lock contender no margin against this).
+        const candidates = [
+          ...[...holders.values()].filter((h) => h.recipe !== 'semaphore' && h.recipe !== 'rwlock' && h.recipe !== 'queue'),
+          ...(recipes.includes('queue') ? queueClaims() : []),
+        ].filter((h) => !busy.has(h.w));
         if (candidates.length === 0) return undefined;
         const victim = pick(candidates);
         busy.add(victim.w);
@@ -299,16 +327,60 @@ export async function runTrial(options: TrialOptions): Promise<TrialResult> {
   await all;
   clearTimeout(timer);
 
-  const leftovers = await leftoversAfter(dev, prefix, keys, 4 * ttlMs + lockDelayMs + 5_000);
+  // Once every worker session ended, what is left in the queue must still be deliverable.
+  const ended = mono() + 4 * ttlMs + lockDelayMs + 5_000;
+  while (dev.state.listSessions().length > 0 && mono() < ended) await delay(200);
+  if (recipes.includes('queue')) await drain(dev, keys.queue, history, 20_000);
+  const leftovers = await leftoversAfter(dev, prefix, keys, 5_000);
   for (const p of proxies.values()) await p.close();
   await store.close();
   await dev.close();
 
   const records = parseHistory(readFileSync(history, 'utf8'));
-  const result = checkHistory(records, { pauseMs: ttlMs, progressBoundMs, progressUntil: stoppingAt });
+  const result = checkHistory(records, { pauseMs: ttlMs, progressBoundMs, progressUntil: stoppingAt, recipes });
   const stderr = Object.fromEntries([...procs.values()].map((p) => [p.id, p.stderr]));
   if (result.violations.length === 0 && leftovers.length === 0 && !process.env.RELIABILITY_KEEP_HISTORY) rmSync(dir, { recursive: true, force: true });
   return { ...result, seed, history, records, leftovers, stderr };
+}
+
+/**
+ * Takes and acks every message left in the queue (recorded as worker `drain`), until a take times
+ * out on an empty queue or `limitMs` passed; then records the queue's end state.
+ */
+async function drain(dev: DevServer, prefix: string, history: string, limitMs: number): Promise<void> {
+  const until = mono() + limitMs;
+  const coord = new Coordinator({ address: dev.url });
+  const queue = coord.queue<string>(prefix, { ttl: '10s', lockDelay: 0, waitTime: '1s', maxAttempts: QUEUE_MAX_ATTEMPTS, sessionName: 'queue drain' });
+  queue.on('error', () => undefined);
+  try {
+    for (let n = 1; mono() < until; n++) {
+      let msg;
+      try {
+        msg = await queue.take({ timeout: '2s' });
+      } catch (err) {
+        if (!(err instanceof RecipeError && err.code === 'ERR_TIMEOUT')) throw err;
+        if ((await queue.size()) === 0) break;
+        continue;
+      }
+      const delivery = `drain/0/${n}`;
+      append(history, { type: 'taken', w: 'drain', delivery, id: msg.id, payload: msg.payload, attempt: msg.attempt, t: mono() });
+      const tCall = mono();
+      await msg.ack();
+      append(history, { type: 'acked', w: 'drain', delivery, id: msg.id, payload: msg.payload, tCall, t: mono() });
+    }
+  } finally {
+    await coord.close();
+  }
+  const payloadOf = (value: Buffer | null): string => {
+    try {
+      return String((JSON.parse(value?.toString('utf8') ?? '') as { payload?: unknown }).payload);
+    } catch {
+      return '';
+    }
+  };
+  const remaining = dev.state.listKeys(`${prefix}/msg/`).map((e) => ({ id: e.key.slice(`${prefix}/msg/`.length), payload: payloadOf(e.value), ...(e.session ? { session: e.session } : {}) }));
+  const dead = dev.state.listKeys(`${prefix}/dead/`).map((e) => ({ id: e.key.slice(`${prefix}/dead/`.length), payload: payloadOf(e.value) }));
+  append(history, { type: 'queue-end', remaining, dead, t: mono() });
 }
 
 /** Waits for the server to hold nothing of the trial; returns what is still there after `limitMs`. */
@@ -321,7 +393,9 @@ async function leftoversAfter(dev: DevServer, prefix: string, keys: Record<Recip
       if (e.session) found.push(`key ${e.key} held by ${e.session}`);
       // The lock key stays without a session (as Go's Unlock leaves it); the semaphore's `.lock`
       // record may still list a killed worker's session, pruned by the next contender as in Go.
-      else if (e.key !== keys.lock && e.key !== `${keys.semaphore}/.lock`) found.push(`key ${e.key}`);
+      // The queue keeps its sequence, its dead letters and any message not taken (the checker
+      // judges those); a dead consumer's place in line stays unlocked until a consumer tidies it.
+      else if (e.key !== keys.lock && e.key !== `${keys.semaphore}/.lock` && !e.key.startsWith(`${keys.queue}/`)) found.push(`key ${e.key}`);
     }
     for (const c of dev.state.listChecks()) if (c.source === 'agent') found.push(`check ${c.checkId}`);
     if (found.length === 0 || mono() > until) return found;

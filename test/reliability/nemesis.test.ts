@@ -1,6 +1,7 @@
 /**
- * The nemesis suite: five worker processes loop over Lock, Semaphore (limit 2) and
- * LeaderElection, each through its own fault proxy, while a seeded nemesis partitions, pauses,
+ * The nemesis suite: five worker processes loop over Lock, Semaphore (limit 2), LeaderElection,
+ * ReadWriteLock (readers and writers) and the work queue (put, or take + ack/nack), each through
+ * its own fault proxy, while a seeded nemesis partitions, pauses,
  * kills and restarts them, destroys sessions behind their backs, takes the server's leader away,
  * adds latency and restarts the server with its state. The checker (checker.ts) judges the
  * recorded history.
@@ -14,7 +15,7 @@ import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { formatViolations } from './checker.js';
 import { runTrial, type TrialResult } from './harness.js';
-import type { FaultKind, Recipe } from './history.js';
+import type { FaultKind, HoldRecipe } from './history.js';
 import { randomSeed } from './random.js';
 
 const LONG_SECONDS = Number(process.env.RELIABILITY_SECONDS ?? 0);
@@ -29,7 +30,7 @@ type Totals = Omit<TrialResult['stats'], 'acquisitions' | 'faults'> & {
   trials: number;
   seeds: number[];
   faults: Partial<Record<FaultKind, number>>;
-  acquisitions: Record<Recipe, number>;
+  acquisitions: Record<HoldRecipe, number>;
   violations: number;
   leftovers: number;
 };
@@ -38,7 +39,10 @@ function add(t: Totals, r: TrialResult): void {
   t.trials += 1;
   t.seeds.push(r.seed);
   for (const [k, v] of Object.entries(r.stats.faults)) t.faults[k as FaultKind] = (t.faults[k as FaultKind] ?? 0) + (v ?? 0);
-  for (const k of Object.keys(t.acquisitions) as Recipe[]) t.acquisitions[k] += r.stats.acquisitions[k];
+  for (const k of Object.keys(t.acquisitions) as HoldRecipe[]) t.acquisitions[k] += r.stats.acquisitions[k];
+  t.rwlockHolds.read += r.stats.rwlockHolds.read;
+  t.rwlockHolds.write += r.stats.rwlockHolds.write;
+  for (const k of Object.keys(t.queue) as Array<keyof Totals['queue']>) t.queue[k] += r.stats.queue[k];
   t.losses += r.stats.losses;
   t.writesChecked += r.stats.writesChecked;
   t.storeWrites += r.stats.storeWrites;
@@ -67,7 +71,9 @@ describe('nemesis', () => {
         trials: 0,
         seeds: [],
         faults: {},
-        acquisitions: { lock: 0, semaphore: 0, election: 0 },
+        acquisitions: { lock: 0, semaphore: 0, election: 0, rwlock: 0 },
+        rwlockHolds: { read: 0, write: 0 },
+        queue: { put: 0, putFailed: 0, delivered: 0, redelivered: 0, acked: 0, nacked: 0, settleRefused: 0, lost: 0, drained: 0, deadLetters: 0, remaining: 0, pauseHazards: 0 },
         losses: 0,
         writesChecked: 0,
         storeWrites: 0,
@@ -112,7 +118,11 @@ describe('nemesis', () => {
       expect(totals.acquisitions.lock).toBeGreaterThan(0);
       expect(totals.acquisitions.semaphore).toBeGreaterThan(0);
       expect(totals.acquisitions.election).toBeGreaterThan(0);
+      expect(totals.rwlockHolds.read).toBeGreaterThan(0);
+      expect(totals.rwlockHolds.write).toBeGreaterThan(0);
       expect(totals.writesChecked).toBeGreaterThan(0);
+      expect(totals.queue.put).toBeGreaterThan(0);
+      expect(totals.queue.acked).toBeGreaterThan(0);
     },
     (LONG ? LONG_SECONDS * 1000 + LONG_TRIAL_MS : CI_TRIAL_MS) + 150_000,
   );

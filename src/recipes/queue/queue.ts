@@ -797,7 +797,9 @@ class Delivery<T> implements QueueMessage<T> {
       if (!isTransient(err)) throw err;
       // The answer was lost. An ack that landed leaves no key; a nack leaves it unlocked with a new index.
       const pair = await this.q.read(this.key);
-      ok = to === 'acked' ? pair === null : pair !== null && pair.session === undefined && pair.modifyIndex !== this.claimIndex;
+      // That proves our settle only while our session is still alive after the read: once it is
+      // lost, Consul may have unlocked the message and another consumer claimed and acked it.
+      ok = this.session.isAlive() && (to === 'acked' ? pair === null : pair !== null && pair.session === undefined && pair.modifyIndex !== this.claimIndex);
     }
     if (!this.machine.is('claimed')) {
       if (ok) return; // settled on the server; the local loss came second
