@@ -74,6 +74,15 @@ export function refuseDatacenter(options: unknown, where: string, reason: string
 }
 
 /**
+ * The options check of a call that stays in the agent's own datacenter: a `dc` option is refused
+ * with `reason` (why it cannot be honoured), then every name must be one of `known`.
+ */
+export function checkLocalOptions(options: unknown, known: readonly string[], where: string, reason: string = SESSION_DATACENTER_REASON): void {
+  refuseDatacenter(options, where, reason);
+  checkOptions(options, known, where);
+}
+
+/**
  * Checks a per-call `dc` option (Consul's `?dc=`): undefined (the agent's datacenter) or a
  * non-empty datacenter name. Throws {@link ConfigError}.
  */

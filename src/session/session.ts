@@ -32,7 +32,7 @@ import { describe, formatDurationMs, toMs } from '../internal/duration.js';
 import { backoffDelay } from '../loop/backoff.js';
 import { SafeEmitter } from '../internal/safe-emitter.js';
 import { StateMachine, type Moves } from '../internal/state-machine.js';
-import { checkOptions, refuseDatacenter } from '../internal/options.js';
+import { checkLocalOptions } from '../internal/options.js';
 import { explainTtlRefusal } from './ttl-hint.js';
 
 /** Defaults, each with its reason. */
@@ -114,8 +114,7 @@ export function resolveSessionOptions(options: SessionOptions = {}): ResolvedSes
   if (options === null || typeof options !== 'object') {
     throw new ConfigError(`session options must be an object, got ${describe(options)}`, 'options');
   }
-  refuseDatacenter(options, 'session()');
-  checkOptions(options, ['name', 'ttl', 'lockDelay', 'behavior', 'checks', 'healthCheckTtl', 'signal'], 'session()');
+  checkLocalOptions(options, ['name', 'ttl', 'lockDelay', 'behavior', 'checks', 'healthCheckTtl', 'signal'], 'session()');
   const name = options.name ?? SESSION_DEFAULTS.name;
   if (typeof name !== 'string' || name.length === 0) {
     throw new ConfigError(`option "name" must be a non-empty string, got ${describe(name)}`, 'name');

@@ -23,7 +23,7 @@ import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
 import { ClosedError, ConfigError, IllegalStateError, SessionLostError, abortReason } from '../../errors.js';
 import { describe, toMs } from '../../internal/duration.js';
 import { validateKey } from '../../internal/keys.js';
-import { checkOptions, refuseDatacenter } from '../../internal/options.js';
+import { checkLocalOptions } from '../../internal/options.js';
 import { SafeEmitter } from '../../internal/safe-emitter.js';
 import { StateMachine, type Moves } from '../../internal/state-machine.js';
 import { resolveWaitOptions, waitSignal, type WaitOptions } from '../../internal/wait.js';
@@ -101,8 +101,7 @@ export class DoubleBarrier extends SafeEmitter<DoubleBarrierEvents> {
   constructor(host: RecipeHost, prefix: string, options: DoubleBarrierOptions) {
     validateKey('prefix', prefix);
     if (options === null || typeof options !== 'object') throw new ConfigError(`doubleBarrier() options must be an object with a "count", got ${describe(options)}`, 'options');
-    refuseDatacenter(options, 'doubleBarrier()');
-    checkOptions(options, ['count', 'ttl', 'healthCheckTtl', 'sessionName', 'waitTime'], 'doubleBarrier()');
+    checkLocalOptions(options, ['count', 'ttl', 'healthCheckTtl', 'sessionName', 'waitTime'], 'doubleBarrier()');
     const { count } = options;
     if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1) {
       throw new ConfigError(`option "count" must be a positive integer, got ${describe(count)}`, 'count');

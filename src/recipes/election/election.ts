@@ -72,7 +72,7 @@ import {
 } from '../hold/contender.js';
 import { encodeLockValue, type LockValue } from '../hold/keys.js';
 import type { HoldState } from '../hold/state.js';
-import { checkOptions, refuseDatacenter } from '../../internal/options.js';
+import { checkLocalOptions } from '../../internal/options.js';
 import { HOLDER_OPTION_NAMES, resolveHolderOptions, type HolderOptions } from '../hold/options.js';
 
 export type { DeposedReason, ElectionState } from './state.js';
@@ -159,8 +159,7 @@ export function resolveElectionOptions<T>(key: unknown, options: ElectionOptions
   if (options === null || typeof options !== 'object') {
     throw new ConfigError(`election options must be an object, got ${describe(options)}`, 'options');
   }
-  refuseDatacenter(options, 'election()');
-  checkOptions(options, ELECTION_OPTION_NAMES, 'election()');
+  checkLocalOptions(options, ELECTION_OPTION_NAMES, 'election()');
   const common = resolveHolderOptions(options, { ...ELECTION_DEFAULTS, behavior: 'delete', lockDelayGuards: true });
   return {
     key: key as string,

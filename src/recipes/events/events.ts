@@ -28,7 +28,7 @@ import type { QueryMeta } from '../../transport/client.js';
 import type { UserEventRecord } from '../../transport/events.js';
 import { advanceEventCursor, INITIAL_EVENT_CURSOR, sameLastEvent, type EventCursor } from '../watch/event-cursor.js';
 import { resolveWaitMs, Watcher, type WatcherEvents, type WatcherOptions } from '../watch/watcher.js';
-import { checkOptions, refuseDatacenter, resolveDatacenter } from '../../internal/options.js';
+import { checkOptions, resolveDatacenter, checkLocalOptions } from '../../internal/options.js';
 
 /**
  * Why `events.watch()` takes no `dc`: the event list is the local agent's own buffer of what gossip
@@ -183,8 +183,7 @@ export class EventWatcher extends Watcher<UserEvent[], void, EventWatcherEvents>
   constructor(host: RecipeHost, name: string, options: EventWatchOptions = {}) {
     validateEventName(name);
     if (options === null || typeof options !== 'object') throw new ConfigError('event watch options must be an object', 'options');
-    refuseDatacenter(options, 'events.watch()', EVENT_LIST_DATACENTER_REASON);
-    checkOptions(options, ['history', 'wait', 'signal'], 'events.watch()');
+    checkLocalOptions(options, ['history', 'wait', 'signal'], 'events.watch()', EVENT_LIST_DATACENTER_REASON);
     const history = options.history ?? EVENTS_DEFAULTS.history;
     if (typeof history !== 'boolean') throw new ConfigError(`option "history" must be a boolean, got ${describe(history)}`, 'history');
     const waitMs = resolveWaitMs(options.wait, EVENTS_DEFAULTS.waitMs);

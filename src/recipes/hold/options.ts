@@ -10,7 +10,7 @@
 import { ConfigError } from '../../errors.js';
 import { describe, toMs } from '../../internal/duration.js';
 import { Session, resolveSessionOptions, type ResolvedSessionOptions } from '../../session/session.js';
-import { checkOptions, refuseDatacenter } from '../../internal/options.js';
+import { checkLocalOptions } from '../../internal/options.js';
 
 /** Options shared by Lock, Semaphore and LeaderElection: the session and the monitor. */
 export interface HolderOptions {
@@ -148,8 +148,7 @@ export function resolveAcquireOptions(options: AcquireOptions | undefined, metho
   if (options === null || typeof options !== 'object') {
     throw new ConfigError(`${method} options must be an object, got ${describe(options)}`, 'options');
   }
-  refuseDatacenter(options, method);
-  checkOptions(options, ['signal', 'timeout'], method);
+  checkLocalOptions(options, ['signal', 'timeout'], method);
   const { signal, timeout } = options;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new ConfigError(`option "signal" must be an AbortSignal, got ${describe(signal)}`, 'signal');

@@ -35,7 +35,7 @@ import { LockConflictError, SessionLostError, abortReason } from '../../errors.j
 import { toMs } from '../../internal/duration.js';
 import { validateKey } from '../../internal/keys.js';
 import type { Session } from '../../session/session.js';
-import { checkOptions, refuseDatacenter } from '../../internal/options.js';
+import { checkLocalOptions } from '../../internal/options.js';
 import { HOLDER_OPTION_NAMES, resolveFair, resolveHolderOptions, type HolderOptions, type ResolvedHolderOptions } from '../hold/options.js';
 import { isTransient } from '../../transport/client.js';
 import type { ConsulApi, KVPair } from '../../transport/index.js';
@@ -137,8 +137,7 @@ export interface ResolvedLockOptions extends ResolvedHolderOptions {
 /** Validates and converts lock options synchronously; throws {@link ConfigError}. */
 export function resolveLockOptions(key: unknown, options: LockOptions = {}): ResolvedLockOptions {
   validateKey('key', key);
-  refuseDatacenter(options, 'lock()');
-  checkOptions(options, LOCK_OPTION_NAMES, 'lock()');
+  checkLocalOptions(options, LOCK_OPTION_NAMES, 'lock()');
   const common = resolveHolderOptions(options, { ...LOCK_DEFAULTS, behavior: 'release', lockDelayGuards: true });
   return {
     key: key as string,

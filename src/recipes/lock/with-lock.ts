@@ -13,7 +13,7 @@ import { describe } from '../../internal/duration.js';
 import { resolveAcquireOptions, type AcquireOptions, type HoldHandle, type ResolvedAcquireOptions } from '../hold/contender.js';
 import { LOCK_OPTION_NAMES, Lock, type LockOptions } from './lock.js';
 import { SEMAPHORE_OPTION_NAMES, Semaphore, type SemaphoreOptions } from '../semaphore/semaphore.js';
-import { checkOptions, refuseDatacenter } from '../../internal/options.js';
+import { checkLocalOptions } from '../../internal/options.js';
 
 /** What `fn` gets while it holds the lock or permit. */
 export interface HeldContext {
@@ -69,8 +69,7 @@ function splitOptions<O extends AcquireOptions>(
   fn: unknown,
   acquireOptions: AcquireOptions = {},
 ): { recipe: Omit<O, 'signal' | 'timeout'>; acquire: ResolvedAcquireOptions } {
-  refuseDatacenter(options, where);
-  checkOptions(options, [...recipeOptionNames, 'signal', 'timeout'], where);
+  checkLocalOptions(options, [...recipeOptionNames, 'signal', 'timeout'], where);
   const { signal, timeout, ...recipe } = options ?? ({} as O);
   const acquire = resolveAcquireOptions({ signal, timeout, ...acquireOptions });
   assertFunction(fn);

@@ -2,7 +2,7 @@
 import { ConfigError } from '../../errors.js';
 import { describe, toMs } from '../../internal/duration.js';
 import { validateKey } from '../../internal/keys.js';
-import { checkOptions, refuseDatacenter } from '../../internal/options.js';
+import { checkOptions, checkLocalOptions } from '../../internal/options.js';
 import { resolveSessionOptions, type ResolvedSessionOptions } from '../../session/session.js';
 import { defaultHolderChecks } from '../hold/options.js';
 import { normalizePrefix } from '../hold/keys.js';
@@ -80,8 +80,7 @@ export interface ResolvedQueueOptions {
 /** Validates and converts queue options synchronously; throws {@link ConfigError}. */
 export function resolveQueueOptions(prefix: unknown, options: QueueOptions = {}): ResolvedQueueOptions {
   validateKey('prefix', prefix);
-  refuseDatacenter(options, 'queue()');
-  checkOptions(options, QUEUE_OPTION_NAMES, 'queue()');
+  checkLocalOptions(options, QUEUE_OPTION_NAMES, 'queue()');
   const normalized = normalizePrefix(prefix as string);
   if (normalized === '') throw new ConfigError(`prefix must name a folder, got ${describe(prefix)}`, 'prefix');
   const parsed = resolveSessionOptions({

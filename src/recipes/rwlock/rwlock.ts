@@ -23,7 +23,7 @@ import { contextOf, type RecipeHost } from '../context.js';
 import { ConfigError, LockConflictError, abortReason } from '../../errors.js';
 import { describe } from '../../internal/duration.js';
 import { validateKey } from '../../internal/keys.js';
-import { checkOptions, refuseDatacenter } from '../../internal/options.js';
+import { checkLocalOptions } from '../../internal/options.js';
 import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
 import type { Session } from '../../session/session.js';
 import { isTransient } from '../../transport/client.js';
@@ -81,8 +81,7 @@ interface ResolvedRwOptions extends ResolvedHolderOptions {
 
 function resolveRwOptions(prefix: unknown, options: ReadWriteLockOptions = {}): ResolvedRwOptions {
   validateKey('prefix', prefix);
-  refuseDatacenter(options, 'readWriteLock()');
-  checkOptions(options, RWLOCK_OPTION_NAMES, 'readWriteLock()');
+  checkLocalOptions(options, RWLOCK_OPTION_NAMES, 'readWriteLock()');
   const normalized = normalizePrefix(prefix as string);
   if (normalized === '') throw new ConfigError(`prefix must name a folder, got ${describe(prefix)}`, 'prefix');
   return { prefix: normalized, ...resolveHolderOptions(options, { ...RWLOCK_DEFAULTS, behavior: 'delete', lockDelayGuards: false }) };

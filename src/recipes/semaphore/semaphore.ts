@@ -62,7 +62,7 @@ import {
   type SemaphoreRecord,
   type SemaphoreView,
 } from './record.js';
-import { checkOptions, refuseDatacenter } from '../../internal/options.js';
+import { checkLocalOptions } from '../../internal/options.js';
 import { HOLDER_OPTION_NAMES, resolveFair, resolveHolderOptions, type HolderOptions, type ResolvedHolderOptions } from '../hold/options.js';
 
 export { SEMAPHORE_FLAG_VALUE } from '../hold/keys.js';
@@ -154,8 +154,7 @@ export function resolveSemaphoreOptions(prefix: unknown, options: SemaphoreOptio
   if (options === null || typeof options !== 'object') {
     throw new ConfigError(`semaphore options must be an object with a "limit", got ${describe(options)}`, 'options');
   }
-  refuseDatacenter(options, 'semaphore()');
-  checkOptions(options, SEMAPHORE_OPTION_NAMES, 'semaphore()');
+  checkLocalOptions(options, SEMAPHORE_OPTION_NAMES, 'semaphore()');
   const { limit } = options;
   if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit <= 0) {
     throw new ConfigError(`option "limit" must be a positive integer, got ${describe(limit)}`, 'limit');

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { ConfigError } from '../../errors.js';
 import { describe, formatDurationMs, toMs } from '../../internal/duration.js';
-import { checkOptions, refuseDatacenter } from '../../internal/options.js';
+import { checkOptions, checkLocalOptions } from '../../internal/options.js';
 import type { CheckStatus, ServiceCheckDefinition, ServiceDefinition } from '../../transport/services.js';
 
 /** The names `registerService()` accepts. */
@@ -198,8 +198,7 @@ export function resolveServiceOptions(options: RegisterServiceOptions): Resolved
   if (options === null || typeof options !== 'object') {
     throw new ConfigError(`service options must be an object, got ${describe(options)}`, 'options');
   }
-  refuseDatacenter(options, 'registerService()', 'a service registers with the local agent, which syncs it to its own datacenter; register it through an agent of the other datacenter');
-  checkOptions(options, SERVICE_OPTION_NAMES, 'registerService()');
+  checkLocalOptions(options, SERVICE_OPTION_NAMES, 'registerService()', 'a service registers with the local agent, which syncs it to its own datacenter; register it through an agent of the other datacenter');
   const name = optionalString('name', options.name);
   if (name === undefined || name.includes('/')) {
     throw new ConfigError(`option "name" must be a non-empty string without '/', got ${describe(options.name)}`, 'name');
