@@ -4,7 +4,10 @@
  *
  * Algorithm (hashicorp/consul `api/lock.go`, `Lock()` and `monitorLock()`):
  * 1. Read the key. Other flags → `LockConflictError` (the key is not a lock). Held by another
- *    session → block on the key (blocking query) until it changes.
+ *    session → block on the key (blocking query) until it changes. A Lock that released the key
+ *    before skips this read: its release's answer showed the key (see `LockDriver.recall`), and
+ *    step 2's `check-index` refuses the write if anybody touched the key since, after which the
+ *    read happens as usual.
  * 2. Free → one transaction: `check-not-exists` (or `check-index` at the ModifyIndex we read) +
  *    `lock` with our session, the lock flags and our value — the state-store operation behind
  *    Go's `PUT ?acquire`. Refused for lock-delay (Consul refuses acquires for `lockDelay` after a
@@ -17,6 +20,8 @@
  * 4. Held → monitor the key with consistent blocking reads; it is lost when the key is deleted,
  *    released or taken, or when the session is lost. The handle's `signal` aborts first, then
  *    `lost` fires.
+ * 5. Release → an `unlock` transaction (the operation behind Go's `PUT ?release`), whose answer
+ *    carries the key as it left it.
  *
  * Fair mode (`fair: true`): before step 1 a waiter joins a queue beside the key
  * (`<key>.fair/<session>`) and blocks only on the waiter just ahead of it; the first in line runs
