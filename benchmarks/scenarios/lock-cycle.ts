@@ -1,10 +1,12 @@
 /**
- * Lock cycle: one client acquires and releases a free lock, over and over. Three shapes: a lock
- * with its own session (a session per hold, the default), a lock on a shared session, and
- * `withLock`. The sample is one whole cycle (acquire resolved + release resolved).
+ * Lock cycle: one client acquires and releases a free lock, over and over. Five shapes: a new lock
+ * per cycle with its own session (a session per hold, the default), the same on a shared session,
+ * `withLock`, and one lock acquired again and again (own session, shared session), whose cycles
+ * after the first skip the read (its release's answer showed the key). The sample is one whole
+ * cycle (acquire resolved + release resolved).
  */
 import { performance } from 'node:perf_hooks';
-import { Coordinator } from '../../src/index.js';
+import { Coordinator, type Lock } from '../../src/index.js';
 import { topRoutes, unique } from '../lib/measure.js';
 import { writeResult } from '../lib/results.js';
 import { log, size, type Profile, type Scenario } from '../lib/scenario.js';
@@ -43,6 +45,8 @@ export const lockCycle: Scenario = {
           name: 'withLock',
           cycle: (key) => coord.withLock(key, () => undefined, { ttl: '10s', lockDelay: 0 }),
         },
+        reusing('own session, one Lock', (key) => coord.lock(key, { ttl: '10s', lockDelay: 0 })),
+        reusing('shared session, one Lock', (key) => coord.lock(key, { session })),
       ];
       for (const shape of shapes) {
         const key = unique('lock-cycle');
@@ -77,3 +81,17 @@ export const lockCycle: Scenario = {
     }
   },
 };
+
+/** A shape that keeps one Lock per key and acquires it again each cycle. */
+function reusing(name: string, make: (key: string) => Lock): { name: string; cycle: (key: string) => Promise<void> } {
+  const locks = new Map<string, Lock>();
+  return {
+    name,
+    cycle: async (key) => {
+      let lock = locks.get(key);
+      if (!lock) locks.set(key, (lock = make(key)));
+      const handle = await lock.acquire();
+      await handle.release();
+    },
+  };
+}

@@ -4,7 +4,10 @@
  *
  * Algorithm (hashicorp/consul `api/lock.go`, `Lock()` and `monitorLock()`):
  * 1. Read the key. Other flags → `LockConflictError` (the key is not a lock). Held by another
- *    session → block on the key (blocking query) until it changes.
+ *    session → block on the key (blocking query) until it changes. A Lock that released the key
+ *    before skips this read: its release's answer showed the key (see `LockDriver.recall`), and
+ *    step 2's `check-index` refuses the write if anybody touched the key since, after which the
+ *    read happens as usual.
  * 2. Free → one transaction: `check-not-exists` (or `check-index` at the ModifyIndex we read) +
  *    `lock` with our session, the lock flags and our value — the state-store operation behind
  *    Go's `PUT ?acquire`. Refused for lock-delay (Consul refuses acquires for `lockDelay` after a
@@ -17,6 +20,8 @@
  * 4. Held → monitor the key with consistent blocking reads; it is lost when the key is deleted,
  *    released or taken, or when the session is lost. The handle's `signal` aborts first, then
  *    `lost` fires.
+ * 5. Release → an `unlock` transaction (the operation behind Go's `PUT ?release`), whose answer
+ *    carries the key as it left it.
  *
  * Fair mode (`fair: true`): before step 1 a waiter joins a queue beside the key
  * (`<key>.fair/<session>`) and blocks only on the waiter just ahead of it; the first in line runs
@@ -50,10 +55,10 @@ import {
 } from '../hold/contender.js';
 import { LOCK_FLAG_VALUE, encodeLockValue, fairEntryKey, type LockValue } from '../hold/keys.js';
 import { anyoneWaiting, deadAhead, hasLeft, joinOps, lookOps, predecessor, queueView, type QueueView } from './fair-queue.js';
-import { classifyRefusal } from '../hold/txn-outcome.js';
+import { classifyRefusal, lockedEntry } from '../hold/txn-outcome.js';
 import { blockingQuery } from '../../loop/blocking-query.js';
 import { acquireOps, lockLossReason, observeLockKey, type LockObservation } from './lock-key.js';
-import { KeyContentionAttempt, SingleKeyDriver, keyRead, retryTransient, writeOutcome, type WriteOutcome } from '../hold/key-contention.js';
+import { KeyContentionAttempt, SingleKeyDriver, keyRead, retryTransient, writeOutcome, type KnownKey, type WriteOutcome } from '../hold/key-contention.js';
 
 export { LOCK_FLAG_VALUE } from '../hold/keys.js';
 export type { AcquireOptions } from '../hold/options.js';
@@ -193,6 +198,8 @@ export class Lock extends Contender<LockHandle, KVPair | null> {
 /** @internal The lock algorithm over one key (exported for tests). */
 export class LockDriver extends SingleKeyDriver {
   readonly fair: boolean;
+  /** The entry our last release's answer carried (see {@link recall}); one Lock has one hold at a time. */
+  private remembered: KVPair | undefined;
 
   constructor(
     api: ConsulApi,
@@ -214,8 +221,28 @@ export class LockDriver extends SingleKeyDriver {
 
   async release(session: Session): Promise<void> {
     if (this.fair) return this.releaseFair(session.id);
-    // As Go's Unlock: the entry (value, flags) with ?release. No signal: it must complete.
-    await this.api.kv.put(this.key, this.value, { flags: LOCK_FLAG_VALUE, release: session.id });
+    this.remembered = undefined;
+    // As Go's Unlock: the entry (value, flags) unlocked with our session. `unlock` is the
+    // state-store operation behind `PUT ?release` (kvsUnlockTxn, no lock-delay); sent as a
+    // transaction, its answer carries the entry as it left it, which the next acquire of this
+    // Lock acts on instead of reading the key. No signal: it must complete.
+    const result = await this.api.txn([{ verb: 'unlock', key: this.key, value: this.value, flags: LOCK_FLAG_VALUE, session: session.id }]);
+    this.remembered = result.ok ? lockedEntry(result, this.key) : undefined;
+  }
+
+  /**
+   * The key as our own release left it (unlocked, the lock flag, its ModifyIndex), handed out
+   * once: the next acquire sends its acquiring transaction at once, with `check-index` on that
+   * ModifyIndex, instead of reading the key first. Whatever happened to the key since (a plain
+   * PUT with other flags, another session's lock, a delete, an operator's release) moved its
+   * ModifyIndex, so a stale memory only costs a refused transaction, after which the acquire
+   * reads the key as usual. Undefined when there is nothing trustworthy to act on.
+   */
+  recall(): KnownKey | undefined {
+    const pair = this.remembered;
+    this.remembered = undefined;
+    if (pair === undefined || pair.flags !== LOCK_FLAG_VALUE || pair.session !== undefined) return undefined;
+    return { pair, index: BigInt(pair.modifyIndex) };
   }
 
   /**
@@ -253,6 +280,11 @@ class LockAttempt extends KeyContentionAttempt<LockObservation> {
       throw new LockConflictError(this.key, `the key has flags 0x${seen.flags.toString(16)}, not the lock flag 0x${LOCK_FLAG_VALUE.toString(16)}; it is not a lock (a semaphore or plain data?)`);
     }
     return seen;
+  }
+
+  /** The key as this Lock's last release left it, if any: acted on without a read (see {@link LockDriver.recall}). */
+  protected override firstGuess(): KnownKey | undefined {
+    return this.d.recall();
   }
 
   /** Seen ours (a retried acquire landed, or a reclaim): a consistent read proves it. */
