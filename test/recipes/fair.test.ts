@@ -12,6 +12,7 @@ import { consulFetch, kvPath } from '../support/target.js';
 import { waitFor } from '../support/wait.js';
 import { GoLock, GoSemaphore } from './go-recipes.js';
 import { nextEvent, useLockFixture } from './lock-fixture.js';
+import { Occupancy } from '../support/occupancy.js';
 
 const fx = useLockFixture();
 /** Long enough that no renewal lands in a count. */
@@ -129,25 +130,20 @@ describe('fair lock', () => {
   it('10 fair contenders × 10 rounds never hold the lock together; tokens strictly increase', async () => {
     const coords = [fx.coord(), fx.coord()];
     const key = fx.key('fair-mutex');
-    let inside = 0;
-    let maxInside = 0;
+    const occupancy = new Occupancy();
     const tokens: number[] = [];
     await Promise.all(
       Array.from({ length: 10 }, async (_, n) => {
         const lock = new Lock(coords[n % 2]!, key, { ttl: fx.ttl, lockDelay: 0, fair: true });
         for (let round = 0; round < 10; round++) {
           const handle = await lock.acquire({ timeout: '30s' });
-          inside += 1;
-          maxInside = Math.max(maxInside, inside);
           tokens.push(handle.fencingToken);
-          await new Promise((resolve) => setImmediate(resolve));
-          expect(handle.signal.aborted).toBe(false);
-          inside -= 1;
+          await occupancy.visit(() => expect(handle.signal.aborted).toBe(false));
           await handle.release();
         }
       }),
     );
-    expect(maxInside).toBe(1);
+    expect(occupancy.max).toBe(1);
     expect(tokens).toHaveLength(100);
     for (let i = 1; i < tokens.length; i++) expect(tokens[i]!).toBeGreaterThan(tokens[i - 1]!);
     expect(await keysUnder(`${key}.fair/`)).toEqual([]);
@@ -155,21 +151,14 @@ describe('fair lock', () => {
 
   it('fair waiters and a Go api.Lock that barges in never hold the lock together', async () => {
     const key = fx.key('mixed');
-    let inside = 0;
-    let maxInside = 0;
-    const enter = async (): Promise<void> => {
-      inside += 1;
-      maxInside = Math.max(maxInside, inside);
-      await new Promise((resolve) => setImmediate(resolve));
-      inside -= 1;
-    };
+    const occupancy = new Occupancy();
     const coords = [fx.coord(), fx.coord()];
     const fair = Array.from({ length: 4 }, async (_, n) => {
       const lock = new Lock(coords[n % 2]!, key, { ttl: fx.ttl, lockDelay: 0, fair: true });
       for (let round = 0; round < 8; round++) {
         const handle = await lock.acquire({ timeout: '30s' });
         expect(handle.signal.aborted).toBe(false);
-        await enter();
+        await occupancy.visit();
         await handle.release();
       }
     });
@@ -177,12 +166,12 @@ describe('fair lock', () => {
       const lock = new GoLock(fx.target, key, { sessionTtl: fx.isDev ? '10s' : '15s', lockRetryMs: 50, waitTime: '2s' });
       for (let round = 0; round < 8; round++) {
         expect(await lock.lock()).toBe(true);
-        await enter();
+        await occupancy.visit();
         await lock.unlock();
       }
     })();
     await Promise.all([...fair, go]);
-    expect(maxInside).toBe(1);
+    expect(occupancy.max).toBe(1);
   }, 60_000);
 
   describe.runIf(fx.isDev)('requests per handoff', () => {
@@ -260,21 +249,14 @@ describe('fair semaphore', () => {
   it('fair waiters and a Go api.Semaphore that takes free slots first never exceed the limit', async () => {
     const prefix = fx.key('sem-mixed');
     const limit = 2;
-    let inside = 0;
-    let maxInside = 0;
-    const enter = async (): Promise<void> => {
-      inside += 1;
-      maxInside = Math.max(maxInside, inside);
-      await new Promise((resolve) => setImmediate(resolve));
-      inside -= 1;
-    };
+    const occupancy = new Occupancy();
     const coords = [fx.coord(), fx.coord()];
     const fair = Array.from({ length: 4 }, async (_, n) => {
       const sem = new Semaphore(coords[n % 2]!, prefix, { limit, ttl: fx.ttl, fair: true });
       for (let round = 0; round < 6; round++) {
         const permit = await sem.acquire({ timeout: '30s' });
         expect(permit.signal.aborted).toBe(false);
-        await enter();
+        await occupancy.visit();
         await permit.release();
       }
     });
@@ -282,12 +264,12 @@ describe('fair semaphore', () => {
       const sem = new GoSemaphore(fx.target, prefix, limit, { sessionTtl: fx.isDev ? '10s' : '15s', waitTime: '2s' });
       for (let round = 0; round < 6; round++) {
         expect(await sem.acquire()).toBe(true);
-        await enter();
+        await occupancy.visit();
         await sem.release();
       }
     });
     await Promise.all([...fair, ...go]);
-    expect(maxInside).toBeLessThanOrEqual(limit);
+    expect(occupancy.max).toBeLessThanOrEqual(limit);
     expect(await fx.contenderKeys(prefix)).toEqual([]);
   }, 60_000);
 

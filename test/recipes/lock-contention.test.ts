@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Lock } from '../../src/recipes/lock/lock.js';
+import { Occupancy } from '../support/occupancy.js';
 import { useLockFixture } from './lock-fixture.js';
 
 const fx = useLockFixture();
@@ -17,27 +18,22 @@ describe('mutual exclusion', () => {
     // Two coordinators, as two processes would be; each contender has its own Lock.
     const coords = [fx.coord(), fx.coord()];
     const key = fx.key('mutex');
-    let inside = 0;
-    let maxInside = 0;
+    const occupancy = new Occupancy();
     const tokens: number[] = [];
     const contender = async (n: number): Promise<void> => {
       const lock = new Lock(coords[n % coords.length]!, key, { ttl: fx.ttl, lockDelay: 0 });
       for (let round = 0; round < ROUNDS; round++) {
         const handle = await lock.acquire({ timeout: '25s' });
-        inside += 1;
-        maxInside = Math.max(maxInside, inside);
         tokens.push(handle.fencingToken);
         // Give other contenders a chance to (wrongly) get in while we hold it.
-        await new Promise((resolve) => setImmediate(resolve));
-        expect(handle.signal.aborted).toBe(false);
-        inside -= 1;
+        await occupancy.visit(() => expect(handle.signal.aborted).toBe(false));
         await handle.release();
       }
       await lock.close();
     };
     await Promise.all(Array.from({ length: CONTENDERS }, (_, n) => contender(n)));
 
-    expect(maxInside).toBe(1);
+    expect(occupancy.max).toBe(1);
     expect(tokens).toHaveLength(CONTENDERS * ROUNDS);
     for (let i = 1; i < tokens.length; i++) {
       if (!(tokens[i]! > tokens[i - 1]!)) throw new Error(`token ${tokens[i]} after ${tokens[i - 1]} at acquisition ${i}`);

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Semaphore } from '../../src/recipes/semaphore/semaphore.js';
+import { Occupancy } from '../support/occupancy.js';
 import { useLockFixture } from './lock-fixture.js';
 
 const fx = useLockFixture();
@@ -16,8 +17,7 @@ describe('mutual exclusion', () => {
   it(`${CONTENDERS} contenders × ${ROUNDS} rounds never exceed a limit of ${LIMIT}; tokens follow acquisition order`, async () => {
     const coords = [fx.coord(), fx.coord()];
     const prefix = fx.key('sem');
-    let inside = 0;
-    let maxInside = 0;
+    const occupancy = new Occupancy();
     // Highest token among permits whose release has completed: any permit acquired after that
     // must carry a higher token (its CAS came later).
     let releasedMax = 0;
@@ -28,12 +28,8 @@ describe('mutual exclusion', () => {
         const floor = releasedMax;
         const permit = await sem.acquire({ timeout: '25s' });
         if (!(permit.fencingToken > floor)) throw new Error(`token ${permit.fencingToken} not above ${floor}, released before the acquire began`);
-        inside += 1;
-        maxInside = Math.max(maxInside, inside);
         tokens.push(permit.fencingToken);
-        await new Promise((resolve) => setImmediate(resolve));
-        expect(permit.signal.aborted).toBe(false);
-        inside -= 1;
+        await occupancy.visit(() => expect(permit.signal.aborted).toBe(false));
         await permit.release();
         releasedMax = Math.max(releasedMax, permit.fencingToken);
       }
@@ -41,7 +37,7 @@ describe('mutual exclusion', () => {
     };
     await Promise.all(Array.from({ length: CONTENDERS }, (_, n) => contender(n)));
 
-    expect(maxInside).toBeLessThanOrEqual(LIMIT);
+    expect(occupancy.max).toBeLessThanOrEqual(LIMIT);
     expect(tokens).toHaveLength(CONTENDERS * ROUNDS);
     expect(new Set(tokens).size).toBe(tokens.length);
     expect(await fx.contenderKeys(prefix)).toEqual([]);
