@@ -20,6 +20,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Coordinator } from '../src/coordinator.js';
+import { percentile } from './lib/stats.js';
 import { startDevCluster } from '../src/testing/index.js';
 
 const RESULTS = fileURLToPath(new URL('./results/dc-failover.json', import.meta.url));
@@ -38,10 +39,6 @@ const SETTINGS: Setting[] = [
 ];
 
 const mono = (): number => Number(process.hrtime.bigint()) / 1e6;
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 type Sample = { resolve: number; toDc2: number; toDc1: number };
 

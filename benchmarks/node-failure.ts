@@ -20,6 +20,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Coordinator } from '../src/coordinator.js';
+import { percentile } from './lib/stats.js';
 import { startDevCluster, startFaultProxy } from '../src/testing/index.js';
 
 const RESULTS = fileURLToPath(new URL('./results/node-failure.json', import.meta.url));
@@ -39,10 +40,6 @@ const SETTINGS: Setting[] = [
 ];
 
 const mono = (): number => Number(process.hrtime.bigint()) / 1e6;
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 async function round(s: Setting, n: number): Promise<{ invalidated: number; lost: number; next: number }> {
   const cluster = await startDevCluster({ nodes: 3, suspicionTimeout: s.suspicionTimeout, sessionTtlMin: '1s' });
