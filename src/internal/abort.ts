@@ -74,11 +74,12 @@ export function isAbortFrom(signal: AbortSignal | undefined, err: unknown): bool
 }
 
 /**
- * Checks a `signal` option at the call site: absent (undefined or null) or an AbortSignal.
- * Anything else is a {@link ConfigError} instead of a TypeError thrown deep inside a call.
+ * The one check of a `signal` option, at the call site: absent (undefined) or an AbortSignal.
+ * Anything else (null included) is a {@link ConfigError} instead of a TypeError thrown deep
+ * inside a call.
  */
 export function optionalSignal(value: unknown, option = 'signal'): AbortSignal | undefined {
-  if (value === undefined || value === null) return undefined;
+  if (value === undefined) return undefined;
   if (value instanceof AbortSignal) return value;
   throw new ConfigError(`option "${option}" must be an AbortSignal, got ${describe(value)}`, option);
 }

@@ -4,8 +4,8 @@
  * naming what was awaited.
  */
 import { ConfigError, TimeoutError } from '../errors.js';
-import { linkSignals } from './abort.js';
-import { describe, toMs } from './duration.js';
+import { linkSignals, optionalSignal } from './abort.js';
+import { toMs } from './duration.js';
 import { checkOptions } from './options.js';
 
 /** Options of a wait (`take()`, `barrier.wait()`, `enter()`, `leave()`). */
@@ -25,17 +25,11 @@ export interface ResolvedWaitOptions {
 export function resolveWaitOptions(options: WaitOptions | undefined, where: string): ResolvedWaitOptions {
   checkOptions(options, ['signal', 'timeout'], where);
   return {
-    signal: checkSignal(options?.signal),
+    signal: optionalSignal(options?.signal),
     timeoutMs: options?.timeout === undefined ? undefined : toMs('timeout', options.timeout),
   };
 }
 
-export function checkSignal(signal: unknown): AbortSignal | undefined {
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new ConfigError(`option "signal" must be an AbortSignal, got ${describe(signal)}`, 'signal');
-  }
-  return signal;
-}
 
 /**
  * One signal for a wait: aborts with the caller's reason, with `closed`'s reason, or after the

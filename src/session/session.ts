@@ -111,9 +111,6 @@ export interface SessionEvents {
 
 /** Validates and converts session options synchronously; throws {@link ConfigError}. */
 export function resolveSessionOptions(options: SessionOptions = {}): ResolvedSessionOptions {
-  if (options === null || typeof options !== 'object') {
-    throw new ConfigError(`session options must be an object, got ${describe(options)}`, 'options');
-  }
   checkLocalOptions(options, ['name', 'ttl', 'lockDelay', 'behavior', 'checks', 'healthCheckTtl', 'signal'], 'session()');
   const name = options.name ?? SESSION_DEFAULTS.name;
   if (typeof name !== 'string' || name.length === 0) {

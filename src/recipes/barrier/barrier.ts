@@ -15,10 +15,11 @@ import { toMs } from '../../internal/duration.js';
 import { validateKey } from '../../internal/keys.js';
 import { checkOptions } from '../../internal/options.js';
 import { KeyedRecipe, type KeyedRecipeState } from '../keyed-recipe.js';
-import { checkSignal, resolveWaitOptions, waitSignal, type WaitOptions } from '../../internal/wait.js';
+import { resolveWaitOptions, waitSignal, type WaitOptions } from '../../internal/wait.js';
 import { blockingQuery } from '../../loop/blocking-query.js';
 import { isTransient } from '../../transport/client.js';
 import { keyRead } from '../hold/key-contention.js';
+import { optionalSignal } from '../../internal/abort.js';
 
 /** Defaults, each with its reason. */
 export const BARRIER_DEFAULTS = Object.freeze({
@@ -109,7 +110,7 @@ export class Barrier extends KeyedRecipe<BarrierEvents> {
 
   private callSignal(options: Pick<WaitOptions, 'signal'> | undefined, where: string): AbortSignal | undefined {
     checkOptions(options, ['signal'], where);
-    return checkSignal(options?.signal);
+    return optionalSignal(options?.signal);
   }
 
 }

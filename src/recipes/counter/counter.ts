@@ -19,12 +19,11 @@
  */
 import type { RecipeHost } from '../context.js';
 import { ConfigError, CounterContentionError, DecodeError } from '../../errors.js';
-import { sleep } from '../../internal/abort.js';
+import { optionalSignal, sleep } from '../../internal/abort.js';
 import { describe } from '../../internal/duration.js';
 import { validateKey } from '../../internal/keys.js';
 import { checkOptions } from '../../internal/options.js';
 import { KeyedRecipe, type KeyedRecipeState } from '../keyed-recipe.js';
-import { checkSignal } from '../../internal/wait.js';
 import { backoffDelay } from '../../loop/backoff.js';
 import { isTransient } from '../../transport/client.js';
 
@@ -91,7 +90,7 @@ export class Counter extends KeyedRecipe<CounterEvents> {
   /** The current value (0n when the key does not exist), from a consistent read. */
   get(options?: CounterCallOptions): Promise<bigint> {
     checkOptions(options, ['signal'], 'get()');
-    const signal = checkSignal(options?.signal);
+    const signal = optionalSignal(options?.signal);
     if (this.state !== 'open') return Promise.reject(this.closedError());
     return this.read(signal).then((r) => r.value);
   }
@@ -102,7 +101,7 @@ export class Counter extends KeyedRecipe<CounterEvents> {
    */
   add(delta: bigint | number, options?: CounterCallOptions): Promise<bigint> {
     checkOptions(options, ['signal'], 'add()');
-    const signal = checkSignal(options?.signal);
+    const signal = optionalSignal(options?.signal);
     if (typeof delta === 'number' ? !Number.isSafeInteger(delta) : typeof delta !== 'bigint') {
       throw new ConfigError(`delta must be a bigint or a safe integer, got ${describe(delta)}`, 'delta');
     }

@@ -74,6 +74,7 @@ import { encodeLockValue, type LockValue } from '../hold/keys.js';
 import type { HoldState } from '../hold/state.js';
 import { checkLocalOptions } from '../../internal/options.js';
 import { HOLDER_OPTION_NAMES, resolveHolderOptions, type HolderOptions } from '../hold/options.js';
+import { optionalSignal } from '../../internal/abort.js';
 
 export type { DeposedReason, ElectionState } from './state.js';
 export { ElectionObserver, type LeaderInfo } from './observer.js';
@@ -156,9 +157,6 @@ export interface ResolvedElectionOptions<T> {
 /** Validates and converts election options synchronously; throws {@link ConfigError}. */
 export function resolveElectionOptions<T>(key: unknown, options: ElectionOptions<T> = {}): ResolvedElectionOptions<T> {
   validateKey('key', key);
-  if (options === null || typeof options !== 'object') {
-    throw new ConfigError(`election options must be an object, got ${describe(options)}`, 'options');
-  }
   checkLocalOptions(options, ELECTION_OPTION_NAMES, 'election()');
   const common = resolveHolderOptions(options, { ...ELECTION_DEFAULTS, behavior: 'delete', lockDelayGuards: true });
   return {
@@ -401,9 +399,7 @@ export class LeaderElection<T = unknown> extends SafeEmitter<ElectionEvents<T>> 
     if (options === null || typeof options !== 'object') {
       throw new ConfigError(`observe options must be an object, got ${describe(options)}`, 'options');
     }
-    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-      throw new ConfigError(`option "signal" must be an AbortSignal, got ${describe(options.signal)}`, 'signal');
-    }
+    optionalSignal(options.signal);
     if (this.closing) throw new ClosedError(this.what);
     return this.observer.observe(options.signal, this.closed.signal);
   }

@@ -11,6 +11,7 @@ import { ConfigError } from '../../errors.js';
 import { describe, toMs } from '../../internal/duration.js';
 import { Session, resolveSessionOptions, type ResolvedSessionOptions } from '../../session/session.js';
 import { checkLocalOptions } from '../../internal/options.js';
+import { optionalSignal } from '../../internal/abort.js';
 
 /** Options shared by Lock, Semaphore and LeaderElection: the session and the monitor. */
 export interface HolderOptions {
@@ -145,15 +146,9 @@ export interface ResolvedAcquireOptions {
 /** Validates `acquire()` options synchronously; throws {@link ConfigError}. */
 export function resolveAcquireOptions(options: AcquireOptions | undefined, method = 'acquire()'): ResolvedAcquireOptions {
   if (options === undefined) return { signal: undefined, timeoutMs: undefined };
-  if (options === null || typeof options !== 'object') {
-    throw new ConfigError(`${method} options must be an object, got ${describe(options)}`, 'options');
-  }
   checkLocalOptions(options, ['signal', 'timeout'], method);
-  const { signal, timeout } = options;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new ConfigError(`option "signal" must be an AbortSignal, got ${describe(signal)}`, 'signal');
-  }
-  return { signal, timeoutMs: timeout === undefined ? undefined : toMs('timeout', timeout) };
+  const { timeout } = options;
+  return { signal: optionalSignal(options.signal), timeoutMs: timeout === undefined ? undefined : toMs('timeout', timeout) };
 }
 
 /** Validates the `fair` option of Lock and Semaphore; throws {@link ConfigError}. */

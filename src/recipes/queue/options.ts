@@ -7,7 +7,7 @@ import { resolveSessionOptions, type ResolvedSessionOptions } from '../../sessio
 import { defaultHolderChecks } from '../hold/options.js';
 import { normalizePrefix } from '../hold/keys.js';
 import { MAX_PRIORITY } from './record.js';
-import { checkSignal } from '../../internal/wait.js';
+import { optionalSignal } from '../../internal/abort.js';
 
 export { resolveWaitOptions, type WaitOptions } from '../../internal/wait.js';
 
@@ -132,7 +132,7 @@ export function resolvePutOptions(options: PutOptions | undefined): { priority: 
   return {
     priority,
     delayMs: options?.delay === undefined ? QUEUE_DEFAULTS.delayMs : toMs('delay', options.delay),
-    signal: checkSignal(options?.signal),
+    signal: optionalSignal(options?.signal),
   };
 }
 
@@ -156,5 +156,5 @@ export function resolveConsumeOptions(options: ConsumeOptions | undefined): { co
   if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
     throw new ConfigError(`option "concurrency" must be a positive integer, got ${describe(concurrency)}`, 'concurrency');
   }
-  return { concurrency, signal: checkSignal(options?.signal) };
+  return { concurrency, signal: optionalSignal(options?.signal) };
 }

@@ -43,7 +43,6 @@ import { Session } from '../../session/session.js';
 import { isTransient } from '../../transport/client.js';
 import type { KVPair, TxnKVOp } from '../../transport/index.js';
 import {
-  QUEUE_DEFAULTS,
   resolveConsumeOptions,
   resolvePutOptions,
   resolveQueueOptions,

@@ -195,9 +195,6 @@ function resolveCheck(check: unknown): ResolvedCheck | undefined {
 
 /** Validates and converts registration options synchronously; throws {@link ConfigError}. */
 export function resolveServiceOptions(options: RegisterServiceOptions): ResolvedServiceOptions {
-  if (options === null || typeof options !== 'object') {
-    throw new ConfigError(`service options must be an object, got ${describe(options)}`, 'options');
-  }
   checkLocalOptions(options, SERVICE_OPTION_NAMES, 'registerService()', 'a service registers with the local agent, which syncs it to its own datacenter; register it through an agent of the other datacenter');
   const name = optionalString('name', options.name);
   if (name === undefined || name.includes('/')) {

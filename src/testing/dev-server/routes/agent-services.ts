@@ -9,7 +9,7 @@ import { agentServiceContentHash } from '../agent/content-hash.js';
 import { NODE_MAINT_CHECK_ID, SERVICE_MAINT_PREFIX, type LocalService } from '../agent/state.js';
 import { queryTimeoutMs, waitForWake } from '../http/blocking.js';
 import type { Reply, RequestContext } from '../http/context.js';
-import { HttpError, RpcError } from '../http/errors.js';
+import { HttpError } from '../http/errors.js';
 import { type StructSpec, decodeStruct, parseJsonBody } from '../http/json.js';
 import type { Router } from '../http/router.js';
 import { addRoutes } from './route-table.js';

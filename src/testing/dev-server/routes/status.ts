@@ -3,7 +3,7 @@
  * leader is the leading server's Raft address, or "" while leaderless; the peers are the Raft
  * configuration's servers (every server member that has not left).
  */
-import type { Reply, RequestContext } from '../http/context.js';
+import type { Reply } from '../http/context.js';
 import type { Router } from '../http/router.js';
 
 export function registerStatusRoutes(router: Router): void {
