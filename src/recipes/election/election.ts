@@ -53,8 +53,7 @@ import {
   SessionLostError,
   type LockLostError,
 } from '../../errors.js';
-import { describe, toMs } from '../../internal/duration.js';
-import { validateKey } from '../../internal/keys.js';
+import { describe } from '../../internal/duration.js';
 import type { Session } from '../../session/session.js';
 import type { KVPair } from '../../transport/index.js';
 import type { Decoder } from '../config/config-snapshot.js';
@@ -72,8 +71,7 @@ import {
 } from '../hold/contender.js';
 import { encodeLockValue, type LockValue } from '../hold/keys.js';
 import type { HoldState } from '../hold/state.js';
-import { checkLocalOptions } from '../../internal/options.js';
-import { HOLDER_OPTION_NAMES, resolveHolderOptions, type HolderOptions } from '../hold/options.js';
+import { HOLDER_OPTION_NAMES, resolveSingleKeyOptions, type HolderOptions } from '../hold/options.js';
 import { optionalSignal } from '../../internal/abort.js';
 
 export type { DeposedReason, ElectionState } from './state.js';
@@ -156,14 +154,12 @@ export interface ResolvedElectionOptions<T> {
 
 /** Validates and converts election options synchronously; throws {@link ConfigError}. */
 export function resolveElectionOptions<T>(key: unknown, options: ElectionOptions<T> = {}): ResolvedElectionOptions<T> {
-  validateKey('key', key);
-  checkLocalOptions(options, ELECTION_OPTION_NAMES, 'election()');
-  const common = resolveHolderOptions(options, { ...ELECTION_DEFAULTS, behavior: 'delete', lockDelayGuards: true });
+  const common = resolveSingleKeyOptions(key, options, ELECTION_OPTION_NAMES, 'election()', { ...ELECTION_DEFAULTS, behavior: 'delete', lockDelayGuards: true });
   return {
-    key: key as string,
-    value: encodeLockValue('value', options.value),
+    key: common.key,
+    value: common.value,
     decode: resolveLeaderDecoder<T>(options.decode),
-    retryTimeMs: options.retryTime === undefined ? ELECTION_DEFAULTS.retryTimeMs : toMs('retryTime', options.retryTime, { min: 1 }),
+    retryTimeMs: common.retryTimeMs,
     engine: {
       session: common.session,
       sessionOptions: common.sessionOptions,

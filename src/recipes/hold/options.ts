@@ -12,6 +12,8 @@ import { describe, toMs } from '../../internal/duration.js';
 import { Session, resolveSessionOptions, type ResolvedSessionOptions } from '../../session/session.js';
 import { checkLocalOptions } from '../../internal/options.js';
 import { optionalSignal } from '../../internal/abort.js';
+import { validateKey } from '../../internal/keys.js';
+import { encodeLockValue, type LockValue } from './keys.js';
 
 /** Options shared by Lock, Semaphore and LeaderElection: the session and the monitor. */
 export interface HolderOptions {
@@ -156,4 +158,33 @@ export function resolveFair(fair: unknown, fallback: boolean): boolean {
   if (fair === undefined) return fallback;
   if (typeof fair !== 'boolean') throw new ConfigError(`option "fair" must be a boolean, got ${describe(fair)}`, 'fair');
   return fair;
+}
+
+/** What Lock and LeaderElection (the holds of one key) resolve alike. */
+export interface ResolvedSingleKeyOptions extends ResolvedHolderOptions {
+  readonly key: string;
+  /** The value written while holding (Go's `.lock` record has none: any bytes, or null). */
+  readonly value: Buffer | null;
+  readonly retryTimeMs: number;
+}
+
+/**
+ * Resolves the options every single-key hold shares: the key, the refused `dc` and unknown names,
+ * the holder options, `value` and `retryTime`. Throws {@link ConfigError}.
+ */
+export function resolveSingleKeyOptions(
+  key: unknown,
+  options: HolderOptions & { readonly value?: LockValue; readonly retryTime?: string | number },
+  known: readonly string[],
+  where: string,
+  defaults: HolderDefaults & { readonly retryTimeMs: number },
+): ResolvedSingleKeyOptions {
+  validateKey('key', key);
+  checkLocalOptions(options, known, where);
+  return {
+    key: key as string,
+    value: encodeLockValue('value', options.value),
+    ...resolveHolderOptions(options, defaults),
+    retryTimeMs: options.retryTime === undefined ? defaults.retryTimeMs : toMs('retryTime', options.retryTime, { min: 1 }),
+  };
 }

@@ -37,11 +37,8 @@
  */
 import { contextOf, type RecipeHost } from '../context.js';
 import { LockConflictError, SessionLostError, abortReason } from '../../errors.js';
-import { toMs } from '../../internal/duration.js';
-import { validateKey } from '../../internal/keys.js';
 import type { Session } from '../../session/session.js';
-import { checkLocalOptions } from '../../internal/options.js';
-import { HOLDER_OPTION_NAMES, resolveFair, resolveHolderOptions, type HolderOptions, type ResolvedHolderOptions } from '../hold/options.js';
+import { HOLDER_OPTION_NAMES, resolveFair, resolveSingleKeyOptions, type HolderOptions, type ResolvedHolderOptions } from '../hold/options.js';
 import { isTransient } from '../../transport/client.js';
 import type { ConsulApi, KVPair } from '../../transport/index.js';
 import {
@@ -53,7 +50,7 @@ import {
   type HoldHandle,
   type HoldingView,
 } from '../hold/contender.js';
-import { LOCK_FLAG_VALUE, encodeLockValue, fairEntryKey, type LockValue } from '../hold/keys.js';
+import { LOCK_FLAG_VALUE, fairEntryKey, type LockValue } from '../hold/keys.js';
 import { anyoneWaiting, deadAhead, hasLeft, joinOps, lookOps, predecessor, queueView, type QueueView } from './fair-queue.js';
 import { classifyRefusal, lockedEntry } from '../hold/txn-outcome.js';
 import { blockingQuery } from '../../loop/blocking-query.js';
@@ -141,14 +138,8 @@ export interface ResolvedLockOptions extends ResolvedHolderOptions {
 
 /** Validates and converts lock options synchronously; throws {@link ConfigError}. */
 export function resolveLockOptions(key: unknown, options: LockOptions = {}): ResolvedLockOptions {
-  validateKey('key', key);
-  checkLocalOptions(options, LOCK_OPTION_NAMES, 'lock()');
-  const common = resolveHolderOptions(options, { ...LOCK_DEFAULTS, behavior: 'release', lockDelayGuards: true });
   return {
-    key: key as string,
-    value: encodeLockValue('value', options.value),
-    ...common,
-    retryTimeMs: options.retryTime === undefined ? LOCK_DEFAULTS.retryTimeMs : toMs('retryTime', options.retryTime, { min: 1 }),
+    ...resolveSingleKeyOptions(key, options, LOCK_OPTION_NAMES, 'lock()', { ...LOCK_DEFAULTS, behavior: 'release', lockDelayGuards: true }),
     fair: resolveFair(options.fair, LOCK_DEFAULTS.fair),
   };
 }
