@@ -44,6 +44,18 @@ async function counted(op: () => Promise<unknown>): Promise<string[]> {
   return counter.takeRoutes();
 }
 
+/**
+ * Counts a release whose hold had its own session: release() resolves once the key is free, and
+ * the session is destroyed right after, off the caller's path (as Go's api.Lock does). The count
+ * runs until that session is gone from the server.
+ */
+async function releaseCounted(release: () => Promise<unknown>, sessionId: string): Promise<string[]> {
+  counter.take();
+  await release();
+  await waitFor(() => !fx.dev.state.listSessions().some((s) => s.id === sessionId), { message: 'the hold\'s own session destroyed' });
+  return counter.takeRoutes();
+}
+
 describe.runIf(fx.isDev)('requests per operation', () => {
   it('lock cycle with its own session: 5 the first time (create, read, acquiring transaction, release, destroy), then 4 (no read) + the monitor', async () => {
     const lock = new Lock(fx.coord(), fx.key(), { ttl: TTL, lockDelay: 0 });
@@ -53,13 +65,14 @@ describe.runIf(fx.isDev)('requests per operation', () => {
       const { value: handle, routes, monitor } = await acquireCounted(() => lock.acquire(), MONITOR_KEY);
       expect(routes).toEqual(round === 0 ? ['GET /v1/kv', 'PUT /v1/session/create', 'PUT /v1/txn'] : ['PUT /v1/session/create', 'PUT /v1/txn']);
       expect(monitor).toEqual([MONITOR_KEY]);
-      expect(await counted(() => handle.release())).toEqual(['PUT /v1/session/destroy', 'PUT /v1/txn']);
+      expect(await releaseCounted(() => handle.release(), handle.session.id)).toEqual(['PUT /v1/session/destroy', 'PUT /v1/txn']);
     }
   });
 
   it('a new Lock on a key left behind by another reads it first: 5', async () => {
     const key = fx.key();
-    await (await new Lock(fx.coord(), key, { ttl: TTL, lockDelay: 0 }).acquire()).release();
+    const first = await new Lock(fx.coord(), key, { ttl: TTL, lockDelay: 0 }).acquire();
+    await releaseCounted(() => first.release(), first.session.id);
     const { value: handle, routes } = await acquireCounted(() => new Lock(fx.coord(), key, { ttl: TTL, lockDelay: 0 }).acquire(), MONITOR_KEY);
     expect(routes).toEqual(['GET /v1/kv', 'PUT /v1/session/create', 'PUT /v1/txn']);
     await handle.release();
@@ -81,7 +94,7 @@ describe.runIf(fx.isDev)('requests per operation', () => {
     for (let round = 0; round < 2; round++) {
       const { value: handle, routes } = await acquireCounted(() => lock.acquire(), MONITOR_KEY);
       expect(routes).toEqual(['PUT /v1/session/create', 'PUT /v1/txn', 'PUT /v1/txn']);
-      expect(await counted(() => handle.release())).toEqual(['PUT /v1/session/destroy', 'PUT /v1/txn']);
+      expect(await releaseCounted(() => handle.release(), handle.session.id)).toEqual(['PUT /v1/session/destroy', 'PUT /v1/txn']);
     }
   });
 
@@ -90,7 +103,7 @@ describe.runIf(fx.isDev)('requests per operation', () => {
     for (let round = 0; round < 2; round++) {
       const { value: permit, routes } = await acquireCounted(() => sem.acquire(), MONITOR_PREFIX);
       expect(routes).toEqual(['GET /v1/kv?recurse', 'PUT /v1/session/create', 'PUT /v1/txn']);
-      expect(await counted(() => permit.release())).toEqual(['PUT /v1/session/destroy', 'PUT /v1/txn']);
+      expect(await releaseCounted(() => permit.release(), permit.session.id)).toEqual(['PUT /v1/session/destroy', 'PUT /v1/txn']);
     }
   });
 
@@ -98,7 +111,7 @@ describe.runIf(fx.isDev)('requests per operation', () => {
     const sem = new Semaphore(fx.coord(), fx.key('sem'), { limit: 3, ttl: TTL, lockDelay: 0, fair: true });
     const { value: permit, routes } = await acquireCounted(() => sem.acquire(), MONITOR_PREFIX);
     expect(routes).toEqual(['GET /v1/kv?recurse', 'PUT /v1/session/create', 'PUT /v1/txn']);
-    expect(await counted(() => permit.release())).toEqual(['PUT /v1/session/destroy', 'PUT /v1/txn']);
+    expect(await releaseCounted(() => permit.release(), permit.session.id)).toEqual(['PUT /v1/session/destroy', 'PUT /v1/txn']);
   });
 
   it('a waiter pays its look and one parked read: lock 2 + session, fair lock 1 + session, semaphore 2 + session (its entering transaction shows the prefix)', async () => {
@@ -140,9 +153,9 @@ describe.runIf(fx.isDev)('requests per operation', () => {
   it('campaign on a free key: 3 (create, the campaign transaction, the monitor); resign: 2', async () => {
     const election = new LeaderElection(fx.coord(), fx.key('leader'), { ttl: TTL, value: 'me' });
     for (let round = 0; round < 2; round++) {
-      const { routes, monitor } = await acquireCounted(() => election.campaign(), MONITOR_KEY);
+      const { value: term, routes, monitor } = await acquireCounted(() => election.campaign(), MONITOR_KEY);
       expect([...routes, ...monitor]).toEqual(['PUT /v1/session/create', 'PUT /v1/txn', MONITOR_KEY]);
-      expect(await counted(() => election.resign())).toEqual(['PUT /v1/session/destroy', 'PUT /v1/txn']);
+      expect(await releaseCounted(() => election.resign(), term.sessionId)).toEqual(['PUT /v1/session/destroy', 'PUT /v1/txn']);
     }
   });
 });

@@ -124,6 +124,15 @@ export interface ContenderConfig<T> {
  */
 const SESSION_RETRY_BACKOFF = Object.freeze({ minMs: 200, maxMs: 5_000 });
 
+/**
+ * How long a released hold's monitor may take to see the release before it is cancelled. The
+ * release's own write answers it in one round trip; this only bounds a read that is retrying.
+ */
+const MONITOR_DRAIN_MS = 1_000;
+
+/** The reason a monitor is stopped with: one object, not a DOMException with a stack per hold. */
+const MONITOR_STOPPED = Object.freeze(new Error('monitor stopped'));
+
 /** Consul's answers when a write names a session it no longer has. */
 const SESSION_GONE = /invalid session|missing session|session .* (not found|does not exist)/i;
 
@@ -131,8 +140,10 @@ const SESSION_GONE = /invalid session|missing session|session .* (not found|does
 class Holding {
   /** Aborted when the hold ends (lost or released): the handle's `signal`. */
   readonly controller = new AbortController();
-  /** Stops the monitor loop. */
+  /** Stops the monitor loop at once (cancelling its read, which closes that read's connection). */
   readonly monitor = new AbortController();
+  /** Set by a release: the monitor stops at its next answer, which the release itself causes. */
+  draining = false;
   monitorDone: Promise<void> = Promise.resolve();
   /** Set once the hold ends: the release, or the cleanup after a loss. Never rejects after a loss. */
   ended: Promise<void> | undefined;
@@ -167,6 +178,8 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
   private closing: Promise<void> | undefined;
   private readonly closed = new AbortController();
   private readonly background = new Set<Promise<unknown>>();
+  /** Released holds whose monitor is still seeing the release (see drainMonitor). */
+  private readonly draining = new Set<Holding>();
   private untrack: () => void;
 
   protected constructor(host: RecipeHost, config: ContenderConfig<T>) {
@@ -233,6 +246,7 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.closed.abort(new ClosedError(this.what));
+      for (const holding of this.draining) holding.monitor.abort(MONITOR_STOPPED);
       await this.acquiring?.catch(() => undefined);
       const holding = this.holding;
       if (holding && this.machine.state === 'held') {
@@ -416,6 +430,10 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
   /** Watches the key until the hold ends; a change that ends it, or too many failed reads, is a loss. */
   private async monitor(holding: Holding): Promise<void> {
     const { driver, monitorRetries, waitMs, kind, key } = this.config;
+    // The first read goes out on the next turn of the event loop: a hold given back at once (a
+    // short critical section) never sends it. The session's deadline guards the hold meanwhile.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (holding.draining || holding.monitor.signal.aborted) return;
     try {
       const snapshots = blockingQuery(driver.monitorRead, {
         signal: holding.monitor.signal,
@@ -432,6 +450,7 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
         },
       });
       for await (const { value } of snapshots) {
+        if (holding.draining) return;
         holding.last = value;
         const reason = driver.lossReason(value, holding.session.id);
         if (reason !== undefined) {
@@ -454,7 +473,7 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
   /** Stops the monitor and gives back whatever Consul may still count as ours. Never rejects. */
   private async afterLoss(holding: Holding): Promise<void> {
     holding.detach();
-    holding.monitor.abort();
+    holding.monitor.abort(MONITOR_STOPPED);
     await holding.monitorDone;
     if (holding.session.isAlive()) {
       // The key changed or the monitor gave up while the session lives: release in case
@@ -478,22 +497,50 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
 
   private async giveBack(holding: Holding): Promise<void> {
     holding.detach();
-    holding.monitor.abort();
-    await holding.monitorDone;
+    // The monitor's read stays parked while we release: the release changes the key, which
+    // answers that read at once, and the monitor stops there (`draining`). Aborting it first
+    // would cost a connection: cancelling an HTTP/1.1 request closes its socket, and the next
+    // request would open a new one. Whatever the monitor sees from here on is ignored (`lose()`
+    // acts only while `held`).
+    holding.draining = true;
     let failure: unknown;
     try {
       await this.config.driver.release(holding.session, holding.last as T | undefined);
     } catch (err) {
       failure = err;
     }
-    if (holding.owned) await holding.session.destroy();
+    this.drainMonitor(holding, failure !== undefined);
+    // Like Go's api.Lock, a session made for this hold is destroyed after the key is free, off
+    // the caller's path: release() resolves once the key is free, and close() awaits the destroy.
+    // It holds nothing any more, so destroying it applies no lock-delay.
+    if (holding.owned) this.inBackground(holding.session.destroy());
     this.transition('idle');
     if (failure !== undefined) {
-      // With our own session, destroying it released the key anyway (Consul applies
-      // lock-delay then); with the caller's session the key may still be held: say so.
+      // With our own session, destroying it releases the key anyway (Consul applies lock-delay
+      // then); with the caller's session the key may still be held: say so.
       if (holding.owned) this.emit('error', failure);
       else throw failure;
     }
+  }
+
+  /**
+   * Lets a released hold's monitor finish: its parked read answers because the release changed
+   * the key. When the release failed, or the answer does not come soon (a lost connection being
+   * retried, a slow server), the monitor is aborted instead; close() awaits it either way.
+   */
+  private drainMonitor(holding: Holding, now: boolean): void {
+    if (now || this.closing) {
+      holding.monitor.abort(MONITOR_STOPPED);
+    } else {
+      const timer = setTimeout(() => holding.monitor.abort(MONITOR_STOPPED), MONITOR_DRAIN_MS);
+      timer.unref();
+      this.draining.add(holding);
+      void holding.monitorDone.finally(() => {
+        clearTimeout(timer);
+        this.draining.delete(holding);
+      });
+    }
+    this.inBackground(holding.monitorDone);
   }
 
   /** Runs a cleanup that close() must await; the returned promise is the cleanup itself. */
