@@ -3,10 +3,11 @@
  * headers, retries failures per each request's {@link RetryMode}, and maps HTTP statuses to
  * {@link ConsulError} in exactly one place. It does nothing else.
  *
- * Built on node:http(s) rather than the `consul` npm client: that client JSON-parses every body,
- * which rounds uint64 `Flags` above 2^53 (Consul's own lock flag is one), and it does not expose
- * per-request AbortSignals or a socket pool we can close. Owning the agent lets `close()` prove
- * that no socket outlives the Coordinator.
+ * Our own rather than the `consul` npm client: that client JSON-parses every body, which rounds
+ * uint64 `Flags` above 2^53 (Consul's own lock flag is one), and it does not expose per-request
+ * AbortSignals or a connection pool we can close. The wire is ours too (`http1.ts`, HTTP/1.1 over
+ * node:net/tls): owning the pool lets `close()` prove that no socket outlives the Coordinator,
+ * and a parked blocking read costs its socket, not node:http's per-request objects.
  *
  * Who retries what (one layer per request, never two):
  *
@@ -30,13 +31,14 @@
  * nobody awaits (renewals, heartbeats) sends with `'none'` and spaces its own retries with
  * unref()ed sleeps.
  */
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
+import net from 'node:net';
 import { inspect } from 'node:util';
 import pRetry from 'p-retry';
 import { ConfigError, ConsulError, abortReason, isTransient } from '../errors.js';
 import { optionalSignal } from '../internal/abort.js';
 import { silentLogger, type Logger } from '../internal/logger.js';
+import { WirePool, type WireError } from './http1.js';
 
 /** Query metadata Consul returns on reads (`X-Consul-*` headers). */
 export interface QueryMeta {
@@ -50,7 +52,8 @@ export interface QueryMeta {
 
 export interface ConsulResponse {
   status: number;
-  headers: http.IncomingHttpHeaders;
+  /** Response headers, names in lower case (a repeated header keeps its first value). */
+  headers: Record<string, string>;
   /** Raw body bytes. */
   body: Buffer;
   meta: QueryMeta;
@@ -138,10 +141,11 @@ export class ConsulTransport {
   readonly datacenter: string | undefined;
   readonly logger: Logger;
   private readonly token: string | undefined;
-  private readonly agent: http.Agent;
+  private readonly pool: WirePool;
+  /** `Host` and the fixed headers every request carries (the token among them), written once. */
+  private readonly fixedHeaders: string;
   private readonly timeoutMs: number;
   private readonly retry: RetryPolicy;
-  private readonly inflight = new Set<http.ClientRequest>();
   private closed = false;
 
   /**
@@ -160,27 +164,42 @@ export class ConsulTransport {
   constructor(options: TransportOptions) {
     this.baseUrl = new URL(options.address);
     this.token = options.token || undefined;
+    if (this.token !== undefined && !/^[\x21-\x7e]+$/.test(this.token)) {
+      // Never echo the token: only say what is wrong with it.
+      throw new ConfigError('the ACL token contains characters an HTTP header cannot carry (spaces, control or non-ASCII characters)', 'token');
+    }
     this.datacenter = options.datacenter;
     this.timeoutMs = options.timeoutMs;
     this.retry = options.retry;
     this.logger = options.logger ?? silentLogger;
-    const agentOptions = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: Infinity };
-    this.agent =
-      this.baseUrl.protocol === 'https:'
-        ? new https.Agent({
-            ...agentOptions,
+    const secure = this.baseUrl.protocol === 'https:';
+    const host = this.baseUrl.hostname.replace(/^\[(.*)\]$/, '$1');
+    this.pool = new WirePool({
+      host,
+      port: Number(this.baseUrl.port || (secure ? 443 : 80)),
+      keepAliveMs: 1000,
+      tls: secure
+        ? {
             ...(options.ca ? { ca: options.ca } : {}),
             ...(options.cert ? { cert: options.cert } : {}),
             ...(options.key ? { key: options.key } : {}),
-            ...(options.tlsServerName ? { servername: options.tlsServerName } : {}),
+            // SNI only for names (RFC 6066 forbids IP addresses there).
+            ...(options.tlsServerName ? { servername: options.tlsServerName } : net.isIP(host) ? {} : { servername: host }),
             ...(options.tlsSkipVerify ? { rejectUnauthorized: false } : {}),
-          })
-        : new http.Agent(agentOptions);
+          }
+        : undefined,
+    });
+    this.fixedHeaders = `Host: ${this.baseUrl.host}\r\nAccept: application/json\r\n${this.token ? `X-Consul-Token: ${this.token}\r\n` : ''}`;
   }
 
   /** Address without credentials, for messages. */
   get address(): string {
     return this.baseUrl.origin;
+  }
+
+  /** Connections open now, idle or busy (for tests and benchmarks). */
+  get connections(): number {
+    return this.pool.size;
   }
 
   /**
@@ -191,6 +210,14 @@ export class ConsulTransport {
     optionalSignal(spec.signal)?.throwIfAborted();
     if (spec.retry === 'none' || this.retry.retries <= 0) return this.once(spec);
     const retryable = spec.retry === 'transient' ? isTransient : isNotApplied;
+    // The first attempt goes out directly; the retry machinery is built only after a failure.
+    let first: unknown;
+    try {
+      return await this.once(spec);
+    } catch (err) {
+      if (this.closed || !retryable(err) || spec.signal?.aborted) throw err;
+      first = err;
+    }
     // A retried blocking read drops index/wait: the failure may have been a restart that
     // lowered the server's index, and blocking on our stale, higher index would stall for the
     // whole wait. The caller's loop compares indexes, so a non-blocking answer is always safe.
@@ -198,51 +225,68 @@ export class ConsulTransport {
       spec.method === 'GET' && spec.query?.index !== undefined
         ? { ...spec, query: { ...spec.query, index: undefined, wait: undefined }, timeoutMs: undefined }
         : spec;
-    return pRetry((attempt) => this.once(attempt === 1 ? spec : retrySpec), {
-      retries: this.retry.retries,
-      minTimeout: this.retry.minTimeoutMs,
-      maxTimeout: this.retry.maxTimeoutMs,
-      factor: 2,
-      randomize: true,
-      signal: spec.signal,
-      // The caller awaits this request: the wait between attempts must keep the process alive
-      // (see the header), so the timer is not unref()ed.
-      unref: false,
-      shouldRetry: ({ error }) => !this.closed && retryable(error),
-      onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
-        if (retriesLeft > 0 && retryable(error)) {
-          this.logger.debug({ endpoint: `${spec.method} ${spec.path}`, attemptNumber, err: error.message }, 'consul request failed, retrying');
-        }
+    this.logger.debug({ endpoint: `${spec.method} ${spec.path}`, attemptNumber: 1, err: (first as Error).message }, 'consul request failed, retrying');
+    return pRetry(
+      async (attempt) => {
+        // p-retry's first call is our second attempt: the first one failed above.
+        if (attempt === 1) throw first;
+        return this.once(retrySpec);
       },
-    });
+      {
+        retries: this.retry.retries,
+        minTimeout: this.retry.minTimeoutMs,
+        maxTimeout: this.retry.maxTimeoutMs,
+        factor: 2,
+        randomize: true,
+        signal: spec.signal,
+        // The caller awaits this request: the wait between attempts must keep the process alive
+        // (see the header), so the timer is not unref()ed.
+        unref: false,
+        shouldRetry: ({ error }) => !this.closed && retryable(error),
+        onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+          if (attemptNumber > 1 && retriesLeft > 0 && retryable(error)) {
+            this.logger.debug({ endpoint: `${spec.method} ${spec.path}`, attemptNumber, err: error.message }, 'consul request failed, retrying');
+          }
+        },
+      },
+    );
   }
 
-  /** Aborts in-flight requests and closes every pooled socket. Idempotent. */
+  /** Aborts in-flight requests and closes every pooled connection. Idempotent. */
   close(): void {
     this.closed = true;
-    for (const req of this.inflight) req.destroy();
-    this.inflight.clear();
-    this.agent.destroy();
+    this.pool.destroy();
   }
 
-  private url(spec: RequestSpec): URL {
-    const url = new URL(spec.path, this.baseUrl);
+  /** The request target: the path and the query string (`dc` defaulting to the Coordinator's). */
+  private target(spec: RequestSpec): string {
+    let path = spec.path;
+    // Paths arrive encoded; anything a URL would still rewrite (dot segments, characters that
+    // need escaping) goes through URL parsing, as a browser would send it.
+    if (NEEDS_URL.test(path)) path = new URL(path, this.baseUrl).pathname;
     // A per-call `dc` (even one given as undefined) falls back to the Coordinator's datacenter.
-    const query: Record<string, QueryValue> = { ...spec.query, dc: spec.query?.dc ?? this.datacenter };
-    for (const [name, value] of Object.entries(query)) {
-      if (value === undefined || value === null || value === false) continue;
-      if (value === true) url.searchParams.append(name, '');
-      else if (Array.isArray(value)) for (const v of value) url.searchParams.append(name, String(v));
-      else url.searchParams.append(name, String(value));
+    const dc = spec.query?.dc ?? this.datacenter;
+    let search = '';
+    const add = (name: string, value: string | undefined): void => {
+      search += `${search ? '&' : '?'}${encodeQuery(name)}${value === undefined ? '=' : `=${encodeQuery(value)}`}`;
+    };
+    if (spec.query) {
+      for (const name in spec.query) {
+        if (name === 'dc') continue;
+        const value = spec.query[name];
+        if (value === undefined || value === null || value === false) continue;
+        // Presence flags go out as "recurse="; Consul reads them by presence either way.
+        if (value === true) add(name, undefined);
+        else if (Array.isArray(value)) for (const v of value) add(name, String(v));
+        else add(name, String(value));
+      }
     }
-    // URLSearchParams writes presence flags as "recurse=", Consul reads them by presence either way.
-    return url;
+    if (dc !== undefined && dc !== null && (dc as unknown) !== false) add('dc', dc === true ? undefined : String(dc));
+    return path + search;
   }
 
   private once(spec: RequestSpec): Promise<ConsulResponse> {
-    const endpoint = `${spec.method} ${spec.path}`;
-    if (this.closed) return Promise.reject(new ConsulError(0, endpoint, 'transport is closed'));
-    const url = this.url(spec);
+    if (this.closed) return Promise.reject(new ConsulError(0, `${spec.method} ${spec.path}`, 'transport is closed'));
     let payload: Buffer | undefined;
     if (spec.body !== undefined) {
       payload = Buffer.isBuffer(spec.body)
@@ -251,81 +295,74 @@ export class ConsulTransport {
           ? Buffer.from(spec.body)
           : typeof spec.body === 'string'
             ? Buffer.from(spec.body)
-            : Buffer.from(jsonBody(spec.body, endpoint));
+            : Buffer.from(jsonBody(spec.body, `${spec.method} ${spec.path}`));
     }
-    const headers: http.OutgoingHttpHeaders = { accept: 'application/json' };
-    if (this.token) headers['x-consul-token'] = this.token;
-    if (payload) headers['content-length'] = payload.length;
+    const length = payload ? `Content-Length: ${payload.length}\r\n` : spec.method === 'PUT' || spec.method === 'POST' ? 'Content-Length: 0\r\n' : '';
+    const head = `${spec.method} ${this.target(spec)} HTTP/1.1\r\n${this.fixedHeaders}${length}\r\n`;
     const timeoutMs = spec.timeoutMs ?? this.timeoutMs;
-    const lib = url.protocol === 'https:' ? https : http;
+    const signal = spec.signal;
 
     return new Promise<ConsulResponse>((resolve, reject) => {
-      const signal = spec.signal;
+      const exchange = this.pool.request(head, payload);
       let settled = false;
-      const finish = (fn: () => void): void => {
-        if (settled) return;
+      const settle = (): boolean => {
+        if (settled) return false;
         settled = true;
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        this.inflight.delete(req);
-        fn();
+        return true;
       };
-      const req = lib.request(url, { method: spec.method, headers, agent: this.agent });
-      this.inflight.add(req);
       const onAbort = (): void => {
-        finish(() => reject(abortReason(signal as AbortSignal)));
-        req.destroy();
+        if (!settle()) return;
+        exchange.cancel('ECONNRESET', 'aborted');
+        reject(abortReason(signal as AbortSignal));
       };
       // Not unref()ed either: while a request is out its socket keeps the process alive anyway,
       // and the deadline must fire for whoever awaits the answer.
       const timer = setTimeout(() => {
-        finish(() => reject(new ConsulError(0, endpoint, `no response within ${timeoutMs}ms`)));
-        req.destroy();
+        if (!settle()) return;
+        exchange.cancel('ETIMEDOUT', 'timed out');
+        reject(new ConsulError(0, `${spec.method} ${spec.path}`, `no response within ${timeoutMs}ms`));
       }, timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
-
-      let responded = false;
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        // A keep-alive connection the server closed while idle is reset as soon as we reuse it,
-        // before the server read anything: such a request was never applied (Go's client
-        // retries it for the same reason). Node documents the race: `req.reusedSocket`.
-        const idleReset = err.code === 'ECONNRESET' && req.reusedSocket && !responded;
-        const message = idleReset ? IDLE_RESET : (err.code ?? err.message);
-        finish(() => reject(new ConsulError(0, endpoint, message, { cause: err })));
-      });
-      req.on('response', (res) => {
-        responded = true;
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', (err: NodeJS.ErrnoException) => {
-          finish(() => reject(new ConsulError(0, endpoint, err.code ?? err.message, { cause: err })));
-        });
-        res.on('aborted', () => {
-          finish(() => reject(new ConsulError(0, endpoint, 'response aborted')));
-        });
-        res.on('end', () => {
-          const body = Buffer.concat(chunks);
-          const status = res.statusCode ?? 0;
-          finish(() => {
-            if ((status >= 200 && status < 300) || spec.okStatuses?.includes(status)) {
-              resolve({ status, headers: res.headers, body, meta: parseMeta(res.headers) });
-            } else {
-              reject(new ConsulError(status, endpoint, body.toString('utf8').trim().slice(0, 2000)));
-            }
-          });
-        });
-      });
-      req.end(payload);
+      exchange.response.then(
+        (res) => {
+          if (!settle()) return;
+          const status = res.status;
+          if ((status >= 200 && status < 300) || spec.okStatuses?.includes(status)) {
+            resolve({ status, headers: res.headers, body: res.body, meta: parseMeta(res.headers) });
+          } else {
+            reject(new ConsulError(status, `${spec.method} ${spec.path}`, res.body.toString('utf8').trim().slice(0, 2000)));
+          }
+        },
+        (err: WireError) => {
+          if (!settle()) return;
+          // A keep-alive connection the server closed while idle is reset as soon as we reuse
+          // it, before the server read anything: such a request was never applied (Go's client
+          // retries it for the same reason).
+          const idleReset = err.code === 'ECONNRESET' && err.reused === true && err.answered !== true;
+          const message = idleReset ? IDLE_RESET : err.code === 'EPROTO' ? `malformed response: ${err.message}` : err.answered ? 'response aborted' : (err.code ?? err.message);
+          reject(new ConsulError(0, `${spec.method} ${spec.path}`, message, { cause: err }));
+        },
+      );
     });
   }
 }
 
-function header(headers: http.IncomingHttpHeaders, name: string): string | undefined {
+/** Paths a URL parser would rewrite: dot segments, or characters that must be percent-encoded. */
+const NEEDS_URL = /(^|\/)\.\.?(\/|$)|[^\x21-\x7e]|["<>\\^`{|}#?]/;
+
+/** Query names and values as URLSearchParams writes them (application/x-www-form-urlencoded). */
+function encodeQuery(text: string): string {
+  return /^[A-Za-z0-9*\-._]*$/.test(text) ? text : new URLSearchParams([['', text]]).toString().slice(1);
+}
+
+function header(headers: http.IncomingHttpHeaders | Record<string, string>, name: string): string | undefined {
   const v = headers[name];
   return Array.isArray(v) ? v[0] : v;
 }
 
-export function parseMeta(headers: http.IncomingHttpHeaders): QueryMeta {
+export function parseMeta(headers: http.IncomingHttpHeaders | Record<string, string>): QueryMeta {
   const rawIndex = header(headers, 'x-consul-index');
   const leader = header(headers, 'x-consul-knownleader');
   const contact = header(headers, 'x-consul-lastcontact');
