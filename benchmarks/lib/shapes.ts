@@ -4,8 +4,12 @@
  * them.
  */
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { Coordinator, type LockOptions } from '../../src/index.js';
+import type { PrepareParams, RunParams, StampedHold } from './contender-child.js';
+import { spawnChild } from './harness.js';
 import { hold, within } from './measure.js';
+import type { MutexSpec } from './mutexes.js';
 import { summarize, type Summary } from './stats.js';
 
 /** One client's mutex on one key (a contender: its own connection). */
@@ -63,11 +67,20 @@ export async function lockCycle(mutex: Mutex, rounds: number, counter: RequestCo
 /**
  * N contenders, 1–5 ms holds, `handoffs` handoffs; with `limit` > 1 the mutexes are permits
  * of a semaphore. Sample: a release starting → the next acquisition resolving (releases and
- * acquisitions paired in order). A contender asks again right after its release, so a handoff
- * may go back to the releaser (an unfair lock lets it barge); the result says how often, and the
- * latency of the handoffs that went to another contender.
+ * acquisitions paired in order). By default a contender asks again right after its release (a
+ * hot loop), so a handoff may go back to the releaser (an unfair lock lets it barge); the result
+ * says how often, and the latency of the handoffs that went to another contender. With `thinkMs`
+ * a contender works that long outside the lock before asking again, as a worker does between
+ * jobs, so handoffs go to contenders that were waiting.
  */
-export async function contended(makeMutex: () => Mutex, n: number, handoffs: number, counter: RequestCounter, limit = 1): Promise<Measured & { handoff: Handoffs }> {
+export async function contended(
+  makeMutex: () => Mutex,
+  n: number,
+  handoffs: number,
+  counter: RequestCounter,
+  limit = 1,
+  thinkMs?: readonly [min: number, max: number],
+): Promise<Measured & { handoff: Handoffs }> {
   const contenders = Array.from({ length: n }, makeMutex);
   let acquisitions = 0;
   let inside = 0;
@@ -96,6 +109,7 @@ export async function contended(makeMutex: () => Mutex, n: number, handoffs: num
               inside -= 1;
               releases.push({ at: performance.now(), by: me });
               await m.release();
+              if (thinkMs) await hold(thinkMs[0], thinkMs[1]);
             }
           }),
         ),
@@ -107,6 +121,70 @@ export async function contended(makeMutex: () => Mutex, n: number, handoffs: num
     return { ...measured, handoff: { toSelfShare: toSelf / Math.max(1, toSelf + toOther.length), toOther: summarize(toOther) } };
   } finally {
     await Promise.all(contenders.map((m) => m.close()));
+  }
+}
+
+/** Contender processes a run spreads its contenders over (2 cores: more only adds scheduling noise). */
+const MAX_PROCESSES = 10;
+/** Clock agreement between processes assumed by the exclusion check, in ms. */
+const CLOCK_EPSILON_MS = 0.05;
+const CONTENDER_CHILD = fileURLToPath(new URL('./contender-child.ts', import.meta.url));
+
+/**
+ * The contended shape across processes, as contenders run in production: N contenders spread
+ * over min(N, 10) processes (each contender its own client and connections), looping acquire →
+ * hold 1–5 ms → release (→ `thinkMs` outside the lock) on one key for `seconds`. Holds are
+ * stamped with wall-clock times comparable across processes; sorted, each hold's acquire follows
+ * the previous hold's release start (checked: two holders at once fail the run), and the gap is
+ * the handoff sample. Requests per operation: what the server saw per hold.
+ */
+export async function contendedAcross(
+  spec: MutexSpec,
+  n: number,
+  seconds: number,
+  counter: RequestCounter,
+  thinkMs?: readonly [min: number, max: number],
+): Promise<Measured & { handoff: Handoffs }> {
+  const processes = Math.min(n, MAX_PROCESSES);
+  const children = await Promise.all(Array.from({ length: processes }, () => spawnChild(CONTENDER_CHILD)));
+  try {
+    const counts = children.map((_, i) => Math.floor(n / processes) + (i < n % processes ? 1 : 0));
+    await Promise.all(children.map((child, i) => child.call<void>('prepare', { spec, contenders: counts[i] as number } satisfies PrepareParams)));
+    const startAt = performance.timeOrigin + performance.now() + 200;
+    const stopAt = startAt + seconds * 1000;
+    const before = await counter();
+    let firstId = 0;
+    const runs = children.map((child, i) => {
+      const params: RunParams = { firstId, startAt, stopAt, holdMs: [1, 5], thinkMs };
+      firstId += counts[i] as number;
+      return child.call<StampedHold[]>('run', params);
+    });
+    const holds = (await within(Promise.all(runs), seconds * 1000 + 120_000, `${n} contender processes`)).flat();
+    const after = await counter();
+    holds.sort((a, b) => a.acq - b.acq);
+    const samples: number[] = [];
+    const toOther: number[] = [];
+    let toSelf = 0;
+    for (let i = 1; i < holds.length; i++) {
+      const prev = holds[i - 1] as StampedHold;
+      const cur = holds[i] as StampedHold;
+      if (cur.acq < prev.rel - CLOCK_EPSILON_MS) {
+        throw new Error(`benchmark: contenders ${prev.c} and ${cur.c} held ${spec.system}'s lock at once (${(prev.rel - cur.acq).toFixed(3)} ms overlap)`);
+      }
+      const gap = Math.max(0, cur.acq - prev.rel);
+      samples.push(gap);
+      if (cur.c === prev.c) toSelf += 1;
+      else toOther.push(gap);
+    }
+    const elapsed = (holds.at(-1)?.acq ?? stopAt) - (holds[0]?.acq ?? startAt);
+    return {
+      stats: summarize(samples),
+      opsPerSecond: (samples.length / Math.max(1, elapsed)) * 1000,
+      requestsPerOp: (after - before) / Math.max(1, holds.length),
+      handoff: { toSelfShare: toSelf / Math.max(1, samples.length), toOther: summarize(toOther) },
+    };
+  } finally {
+    await Promise.all(children.map((c) => c.close()));
   }
 }
 

@@ -4,9 +4,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { Etcd3 } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import { Redis } from 'ioredis';
-import { Mutex as RedisMutex, Semaphore as RedisSemaphore } from 'redis-semaphore';
+import { Semaphore as RedisSemaphore } from 'redis-semaphore';
 import { measure as failover } from '../failover.js';
 import { unique, within } from '../lib/measure.js';
 import { spawnChild } from '../lib/harness.js';
@@ -16,7 +16,7 @@ import { BenchServer } from '../lib/server.js';
 import { summarize, type Summary } from '../lib/stats.js';
 import { formatTable, type Row } from '../lib/table.js';
 import { floor } from '../scenarios/floor.js';
-import { contended, electionHandoff, handoffNote, lockCycle, oursCandidate, oursMutex, oursSemaphore, type Candidate, type Handoffs, type Measured, type Mutex, type RequestCounter } from '../lib/shapes.js';
+import { contended, contendedAcross, electionHandoff, handoffNote, lockCycle, oursCandidate, oursMutex, oursSemaphore, type Candidate, type Handoffs, type Measured, type Mutex, type RequestCounter } from '../lib/shapes.js';
 import { findBinary, startEtcd, startRedis, type PeerServer } from './servers.js';
 
 const row = (scenario: string, system: string, metric: string, m: Measured | (Measured & { handoff: Handoffs }) | Summary, note?: string): Row => {
@@ -25,30 +25,20 @@ const row = (scenario: string, system: string, metric: string, m: Measured | (Me
   return { scenario, case: system, metric, stats: m.stats, opsPerSecond: m.opsPerSecond, requestsPerOp: m.requestsPerOp, ...(text ? { note: text } : {}) };
 };
 
+/**
+ * The 10-contender handoff as workers run it: each holds 1–5 ms, then works 1–5 ms outside the
+ * lock before asking again, so every handoff goes to a contender that was waiting. (In the hot
+ * loop of `handoff N = …` the releaser asks again at once, and a lock that lets it barge — Redis
+ * with a 10 ms retry poll — mostly hands the lock back to itself.)
+ */
+const WORKERS = 'handoff N = 10, workers';
+/** Our contenders' lock options in the handoff runs: a session per hold, lock-delay 0 (as oursMutex). */
+const LOCK_OPTIONS = { ttl: '10s', lockDelay: 0 } as const;
+const THINK_MS = [1, 5] as const;
+
 // ---- etcd3 -------------------------------------------------------------------------------------
 
-function etcdClient(address: string): Etcd3 {
-  return new Etcd3({ hosts: address });
-}
-
-/** etcd3's Lock is a try-lock; a waiting mutex in etcd3 is an Election queue (one watcher woken). */
-function etcdQueueMutex(address: string, key: string): Mutex {
-  const client = etcdClient(address);
-  const election = client.election(key, 10);
-  let campaign: ReturnType<typeof election.campaign> | undefined;
-  return {
-    acquire: async () => {
-      campaign = election.campaign('holder');
-      campaign.on('error', () => undefined);
-      await campaign.wait();
-    },
-    release: async () => {
-      await campaign?.resign();
-      campaign = undefined;
-    },
-    close: async () => client.close(),
-  };
-}
+import { etcdClient, redisMutex, REDIS_OPTIONS } from './adapters.js';
 
 function etcdLock(address: string, key: string): Mutex {
   const client = etcdClient(address);
@@ -116,14 +106,6 @@ async function etcdCrashFailover(address: string, rounds: number): Promise<Summa
 
 // ---- redis-semaphore ---------------------------------------------------------------------------
 
-const REDIS_OPTIONS = { lockTimeout: 10_000, acquireTimeout: 600_000 }; // retryInterval: its default 10 ms
-
-function redisMutex(address: string, key: string): Mutex {
-  const redis = new Redis(address, { lazyConnect: false });
-  const mutex = new RedisMutex(redis, key, REDIS_OPTIONS);
-  return { acquire: () => mutex.acquire(), release: () => mutex.release(), close: async () => void (await redis.quit()) };
-}
-
 function redisSemaphore(address: string, key: string, limit: number): Mutex {
   const redis = new Redis(address);
   const sem = new RedisSemaphore(redis, key, limit, REDIS_OPTIONS);
@@ -152,13 +134,14 @@ export async function runPeers(profile: Profile, started?: Machine): Promise<Row
   const handoffPlan = size(
     profile,
     [
-      { n: 2, handoffs: 300 },
-      { n: 10, handoffs: 300 },
-      { n: 50, handoffs: 150 },
-      { n: 200, handoffs: 60 },
+      { n: 2, seconds: 1.5 },
+      { n: 10, seconds: 1.5 },
+      { n: 50, seconds: 2 },
+      { n: 200, seconds: 3 },
     ],
-    [{ n: 10, handoffs: 10 }],
+    [{ n: 10, seconds: 0.3 }],
   );
+  const workerSeconds = size(profile, 2, 0.3);
   const semContenders = size(profile, 100, 10);
   const semAcquisitions = size(profile, 150, 20);
   const electionRounds = size(profile, 200, 5);
@@ -176,10 +159,15 @@ export async function runPeers(profile: Profile, started?: Machine): Promise<Row
       const m = oursMutex(server.url, unique('peers-cycle'));
       rows.push(row('lock cycle', 'consul-recipes Lock (own session)', 'cycle ms', await lockCycle(m, cycles, counter)));
       await m.close();
-      for (const { n, handoffs } of handoffPlan) {
+      for (const { n, seconds } of handoffPlan) {
         log(`  handoff N = ${n}`);
         const key = unique(`peers-handoff-${n}`);
-        rows.push(row(`handoff N = ${n}`, 'consul-recipes Lock', 'handoff ms', await contended(() => oursMutex(server.url, key), n, handoffs, counter)));
+        rows.push(row(`handoff N = ${n}`, 'consul-recipes Lock', 'handoff ms', await contendedAcross({ system: 'consul-recipes', address: server.url, key, options: LOCK_OPTIONS }, n, seconds, counter)));
+      }
+      for (const fair of [false, true]) {
+        log(`  workers: N = 10, ${THINK_MS.join('–')} ms between holds${fair ? ', fair' : ''}`);
+        const key = unique('peers-workers');
+        rows.push(row(WORKERS, `consul-recipes Lock${fair ? ' (fair)' : ''}`, 'handoff ms', await contendedAcross({ system: 'consul-recipes', address: server.url, key, options: { ...LOCK_OPTIONS, fair } }, 10, workerSeconds, counter, THINK_MS)));
       }
       log(`  semaphore ${semContenders} contenders, limit 5`);
       const prefix = unique('peers-semaphore');
@@ -213,11 +201,15 @@ export async function runPeers(profile: Profile, started?: Machine): Promise<Row
       const m = etcdLock(etcd.address, unique('peers-cycle'));
       rows.push(row('lock cycle', 'etcd3 Lock', 'cycle ms', await lockCycle(m, cycles, counter)));
       await m.close();
-      for (const { n, handoffs } of handoffPlan) {
+      for (const { n, seconds } of handoffPlan) {
         log(`  handoff N = ${n}`);
         const key = unique(`peers-handoff-${n}`);
-        rows.push(row(`handoff N = ${n}`, 'etcd3 Election as a queue', 'handoff ms', await contended(() => etcdQueueMutex(etcd.address, key), n, handoffs, counter)));
+        rows.push(row(`handoff N = ${n}`, 'etcd3 Election as a queue', 'handoff ms', await contendedAcross({ system: 'etcd3', address: etcd.address, key }, n, seconds, counter)));
       }
+      log(`  workers: N = 10, ${THINK_MS.join('–')} ms between holds`);
+      const workersKey = unique('peers-workers');
+      rows.push(row(WORKERS, 'etcd3 Election as a queue', 'handoff ms', await contendedAcross({ system: 'etcd3', address: etcd.address, key: workersKey }, 10, workerSeconds, counter, THINK_MS)));
+
       log('  election graceful handoff');
       const key = unique('peers-election');
       const [a, b] = [etcdCandidate(etcd.address, key, 10), etcdCandidate(etcd.address, key, 10)];
@@ -249,11 +241,14 @@ export async function runPeers(profile: Profile, started?: Machine): Promise<Row
       const m = redisMutex(redis.address, unique('peers-cycle'));
       rows.push(row('lock cycle', 'redis-semaphore Mutex', 'cycle ms', await lockCycle(m, cycles, counter)));
       await m.close();
-      for (const { n, handoffs } of handoffPlan) {
+      for (const { n, seconds } of handoffPlan) {
         log(`  handoff N = ${n}`);
         const key = unique(`peers-handoff-${n}`);
-        rows.push(row(`handoff N = ${n}`, 'redis-semaphore Mutex (10 ms retry)', 'handoff ms', await contended(() => redisMutex(redis.address, key), n, handoffs, counter)));
+        rows.push(row(`handoff N = ${n}`, 'redis-semaphore Mutex (10 ms retry)', 'handoff ms', await contendedAcross({ system: 'redis-semaphore', address: redis.address, key }, n, seconds, counter)));
       }
+      log(`  workers: N = 10, ${THINK_MS.join('–')} ms between holds`);
+      const workersKey = unique('peers-workers');
+      rows.push(row(WORKERS, 'redis-semaphore Mutex (10 ms retry)', 'handoff ms', await contendedAcross({ system: 'redis-semaphore', address: redis.address, key: workersKey }, 10, workerSeconds, counter, THINK_MS)));
       log(`  semaphore ${semContenders} contenders, limit 5`);
       const key = unique('peers-semaphore');
       rows.push(row('semaphore 5', `redis-semaphore Semaphore, ${semContenders} contenders`, 'release→acquire ms', await contended(() => redisSemaphore(redis.address, key, 5), semContenders, semAcquisitions, counter, 5)));
@@ -262,7 +257,7 @@ export async function runPeers(profile: Profile, started?: Machine): Promise<Row
     }
   }
 
-  const order = ['floor', 'lock cycle', ...handoffPlan.map((p) => `handoff N = ${p.n}`), 'semaphore 5', 'election handoff', 'crash failover'];
+  const order = ['floor', 'lock cycle', ...handoffPlan.map((p) => `handoff N = ${p.n}`), WORKERS, 'semaphore 5', 'election handoff', 'crash failover'];
   const sorted = [...rows].sort((x, y) => order.indexOf(x.scenario) - order.indexOf(y.scenario));
   writeResult('peers', { rows: sorted, versions, profile }, started);
   process.stdout.write(`\n${formatTable(sorted)}\n`);
