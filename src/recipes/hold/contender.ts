@@ -65,6 +65,8 @@ export interface AcquireAttempt {
   tryOnce(signal: AbortSignal): Promise<Grant | null>;
   /** What the attempt last saw of the competition, for a `LockTimeoutError` (single-key holds). */
   readonly lastHolder?: string | undefined;
+  /** The key is held by a session no read has shown yet (a refused write proved it). */
+  readonly holderUnseen?: boolean;
   readonly lockDelayInForce?: boolean;
   /** Undoes whatever this attempt may have left on the server (contender key, holder entry, a lock taken by a write whose answer was lost). */
   abandon(): Promise<void>;
@@ -386,13 +388,15 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
   private async explainTimeout(err: LockTimeoutError): Promise<LockTimeoutError> {
     const attempt = this.lastAttempt;
     if (!attempt) return err;
-    const sessionId = attempt.lastHolder;
+    let sessionId = attempt.lastHolder;
     let sessionName: string | undefined;
-    if (sessionId !== undefined) {
-      // One short, best-effort read: the caller is waiting for this rejection.
+    if (sessionId !== undefined || attempt.holderUnseen) {
+      // Short, best-effort reads: the caller is waiting for this rejection.
       const budget = linkSignals([], { ms: 1_000, reason: () => new LockTimeoutError(err.key, err.timeoutMs) });
       try {
-        sessionName = (await this.ctx.api.sessions.info(sessionId, { signal: budget.signal })).session?.Name;
+        // A refused write proved the key held without showing by whom: read it.
+        sessionId ??= (await this.ctx.api.kv.get(err.key, { signal: budget.signal })).pair?.session;
+        if (sessionId !== undefined) sessionName = (await this.ctx.api.sessions.info(sessionId, { signal: budget.signal })).session?.Name;
       } catch (lookupErr) {
         this.ctx.logger.debug({ key: err.key, err: String(lookupErr) }, 'could not read the holder session for a timeout error');
       } finally {

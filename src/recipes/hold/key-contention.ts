@@ -22,7 +22,7 @@ import { backoffDelay } from '../../loop/backoff.js';
 import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
 import { isTransient } from '../../transport/client.js';
 import type { ConsulApi, KVPair, TxnKVOp } from '../../transport/index.js';
-import { classifyRefusal, lockedEntry } from './txn-outcome.js';
+import { classifyRefusal, heldAtIndex, lockedEntry } from './txn-outcome.js';
 import type { Session } from '../../session/session.js';
 import type { AcquireAttempt, Grant, HoldDriver } from './contender.js';
 
@@ -74,8 +74,11 @@ export type WriteOutcome =
   | { readonly kind: 'held'; readonly grant: Grant }
   /** Refused while the key looked free: lock-delay. */
   | { readonly kind: 'refused' }
-  /** Refused because the key changed under us: read again, no backoff. */
-  | { readonly kind: 'conflict' }
+  /**
+   * Refused because the key changed under us: read again, no backoff — or, when the answer
+   * proves another session holds it at `heldAt`, block from there without reading.
+   */
+  | { readonly kind: 'conflict'; readonly heldAt?: bigint | undefined }
   /** A transient failure: the write may or may not have landed; the next read tells. */
   | { readonly kind: 'unknown' };
 
@@ -95,6 +98,8 @@ export abstract class KeyContentionAttempt<S extends KeySeen> implements Acquire
   lockDelayInForce = false;
   /** The holder last seen on the key, when another session held it. */
   lastHolder: string | undefined;
+  /** The key is held by a session a refused write proved but no read has shown yet. */
+  holderUnseen = false;
 
   readonly api: ConsulApi;
   readonly key: string;
@@ -141,7 +146,7 @@ export abstract class KeyContentionAttempt<S extends KeySeen> implements Acquire
   protected async contend(signal: AbortSignal, onWaiting: () => void, known: KnownKey | undefined): Promise<Grant> {
     // Writes refused by lock-delay in a row; reset when another holder is seen.
     let refusals = 0;
-    let start = known;
+    let start: KnownKey | HeldSince | undefined = known;
     for (;;) {
       const seen = await this.waitForChance(signal, start, () => {
         refusals = 0;
@@ -164,6 +169,8 @@ export abstract class KeyContentionAttempt<S extends KeySeen> implements Acquire
         this.lockDelayInForce = true;
         if (this.options.lockDelayIsWaiting) onWaiting();
       }
+      // Another session took it first, and the refusal says at which index: block from there.
+      if (outcome.kind === 'conflict' && outcome.heldAt !== undefined) start = { heldSince: outcome.heldAt };
     }
   }
 
@@ -187,15 +194,23 @@ export abstract class KeyContentionAttempt<S extends KeySeen> implements Acquire
    * Blocks until the key is not held by another session; `onHeld` runs each time it is. A
    * `known` snapshot is used as the first look instead of a read.
    */
-  private async waitForChance(signal: AbortSignal, known: KnownKey | undefined, onHeld: () => void): Promise<S> {
+  private async waitForChance(signal: AbortSignal, known: KnownKey | HeldSince | undefined, onHeld: () => void): Promise<S> {
     let initialIndex: bigint | undefined;
-    if (known) {
+    if (known && 'heldSince' in known) {
+      // Held by a session we have not seen: who it is shows at the next change (a timeout error
+      // reads the key to name it).
+      this.lastHolder = undefined;
+      this.holderUnseen = true;
+      onHeld();
+      initialIndex = known.heldSince;
+    } else if (known) {
       const seen = this.observe(known.pair);
       if (!isHeld(seen)) {
         this.lastHolder = undefined;
         return seen;
       }
       this.lastHolder = seen.holder;
+      this.holderUnseen = false;
       onHeld();
       initialIndex = known.index;
     }
@@ -208,6 +223,7 @@ export abstract class KeyContentionAttempt<S extends KeySeen> implements Acquire
     });
     for await (const { value } of snapshots) {
       const seen = this.observe(value);
+      this.holderUnseen = false;
       if (!isHeld(seen)) {
         this.lastHolder = undefined;
         return seen;
@@ -217,6 +233,11 @@ export abstract class KeyContentionAttempt<S extends KeySeen> implements Acquire
     }
     throw abortReason(signal);
   }
+}
+
+/** The key is held by another session since `heldSince` (a refused write said so); who, is unknown. */
+interface HeldSince {
+  readonly heldSince: bigint;
 }
 
 /** The key as a reply showed it (`pair` null: absent) and the index a blocking read waits from. */
@@ -268,7 +289,8 @@ export async function writeOutcome(
   attempt.wrote = before;
   const refusal = classifyRefusal(result);
   if (refusal === 'session-gone') throw new SessionLostError(attempt.sessionId, result.errors.map((e) => e.what).join('; '));
-  return { kind: refusal === 'lock-delay' ? 'refused' : 'conflict' };
+  if (refusal === 'lock-delay') return { kind: 'refused' };
+  return { kind: 'conflict', heldAt: heldAtIndex(result, attempt.key) };
 }
 
 /** Spacing of the retries of {@link retryTransient}. */

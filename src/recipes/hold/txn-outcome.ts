@@ -32,3 +32,26 @@ export function classifyRefusal(result: Pick<TxnResult, 'errors'>): Refusal {
 export function lockedEntry(result: Pick<TxnResult, 'results'>, key: string): KVPair | undefined {
   return result.results.filter((r) => r.key === key).at(-1);
 }
+
+/**
+ * The index at which a refused acquiring transaction (`check-index` + `lock`) found `key` held by
+ * another session, or undefined when the answer does not prove that. Consul evaluates every op of
+ * a transaction and reports each failure (state/txn.go `txnDispatch`): `check-index` says
+ * `failed index check for key "k", current modify index Y != X` (state/kvs.go
+ * `kvsCheckIndexTxn`), and `lock` says `failed to lock key "k", lock is already held`. Both
+ * together mean the key is held now, at ModifyIndex Y: a waiter can block from Y at once instead
+ * of reading the key again (a thundering herd's losers each save that read).
+ */
+export function heldAtIndex(result: Pick<TxnResult, 'errors'>, key: string): bigint | undefined {
+  const quoted = JSON.stringify(key);
+  let index: bigint | undefined;
+  let held = false;
+  for (const { what } of result.errors) {
+    if (what.includes(`key ${quoted}`)) {
+      const m = /current modify index (\d+) != \d+/.exec(what);
+      if (m) index = BigInt(m[1] as string);
+      if (/lock is already held/.test(what)) held = true;
+    }
+  }
+  return held ? index : undefined;
+}
