@@ -198,7 +198,11 @@ describe('fair lock', () => {
         handle = await pending[i]!;
         // The new holder's monitor parks, and every waiter left is parked again.
         const stillWaiting = n - 1 - i;
-        await waitFor(() => c.requests.some((r) => r.route === 'GET /v1/kv?index&consistent') && c.parked === 1 + stillWaiting, { message: 'everybody parked again' });
+        // (The released hold's session is destroyed after release() resolves: wait for that too.)
+        await waitFor(
+          () => c.requests.some((r) => r.route === 'GET /v1/kv?index&consistent') && c.requests.some((r) => r.route === 'PUT /v1/session/destroy') && c.parked === 1 + stillWaiting,
+          { message: 'everybody parked again' },
+        );
         counts.push(c.takeRoutes());
       }
       await handle.release();
@@ -209,8 +213,9 @@ describe('fair lock', () => {
     it('a fair release wakes one waiter: the same requests per handoff with 2 and with 50 waiters', async () => {
       const two = await handoffs(2, true, 1);
       const fifty = await handoffs(50, true, 2);
-      // release-and-leave, destroy; the next in line looks, takes the key, parks its monitor.
-      const expected = ['GET /v1/kv?index&consistent', 'PUT /v1/session/destroy', 'PUT /v1/txn', 'PUT /v1/txn', 'PUT /v1/txn'];
+      // release-and-leave, destroy; the next in line, woken at the release's index, takes the key
+      // with a transaction checked at that index (no look first), and parks its monitor.
+      const expected = ['GET /v1/kv?index&consistent', 'PUT /v1/session/destroy', 'PUT /v1/txn', 'PUT /v1/txn'];
       expect(two).toEqual([expected]);
       expect(fifty).toEqual([expected, expected]);
     }, 60_000);

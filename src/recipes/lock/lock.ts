@@ -323,9 +323,27 @@ class FairLockAttempt extends LockAttempt {
       if (!ahead) return this.contend(signal, onWaiting, view.lockKey);
       this.lastHolder = view.lockKey.pair?.session;
       onWaiting();
-      await this.waitForTurn(ahead, signal);
+      const leftAt = await this.waitForTurn(ahead, signal);
+      const grant = await this.takeAfterRelease(leftAt, signal);
+      if (grant) return grant;
       view = await this.look(signal);
     }
+  }
+
+  /**
+   * Our predecessor left at `index` (the index of the answer that showed it gone). When it left by
+   * releasing the lock — one transaction unlocking the key and deleting its entry — the key's
+   * ModifyIndex is that same index, and nobody live is ahead of us (the holder was the newest live
+   * entry before ours). So an acquiring transaction checked at `index` is sent at once, without a
+   * look: it succeeds only in exactly that case (`check-index` fails when any other write came
+   * last), and any refusal falls back to the look. Saves one round trip per fair handoff.
+   */
+  private async takeAfterRelease(index: bigint, signal: AbortSignal): Promise<Grant | null> {
+    if (index <= 0n || index > BigInt(Number.MAX_SAFE_INTEGER)) return null;
+    const outcome = await writeOutcome(this, acquireOps(this.key, this.fd.value, this.sessionId, { modifyIndex: Number(index) }), signal);
+    if (outcome.kind === 'held') return outcome.grant;
+    if (outcome.kind === 'unknown') return this.confirm(signal);
+    return null;
   }
 
   /** A try never waits, so it never joins; and it does not overtake anybody who waits. */
@@ -359,16 +377,16 @@ class FairLockAttempt extends LockAttempt {
     return queueView(this.key, await retryTransient(() => this.api.txn(lookOps(this.key), signal), signal));
   }
 
-  /** Blocks on the predecessor's entry until it is gone, dead or replaced. */
-  private async waitForTurn(ahead: KVPair, signal: AbortSignal): Promise<void> {
+  /** Blocks on the predecessor's entry until it is gone, dead or replaced; resolves with the index of the answer that showed it. */
+  private async waitForTurn(ahead: KVPair, signal: AbortSignal): Promise<bigint> {
     const snapshots = blockingQuery<KVPair | null>(keyRead(this.api, ahead.key), {
       signal,
       waitMs: this.fd.options.waitMs,
       initialIndex: BigInt(ahead.modifyIndex),
       isFatal: (err) => !isTransient(err),
     });
-    for await (const { value } of snapshots) {
-      if (hasLeft(ahead, value)) return;
+    for await (const { value, index } of snapshots) {
+      if (hasLeft(ahead, value)) return index;
     }
     throw abortReason(signal);
   }
