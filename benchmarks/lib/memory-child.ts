@@ -17,7 +17,7 @@ export interface MemoryReport {
   count: number;
   /** Round 1, in a fresh process: includes V8's one-time growth of its young generation. */
   fresh: { before: NodeJS.MemoryUsage; after: NodeJS.MemoryUsage; setupMs: number };
-  /** Round 2, with round 1's items still open: the cost of `count` more. */
+  /** Round 3, with rounds 1 and 2's items still open: the cost of `count` more. */
   before: NodeJS.MemoryUsage;
   after: NodeJS.MemoryUsage;
   setupMs: number;
@@ -44,13 +44,16 @@ async function round(url: string, count: number, offset: number, create: (coord:
 }
 
 /**
- * Two rounds of `count` items, all kept open. A fresh Node process that creates many long-lived
- * objects grows V8's young generation (up to its 16 MB semi-spaces, ~32 MB of RSS) once; round 1
- * pays that, so round 2 measures what `count` more items cost (the slope). Both are reported.
+ * Three rounds of `count` items, all kept open. A fresh Node process that creates many long-lived
+ * objects grows V8's young generation (up to its 16 MB semi-spaces, ~32 MB reserved) once, and
+ * touches those pages over the next allocations; round 1 pays the growth, round 2 the rest of the
+ * touching, so round 3 measures what `count` more items cost (the slope). Rounds 1 and 3 are
+ * reported.
  */
 async function measure(url: string, count: number, create: (coord: Coordinator, i: number) => Promise<unknown>): Promise<MemoryReport> {
   const fresh = await round(url, count, 0, create);
-  const measured = await round(url, count, count + 1, create);
+  await round(url, count, count + 1, create);
+  const measured = await round(url, count, 2 * count + 2, create);
   return { count, fresh, ...measured };
 }
 
