@@ -31,7 +31,7 @@ import { linkSignals, optionalSignal, sleep } from '../internal/abort.js';
 import { describe, formatDurationMs, toMs } from '../internal/duration.js';
 import { backoffDelay } from '../loop/backoff.js';
 import { SafeEmitter } from '../internal/safe-emitter.js';
-import { StateMachine, type Moves } from '../internal/state-machine.js';
+import { StateMachine, type MachineSpec, type Moves } from '../internal/state-machine.js';
 import { checkLocalOptions } from '../internal/options.js';
 import { explainTtlRefusal } from './ttl-hint.js';
 
@@ -158,7 +158,22 @@ export class Session extends SafeEmitter<SessionEvents> {
   private readonly ctx: RecipeContext;
   private readonly healthCheckTtlMs: number | undefined;
   private readonly controller = new AbortController();
-  private readonly machine: StateMachine<SessionState, SessionLostError>;
+  private readonly machine: StateMachine<SessionState, SessionLostError, Session>;
+
+  /** The machine of every session (shared: a session keeps no closures for its hooks). */
+  private static readonly MACHINE: MachineSpec<SessionState, SessionLostError, Session> = Object.freeze({
+    initial: 'active',
+    moves: SESSION_TRANSITIONS,
+    logFields: (s: Session, cause: SessionLostError | undefined) => ({ session: s.id, reason: cause?.message }),
+    beforeEmit: (s: Session, _from: SessionState, _to: SessionState, cause: SessionLostError | undefined) => {
+      s.stopTimers();
+      // Abort before emitting: a listener must never observe 'lost' while the signal still looks live.
+      if (!s.controller.signal.aborted) s.controller.abort(cause ?? new SessionLostError(s.id, 'destroyed'));
+    },
+    emit: (s: Session, _from: SessionState, to: SessionState, cause: SessionLostError | undefined) => {
+      if (to === 'lost' && cause) s.emit('lost', cause);
+    },
+  });
   private renewDeadline: number;
   private checkDeadline: number;
   private renewTimer: NodeJS.Timeout | undefined;
@@ -169,7 +184,6 @@ export class Session extends SafeEmitter<SessionEvents> {
   private renewing: Promise<void> | undefined;
   private heartbeating: Promise<void> | undefined;
   private destroying: Promise<void> | undefined;
-  private untrack: () => void = () => {};
 
   /**
    * Creates a session in Consul and starts renewing it. Options are validated synchronously, so
@@ -256,24 +270,10 @@ export class Session extends SafeEmitter<SessionEvents> {
     healthServiceId: string | undefined,
     started: number,
   ) {
-    super(ctx.logger, () => `session ${id}`);
+    super(ctx.logger, `session ${id}`);
     this.ctx = ctx;
     this.id = id;
-    this.machine = new StateMachine<SessionState, SessionLostError>({
-      what: () => `session ${id}`,
-      initial: 'active',
-      moves: SESSION_TRANSITIONS,
-      logger: ctx.logger,
-      logFields: (cause) => ({ session: id, reason: cause?.message }),
-      beforeEmit: (_from, _to, cause) => {
-        this.stopTimers();
-        // Abort before emitting: a listener must never observe 'lost' while the signal still looks live.
-        if (!this.controller.signal.aborted) this.controller.abort(cause ?? new SessionLostError(id, 'destroyed'));
-      },
-      emit: (_from, to, cause) => {
-        if (to === 'lost' && cause) this.emit('lost', cause);
-      },
-    });
+    this.machine = new StateMachine<SessionState, SessionLostError, Session>(Session.MACHINE, this, `session ${id}`, ctx.logger);
     this.name = o.name;
     this.ttlMs = o.ttlMs;
     this.lockDelayMs = o.lockDelayMs;
@@ -283,7 +283,7 @@ export class Session extends SafeEmitter<SessionEvents> {
     this.healthCheckTtlMs = o.healthCheckTtlMs;
     this.renewDeadline = started + o.ttlMs;
     this.checkDeadline = o.healthCheckTtlMs === undefined ? Infinity : started + this.checkWindow();
-    this.untrack = ctx.lifetime.track(this);
+    ctx.lifetime.track(this);
     this.scheduleRenew(o.ttlMs / 2);
     if (this.healthCheckTtlMs !== undefined) this.scheduleHeartbeat(this.healthCheckTtlMs / 3);
     this.armDeadline();
@@ -479,7 +479,7 @@ export class Session extends SafeEmitter<SessionEvents> {
       }
     }
     budget.dispose();
-    this.untrack();
+    this.ctx.lifetime.untrack(this);
     this.emit('destroyed');
   }
 }

@@ -38,7 +38,7 @@ import { Session, type ResolvedSessionOptions } from '../../session/session.js';
 import { resolveAcquireOptions, type AcquireOptions } from './options.js';
 import { isTransient } from '../../transport/client.js';
 import { SafeEmitter } from '../../internal/safe-emitter.js';
-import { StateMachine } from '../../internal/state-machine.js';
+import { StateMachine, type MachineSpec } from '../../internal/state-machine.js';
 import { HOLD_TRANSITIONS, type HoldState } from './state.js';
 
 /** What the driver hands over once it holds: the fencing token and where to start monitoring. */
@@ -136,35 +136,74 @@ const MONITOR_STOPPED = Object.freeze(new Error('monitor stopped'));
 /** Consul's answers when a write names a session it no longer has. */
 const SESSION_GONE = /invalid session|missing session|session .* (not found|does not exist)/i;
 
-/** One hold, from `held` until released or lost. */
-class Holding {
+/** A promise that is already settled, shared. */
+const SETTLED: Promise<void> = Promise.resolve();
+
+/**
+ * One hold, from `held` until released or lost. It is also what a recipe builds its handle from
+ * ({@link HoldingView}), and the listener of the session's signal (`handleEvent`), so a hold keeps
+ * no closures of its own: thousands of locks may be held by one process. It reaches its engine's
+ * private methods by name (`engine['…']`), which keeps them off the recipes' public surface.
+ */
+class Holding implements HoldingView {
   /** Aborted when the hold ends (lost or released): the handle's `signal`. */
   readonly controller = new AbortController();
   /** Stops the monitor loop at once (cancelling its read, which closes that read's connection). */
   readonly monitor = new AbortController();
   /** Set by a release: the monitor stops at its next answer, which the release itself causes. */
   draining = false;
-  monitorDone: Promise<void> = Promise.resolve();
+  monitorDone: Promise<void> = SETTLED;
   /** Set once the hold ends: the release, or the cleanup after a loss. Never rejects after a loss. */
   ended: Promise<void> | undefined;
-  /** Removes our listener from the session's signal. */
-  detach: () => void = () => {};
   /** The newest value the hold was seen with: the grant's, then each monitor snapshot. */
   last: unknown;
 
   constructor(
+    private readonly engine: AnyContender,
     readonly session: Session,
     readonly owned: boolean,
     readonly grant: Grant,
   ) {
     this.last = grant.seen;
   }
+
+  get fencingToken(): number {
+    return this.grant.fencingToken;
+  }
+
+  /** The hold's signal, after a deadline check. */
+  signal(): AbortSignal {
+    return this.engine['signalOf'](this);
+  }
+
+  release(): Promise<void> {
+    return this.engine['releaseHolding'](this);
+  }
+
+  /** The session's signal aborted (this object is its listener): the hold is lost. */
+  handleEvent(): void {
+    this.engine['sessionEnded'](this);
+  }
 }
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a Holding serves any recipe's engine
+type AnyContender = Contender<any, any>;
+
 
 export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEvents<H>> {
   protected readonly ctx: RecipeContext;
   private readonly config: ContenderConfig<T>;
-  private readonly machine: StateMachine<HoldState, TransitionDetail<H>>;
+  private readonly machine: StateMachine<HoldState, TransitionDetail<H>, AnyContender>;
+
+  /** The hold engine's one machine (shared: an engine keeps no closures for its hooks). */
+  private static readonly MACHINE: MachineSpec<HoldState, TransitionDetail<unknown>, AnyContender> = Object.freeze({
+    initial: 'idle',
+    moves: HOLD_TRANSITIONS,
+    logFields: (c: AnyContender, detail: TransitionDetail<unknown> | undefined) => ({ key: c.config.key, reason: detail?.error?.reason }),
+    beforeEmit: (c: AnyContender, from: HoldState, to: HoldState, detail: TransitionDetail<unknown> | undefined) =>
+      c.machineBeforeEmit(from, to, detail ?? {}),
+    emit: (c: AnyContender, from: HoldState, to: HoldState, detail: TransitionDetail<unknown> | undefined) => c.machineEmit(from, to, detail ?? {}),
+  });
   private holding: Holding | undefined;
   /** The running attempt (its view of the competition explains a timeout). */
   private lastAttempt: AcquireAttempt | undefined;
@@ -176,28 +215,21 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
    * which of those is under way, and the public states are the contract's.
    */
   private closing: Promise<void> | undefined;
-  private readonly closed = new AbortController();
-  private readonly background = new Set<Promise<unknown>>();
-  /** Released holds whose monitor is still seeing the release (see drainMonitor). */
-  private readonly draining = new Set<Holding>();
-  private untrack: () => void;
+  /** The running acquire's signal: close() aborts it (no signal of its own kept for that). */
+  private linked: ReturnType<typeof linkSignals> | undefined;
+  /** Cleanups close() must await; created by the first one. */
+  private background: Set<Promise<unknown>> | undefined;
+  /** Released holds whose monitor is still seeing the release (see drainMonitor); created by the first one. */
+  private draining: Set<Holding> | undefined;
 
   protected constructor(host: RecipeHost, config: ContenderConfig<T>) {
     const ctx = contextOf(host);
     const what = `${config.kind} "${config.key}"`;
-    super(ctx.logger, () => what);
+    super(ctx.logger, what);
     this.ctx = ctx;
     this.config = config;
-    this.machine = new StateMachine<HoldState, TransitionDetail<H>>({
-      what: () => what,
-      initial: 'idle',
-      moves: HOLD_TRANSITIONS,
-      logger: ctx.logger,
-      logFields: (detail) => ({ key: config.key, reason: detail?.error?.reason }),
-      beforeEmit: (from, to, detail) => this.beforeEmit(from, to, detail ?? {}),
-      emit: (from, to, detail) => this.emitFor(from, to, detail ?? {}),
-    });
-    this.untrack = ctx.lifetime.track(this);
+    this.machine = new StateMachine<HoldState, TransitionDetail<H>, AnyContender>(Contender.MACHINE, this, what, ctx.logger);
+    ctx.lifetime.track(this);
   }
 
   /** Builds the public handle for a hold. */
@@ -245,16 +277,16 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.closed.abort(new ClosedError(this.what));
-      for (const holding of this.draining) holding.monitor.abort(MONITOR_STOPPED);
+      this.linked?.abort(new ClosedError(this.what));
+      for (const holding of this.draining ?? []) holding.monitor.abort(MONITOR_STOPPED);
       await this.acquiring?.catch(() => undefined);
       const holding = this.holding;
       if (holding && this.machine.state === 'held') {
         await this.releaseHolding(holding).catch((err: unknown) => this.emit('error', err));
       }
-      while (this.background.size > 0) await Promise.allSettled([...this.background]);
+      while (this.background !== undefined && this.background.size > 0) await Promise.allSettled([...this.background]);
       this.transition('closed');
-      this.untrack();
+      this.ctx.lifetime.untrack(this);
     })();
     return this.closing;
   }
@@ -296,9 +328,12 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
   private async acquireLoop(signal: AbortSignal | undefined, timeoutMs: number | undefined, once: boolean): Promise<H | null> {
     const { key, driver } = this.config;
     const linked = linkSignals(
-      [signal, this.closed.signal],
+      [signal],
       timeoutMs === undefined ? undefined : { ms: timeoutMs, reason: () => new LockTimeoutError(key, timeoutMs) },
     );
+    // close() aborts the running acquire through `linked`; one that began meanwhile stops at once.
+    this.linked = linked;
+    if (this.closing) linked.abort(new ClosedError(this.what));
     let sessionFailures = 0;
     let waitingReported = false;
     const onWaiting = (): void => {
@@ -365,6 +400,7 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
         return this.hold(session, owned, grant);
       }
     } finally {
+      if (this.linked === linked) this.linked = undefined;
       linked.dispose();
     }
   }
@@ -407,21 +443,19 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
   }
 
   private retrack(): void {
-    this.untrack();
-    this.untrack = this.ctx.lifetime.track(this);
+    this.ctx.lifetime.untrack(this);
+    this.ctx.lifetime.track(this);
   }
 
   // ---------------------------------------------------------------------------------------------
   // Holding
 
   private hold(session: Session, owned: boolean, grant: Grant): H {
-    const holding = new Holding(session, owned, grant);
-    const handle = this.wrap(this.viewOf(holding));
+    const holding = new Holding(this, session, owned, grant);
+    const handle = this.wrap(holding);
     this.holding = holding;
-    const onSessionEnd = (): void => this.lose(holding, 'the session was lost', session.signal.reason);
-    const sessionSignal = session.signal;
-    sessionSignal.addEventListener('abort', onSessionEnd, { once: true });
-    holding.detach = () => sessionSignal.removeEventListener('abort', onSessionEnd);
+    // The holding is the listener (its handleEvent calls sessionEnded): no closure per hold.
+    session.signal.addEventListener('abort', holding, { once: true });
     this.transition('held', { handle });
     holding.monitorDone = this.monitor(holding);
     return handle;
@@ -463,6 +497,17 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
     }
   }
 
+  /** The listener of a hold's session signal (see {@link Holding.handleEvent}). */
+  private sessionEnded(holding: Holding): void {
+    this.lose(holding, 'the session was lost', holding.session.signal.reason);
+  }
+
+  /** The handle's `signal`, after a deadline check (see {@link Holding.signal}). */
+  private signalOf(holding: Holding): AbortSignal {
+    if (this.holding === holding) this.enforceDeadline();
+    return holding.controller.signal;
+  }
+
   private lose(holding: Holding, reason: string, cause?: unknown): void {
     if (this.holding !== holding || this.machine.state !== 'held') return;
     const error = new LockLostError(this.config.key, reason, cause === undefined ? undefined : { cause });
@@ -472,7 +517,7 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
 
   /** Stops the monitor and gives back whatever Consul may still count as ours. Never rejects. */
   private async afterLoss(holding: Holding): Promise<void> {
-    holding.detach();
+    holding.session.signal.removeEventListener('abort', holding);
     holding.monitor.abort(MONITOR_STOPPED);
     await holding.monitorDone;
     if (holding.session.isAlive()) {
@@ -496,7 +541,7 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
   }
 
   private async giveBack(holding: Holding): Promise<void> {
-    holding.detach();
+    holding.session.signal.removeEventListener('abort', holding);
     // The monitor's read stays parked while we release: the release changes the key, which
     // answers that read at once, and the monitor stops there (`draining`). Aborting it first
     // would cost a connection: cancelling an HTTP/1.1 request closes its socket, and the next
@@ -534,10 +579,10 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
     } else {
       const timer = setTimeout(() => holding.monitor.abort(MONITOR_STOPPED), MONITOR_DRAIN_MS);
       timer.unref();
-      this.draining.add(holding);
+      (this.draining ??= new Set()).add(holding);
       void holding.monitorDone.finally(() => {
         clearTimeout(timer);
-        this.draining.delete(holding);
+        this.draining?.delete(holding);
       });
     }
     this.inBackground(holding.monitorDone);
@@ -545,8 +590,8 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
 
   /** Runs a cleanup that close() must await; the returned promise is the cleanup itself. */
   private inBackground(p: Promise<void>): Promise<void> {
-    this.background.add(p);
-    const done = (): void => void this.background.delete(p);
+    (this.background ??= new Set()).add(p);
+    const done = (): void => void this.background?.delete(p);
     p.then(done, done);
     return p;
   }
@@ -557,18 +602,6 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
     if (this.machine.state === 'held' && holding && !holding.session.isAlive()) {
       this.lose(holding, 'the session was lost', holding.session.signal.reason);
     }
-  }
-
-  private viewOf(holding: Holding): HoldingView {
-    return {
-      session: holding.session,
-      fencingToken: holding.grant.fencingToken,
-      signal: () => {
-        if (this.holding === holding) this.enforceDeadline();
-        return holding.controller.signal;
-      },
-      release: () => this.releaseHolding(holding),
-    };
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -587,14 +620,14 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
   }
 
   /** Abort before emitting: no listener may see `lost`/`released` while the signal looks live. */
-  private beforeEmit(from: HoldState, to: HoldState, detail: TransitionDetail<H>): void {
+  private machineBeforeEmit(from: HoldState, to: HoldState, detail: TransitionDetail<H>): void {
     const holding = this.holding;
     if (to === 'lost' && holding) holding.controller.abort(detail.error);
     if (to === 'releasing' && holding) holding.controller.abort(new ReleasedError(this.what, this.config.key));
     this.onTransition(from, to, detail);
   }
 
-  private emitFor(from: HoldState, to: HoldState, detail: TransitionDetail<H>): void {
+  private machineEmit(from: HoldState, to: HoldState, detail: TransitionDetail<H>): void {
     if (to === 'held' && detail.handle !== undefined) this.emit('acquired', detail.handle);
     else if (to === 'lost' && detail.error) this.emit('lost', detail.error);
     else if (to === 'idle' && from === 'releasing') this.emit('released');
@@ -630,6 +663,7 @@ export interface HoldHandle {
 
 /** The public handle of a hold: the view's session, token, live signal and release, plus the recipe's `fields`. */
 export function holdHandle<X extends object>(view: HoldingView, fields: X): HoldHandle & X {
+  const release = (): Promise<void> => view.release();
   return Object.freeze({
     ...fields,
     session: view.session,
@@ -637,8 +671,8 @@ export function holdHandle<X extends object>(view: HoldingView, fields: X): Hold
     get signal() {
       return view.signal();
     },
-    release: view.release,
-    [Symbol.asyncDispose]: view.release,
+    release,
+    [Symbol.asyncDispose]: release,
   });
 }
 
