@@ -661,19 +661,32 @@ export interface HoldHandle {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** The public handle of a hold: the view's session, token, live signal and release, plus the recipe's `fields`. */
+/** The view behind each handle, for the one shared `signal` getter. */
+const HANDLE_VIEWS = new WeakMap<object, HoldingView>();
+
+/**
+ * The `signal` getter of every handle. One function for all of them: an accessor is part of an
+ * object's hidden class, so a getter closure per handle gave each handle a hidden class of its own.
+ */
+function handleSignal(this: object): AbortSignal {
+  return (HANDLE_VIEWS.get(this) as HoldingView).signal();
+}
+
+/**
+ * The public handle of a hold: the recipe's `fields`, then the view's session, token, live signal
+ * and release. Built property by property: a spread (`{ ...fields }`) gave each handle a hidden
+ * class of its own.
+ */
 export function holdHandle<X extends object>(view: HoldingView, fields: X): HoldHandle & X {
+  const handle = Object.assign({}, fields) as Record<PropertyKey, unknown>;
+  handle.session = view.session;
+  handle.fencingToken = view.fencingToken;
+  Object.defineProperty(handle, 'signal', { get: handleSignal, enumerable: true, configurable: false });
+  HANDLE_VIEWS.set(handle, view);
   const release = (): Promise<void> => view.release();
-  return Object.freeze({
-    ...fields,
-    session: view.session,
-    fencingToken: view.fencingToken,
-    get signal() {
-      return view.signal();
-    },
-    release,
-    [Symbol.asyncDispose]: release,
-  });
+  handle.release = release;
+  handle[Symbol.asyncDispose] = release;
+  return Object.freeze(handle) as unknown as HoldHandle & X;
 }
 
 /** What a recipe needs to build its public handle. */
