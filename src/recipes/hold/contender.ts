@@ -33,7 +33,7 @@ import {
 } from '../../errors.js';
 import { linkSignals, sleep } from '../../internal/abort.js';
 import { backoffDelay, MONITOR_ERROR_BACKOFF } from '../../loop/backoff.js';
-import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
+import { runBlockingQuery, type BlockingQueryOptions, type BlockingRead } from '../../loop/blocking-query.js';
 import { Session, type ResolvedSessionOptions } from '../../session/session.js';
 import { resolveAcquireOptions, type AcquireOptions } from './options.js';
 import { isTransient } from '../../transport/client.js';
@@ -461,40 +461,43 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
     return handle;
   }
 
-  /** Watches the key until the hold ends; a change that ends it, or too many failed reads, is a loss. */
-  private async monitor(holding: Holding): Promise<void> {
-    const { driver, monitorRetries, waitMs, kind, key } = this.config;
+  /**
+   * Watches the key until the hold ends; a change that ends it, or too many failed reads, is a
+   * loss. Never rejects. A promise chain over the shared loop rather than an async function, so
+   * a held lock keeps one suspended frame (the loop's) while its read is parked.
+   */
+  private monitor(holding: Holding): Promise<void> {
     // The first read goes out on the next turn of the event loop: a hold given back at once (a
     // short critical section) never sends it. The session's deadline guards the hold meanwhile.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    if (holding.draining || holding.monitor.signal.aborted) return;
-    try {
-      const snapshots = blockingQuery(driver.monitorRead, {
-        signal: holding.monitor.signal,
-        initialIndex: holding.grant.index,
-        waitMs,
-        errorBackoff: MONITOR_ERROR_BACKOFF,
-        onError: (err, failures) => {
-          this.ctx.logger.debug({ key, failures, err: String(err) }, `${kind} monitor read failed`);
-          // Like Go's MonitorRetries: ride out a short outage, but a permanent error (ACL
-          // revoked, …) or a long one means we can no longer prove we hold it.
-          if (!isTransient(err) || failures > monitorRetries) {
-            this.lose(holding, `cannot verify the ${kind} any more (${failures} failed reads)`, err);
-          }
-        },
-      });
-      for await (const { value } of snapshots) {
-        if (holding.draining) return;
-        holding.last = value;
-        const reason = driver.lossReason(value, holding.session.id);
-        if (reason !== undefined) {
-          this.lose(holding, reason);
-          return;
+    return new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => (holding.draining || holding.monitor.signal.aborted ? undefined : this.watchHold(holding)))
+      .catch((err: unknown) => this.lose(holding, `the ${this.config.kind} monitor failed`, err));
+  }
+
+  private watchHold(holding: Holding): Promise<void> {
+    const { driver, monitorRetries, waitMs, kind, key } = this.config;
+    const options: BlockingQueryOptions<T> = {
+      signal: holding.monitor.signal,
+      initialIndex: holding.grant.index,
+      waitMs,
+      errorBackoff: MONITOR_ERROR_BACKOFF,
+      onError: (err, failures) => {
+        this.ctx.logger.debug({ key, failures, err: String(err) }, `${kind} monitor read failed`);
+        // Like Go's MonitorRetries: ride out a short outage, but a permanent error (ACL
+        // revoked, …) or a long one means we can no longer prove we hold it.
+        if (!isTransient(err) || failures > monitorRetries) {
+          this.lose(holding, `cannot verify the ${kind} any more (${failures} failed reads)`, err);
         }
-      }
-    } catch (err) {
-      this.lose(holding, `the ${kind} monitor failed`, err);
-    }
+      },
+    };
+    return runBlockingQuery(driver.monitorRead, options, ({ value }) => {
+      if (holding.draining) return false;
+      holding.last = value;
+      const reason = driver.lossReason(value, holding.session.id);
+      if (reason === undefined) return true;
+      this.lose(holding, reason);
+      return false;
+    });
   }
 
   /** The listener of a hold's session signal (see {@link Holding.handleEvent}). */

@@ -19,7 +19,7 @@ import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
 import { ClosedError, ConsulError, TimeoutError, abortReason } from '../../errors.js';
 import { linkSignals, optionalSignal } from '../../internal/abort.js';
 import { toMs } from '../../internal/duration.js';
-import { blockingQuery, type BlockingReadArgs, type BlockingResult } from '../../loop/blocking-query.js';
+import { runBlockingQuery, type BlockingQueryOptions, type BlockingReadArgs, type BlockingResult } from '../../loop/blocking-query.js';
 import type { QueryMeta } from '../../transport/client.js';
 import { AsyncQueue, type QueueMode } from './async-queue.js';
 import { checkOptions } from '../../internal/options.js';
@@ -285,30 +285,30 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends SafeEmitter
     if (this.stateListeners) for (const listener of [...this.stateListeners]) listener();
   }
 
-  private async run(): Promise<void> {
+  /** The loop (the shared one, driven by callbacks: an idle watcher keeps one suspended frame). Never rejects. */
+  private run(): Promise<void> {
     const signal = this.controller.signal;
-    try {
-      const results = blockingQuery<R>((args) => this.read(args), {
-        signal,
-        waitMs: this.waitMs,
-        ...(this.equals ? { equals: this.equals } : {}),
-        onError: (err, failures) => this.onReadError(err, failures),
-      });
-      for await (const result of results) {
-        if (signal.aborted) return;
-        // A read succeeded: an earlier permanent failure is no longer the latest news.
-        this.startupError = undefined;
-        try {
-          this.handle(result);
-        } catch (err) {
-          this.reportError(err);
-        }
+    const options: BlockingQueryOptions<R> = {
+      signal,
+      waitMs: this.waitMs,
+      onError: (err, failures) => this.onReadError(err, failures),
+    };
+    if (this.equals) options.equals = this.equals;
+    return runBlockingQuery<R>((args) => this.read(args), options, (result) => {
+      if (signal.aborted) return false;
+      // A read succeeded: an earlier permanent failure is no longer the latest news.
+      this.startupError = undefined;
+      try {
+        this.handle(result);
+      } catch (err) {
+        this.reportError(err);
       }
-    } catch (err) {
-      // blockingQuery only throws for errors marked fatal, and we mark none; log rather than
-      // leave a rejection nobody awaits.
+      return true;
+    }).catch((err: unknown) => {
+      // The loop only throws for errors marked fatal, and we mark none; log rather than leave a
+      // rejection nobody awaits.
       if (!signal.aborted) this.reportError(err);
-    }
+    });
   }
 
   private onReadError(err: unknown, failures: number): void {
