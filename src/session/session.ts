@@ -176,9 +176,16 @@ export class Session extends SafeEmitter<SessionEvents> {
   });
   private renewDeadline: number;
   private checkDeadline: number;
-  private renewTimer: NodeJS.Timeout | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
-  private deadlineTimer: NodeJS.Timeout | undefined;
+  /**
+   * One timer for the next thing due: the next renewal, the next heartbeat, or the local deadline
+   * (a safety net while they fail). One per session rather than one per duty: a process may hold
+   * thousands of sessions.
+   */
+  private timer: NodeJS.Timeout | undefined;
+  /** performance.now() time of the next renewal; undefined while one runs. */
+  private renewAt: number | undefined;
+  /** performance.now() time of the next heartbeat; undefined while one runs or without healthCheckTtl. */
+  private heartbeatAt: number | undefined;
   /** Aborts in-flight renewals/heartbeats when the session ends. */
   private readonly loops = new AbortController();
   private renewing: Promise<void> | undefined;
@@ -284,9 +291,10 @@ export class Session extends SafeEmitter<SessionEvents> {
     this.renewDeadline = started + o.ttlMs;
     this.checkDeadline = o.healthCheckTtlMs === undefined ? Infinity : started + this.checkWindow();
     ctx.lifetime.track(this);
-    this.scheduleRenew(o.ttlMs / 2);
-    if (this.healthCheckTtlMs !== undefined) this.scheduleHeartbeat(this.healthCheckTtlMs / 3);
-    this.armDeadline();
+    const now = performance.now();
+    this.renewAt = now + o.ttlMs / 2;
+    if (this.healthCheckTtlMs !== undefined) this.heartbeatAt = now + this.healthCheckTtlMs / 3;
+    this.armTimer();
   }
 
   /** 'active' | 'lost' | 'destroyed'; reading it checks the local deadline first. */
@@ -346,15 +354,31 @@ export class Session extends SafeEmitter<SessionEvents> {
     }
   }
 
-  private armDeadline(): void {
-    clearTimeout(this.deadlineTimer);
+  /** (Re)arms the one timer for whatever is due first: a renewal, a heartbeat or the deadline. */
+  private armTimer(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
     if (this.machine.state !== 'active') return;
-    const delay = Math.max(0, this.validUntil - performance.now());
-    this.deadlineTimer = setTimeout(() => {
-      this.enforceDeadline();
-      if (this.machine.state === 'active') this.armDeadline();
-    }, delay);
-    this.deadlineTimer.unref();
+    const at = Math.min(this.renewAt ?? Infinity, this.heartbeatAt ?? Infinity, this.validUntil);
+    this.timer = setTimeout(() => this.wake(), Math.max(0, at - performance.now()));
+    this.timer.unref();
+  }
+
+  /** The timer fired: enforce the deadline, start what is due, and re-arm for the next. */
+  private wake(): void {
+    this.timer = undefined;
+    this.enforceDeadline();
+    if (this.machine.state !== 'active') return;
+    const now = performance.now();
+    if (this.renewAt !== undefined && now >= this.renewAt) {
+      this.renewAt = undefined;
+      this.renewing = this.renewOnce();
+    }
+    if (this.heartbeatAt !== undefined && now >= this.heartbeatAt) {
+      this.heartbeatAt = undefined;
+      this.heartbeating = this.heartbeatOnce();
+    }
+    this.armTimer();
   }
 
   private checkWindow(): number {
@@ -364,10 +388,8 @@ export class Session extends SafeEmitter<SessionEvents> {
 
   private scheduleRenew(delay: number): void {
     if (this.machine.state !== 'active') return;
-    this.renewTimer = setTimeout(() => {
-      this.renewing = this.renewOnce();
-    }, Math.max(0, delay));
-    this.renewTimer.unref();
+    this.renewAt = performance.now() + Math.max(0, delay);
+    this.armTimer();
   }
 
   /** One renewal round: retried with backoff until it succeeds or the deadline passes. */
@@ -392,8 +414,8 @@ export class Session extends SafeEmitter<SessionEvents> {
         this.renewDeadline = Math.max(this.renewDeadline, started + this.ttlMs);
         this.enforceDeadline(); // a renewal that started after the deadline proves nothing
         if (this.machine.state !== 'active') return;
-        this.armDeadline();
         this.emit('renewed');
+        // Re-arms the timer for the next renewal (or the new deadline, whichever is first).
         this.scheduleRenew(started + this.ttlMs / 2 - performance.now());
         return;
       } catch (err) {
@@ -413,10 +435,8 @@ export class Session extends SafeEmitter<SessionEvents> {
 
   private scheduleHeartbeat(delay: number): void {
     if (this.machine.state !== 'active' || this.healthCheckId === undefined) return;
-    this.heartbeatTimer = setTimeout(() => {
-      this.heartbeating = this.heartbeatOnce();
-    }, Math.max(0, delay));
-    this.heartbeatTimer.unref();
+    this.heartbeatAt = performance.now() + Math.max(0, delay);
+    this.armTimer();
   }
 
   private async heartbeatOnce(): Promise<void> {
@@ -431,7 +451,6 @@ export class Session extends SafeEmitter<SessionEvents> {
         this.checkDeadline = Math.max(this.checkDeadline, started + this.checkWindow());
         this.enforceDeadline();
         if (this.machine.state !== 'active') return;
-        this.armDeadline();
         this.scheduleHeartbeat(started + ttl / 3 - performance.now());
         return;
       } catch (err) {
@@ -449,10 +468,8 @@ export class Session extends SafeEmitter<SessionEvents> {
   }
 
   private stopTimers(): void {
-    clearTimeout(this.renewTimer);
-    clearTimeout(this.heartbeatTimer);
-    clearTimeout(this.deadlineTimer);
-    this.renewTimer = this.heartbeatTimer = this.deadlineTimer = undefined;
+    clearTimeout(this.timer);
+    this.timer = this.renewAt = this.heartbeatAt = undefined;
     this.loops.abort();
   }
 
