@@ -6,6 +6,9 @@
  * name, or by the variables their context captures when anonymous.
  *
  *   node --expose-gc --import tsx benchmarks/heap-attribution.ts [watchers|locks] [count] [top]
+ *   FROM=dist …   measure dist/ (npm run build) instead of src/ through tsx
+ *   DETAIL=<owner> …   list one owner's objects by parent and edge
+ *   KEEP=1 …   keep both snapshots (DevTools → Memory → Load, Comparison view)
  *
  * Prints bytes per item for the top groups; nothing is asserted. A diagnostic, not part of
  * `npm run bench`.
@@ -14,8 +17,15 @@ import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeHeapSnapshot } from 'node:v8';
-import { Coordinator } from '../src/index.js';
+import type { Coordinator as CoordinatorType } from '../src/index.js';
 import { BenchServer } from './lib/server.js';
+
+// FROM=dist measures the built library (npm run build): what users run. Through tsx (the default,
+// as the benchmark suite runs), esbuild's keepNames gives every named closure its own hidden class
+// and property dictionary (about 450 bytes each), which the built library does not have.
+const { Coordinator } = (await import(process.env.FROM === 'dist' ? '../dist/index.js' : '../src/index.js')) as {
+  Coordinator: typeof CoordinatorType;
+};
 
 const kind = (process.argv[2] ?? 'watchers') as 'watchers' | 'locks';
 const count = Number(process.argv[3] ?? 2000);
