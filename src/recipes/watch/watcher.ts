@@ -175,6 +175,8 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends SafeEmitter
     return new Promise<V>((resolve, reject) => {
       const cleanup = (): void => {
         this.stateListeners?.delete(check);
+        // The last waiter gone: drop the set too (most watchers are awaited once, then idle).
+        if (this.stateListeners?.size === 0) this.stateListeners = undefined;
         linked.signal.removeEventListener('abort', onAbort);
         linked.dispose();
       };
