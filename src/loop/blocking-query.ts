@@ -79,7 +79,7 @@ export type BlockingResultHandler<T> = (result: BlockingResult<T>) => boolean | 
  * changes, until aborted or until `onResult` says stop; then resolves. Rejects only with an error
  * `isFatal` accepted, or one `onResult` threw.
  *
- * {@link blockingQuery} is this loop as an async iterator. Long-lived followers (watchers, lock
+ * `blockingQuery` is this loop as an async iterator. Long-lived followers (watchers, lock
  * monitors) call it directly: a parked read then holds one suspended frame (this one) instead of
  * two (the generator and the `for await` around it), which counts when a process keeps
  * thousands of them.
@@ -147,10 +147,10 @@ export async function runBlockingQuery<T>(read: BlockingRead<T>, options: Blocki
 type Step<T> = { result: BlockingResult<T> } | { done: true } | { error: unknown };
 
 /**
- * Yields `{ value, index, meta }` each time the watched result changes, until aborted: the loop of
- * {@link runBlockingQuery}, pulled. Lazy as a generator is: the first read goes out on the first
- * pull, and each next read only once the consumer asks for the next result. Leaving the `for
- * await` stops the loop.
+ * Yields `{ value, index, meta }` each time the watched result changes, until aborted: the loop
+ * of `runBlockingQuery` (in this file), pulled. Lazy as a generator is: the first read goes out
+ * on the first pull, and each next read only once the consumer asks for the next result.
+ * Leaving the `for await` stops the loop.
  */
 export async function* blockingQuery<T>(
   read: BlockingRead<T>,
