@@ -30,6 +30,7 @@ import { ConfigError, SessionLostError, abortReason } from '../errors.js';
 import { linkSignals, optionalSignal, sleep } from '../internal/abort.js';
 import { describe, formatDurationMs, toMs } from '../internal/duration.js';
 import { backoffDelay } from '../loop/backoff.js';
+import type { EventEmitter } from 'eventemitter3';
 import { SafeEmitter } from '../internal/safe-emitter.js';
 import { StateMachine, type MachineSpec, type Moves } from '../internal/state-machine.js';
 import { checkLocalOptions } from '../internal/options.js';
@@ -135,6 +136,25 @@ export function resolveSessionOptions(options: SessionOptions = {}): ResolvedSes
   };
 }
 
+/**
+ * An internal event (not in {@link SessionEvents}): the session ended (lost or destroyed), fired
+ * right after its signal aborted, with the same reason. The recipes holding through a session
+ * listen to it instead of to the signal: an eventemitter3 listener with a context costs a small
+ * record, while a signal costs a hidden class of its own the moment anybody touches it.
+ * @internal
+ */
+export const SESSION_ENDED: unique symbol = Symbol('consul-recipes.session-ended');
+
+/** Listens for {@link SESSION_ENDED} (`fn` is called with `context` as `this`). */
+export function onSessionEnded(session: Session, fn: (reason: SessionLostError) => void, context?: unknown): void {
+  (session as unknown as EventEmitter).once(SESSION_ENDED, fn, context);
+}
+
+/** Removes a {@link SESSION_ENDED} listener added by {@link onSessionEnded}. */
+export function offSessionEnded(session: Session, fn: (reason: SessionLostError) => void, context?: unknown): void {
+  (session as unknown as EventEmitter).removeListener(SESSION_ENDED, fn, context, true);
+}
+
 /** Allowed moves: `destroyed` is entered as soon as destroy() starts (nothing renews after that). */
 const SESSION_TRANSITIONS: Moves<SessionState> = {
   active: ['lost', 'destroyed'],
@@ -165,10 +185,13 @@ export class Session extends SafeEmitter<SessionEvents> {
     initial: 'active',
     moves: SESSION_TRANSITIONS,
     logFields: (s: Session, cause: SessionLostError | undefined) => ({ session: s.id, reason: cause?.message }),
-    beforeEmit: (s: Session, _from: SessionState, _to: SessionState, cause: SessionLostError | undefined) => {
+    beforeEmit: (s: Session, from: SessionState, _to: SessionState, cause: SessionLostError | undefined) => {
       s.stopTimers();
+      if (from !== 'active') return;
       // Abort before emitting: a listener must never observe 'lost' while the signal still looks live.
-      if (!s.controller.signal.aborted) s.controller.abort(cause ?? new SessionLostError(s.id, 'destroyed'));
+      const reason = cause ?? new SessionLostError(s.id, 'destroyed');
+      s.controller.abort(reason);
+      (s as unknown as EventEmitter).emit(SESSION_ENDED, reason);
     },
     emit: (s: Session, _from: SessionState, to: SessionState, cause: SessionLostError | undefined) => {
       if (to === 'lost' && cause) s.emit('lost', cause);
@@ -186,8 +209,13 @@ export class Session extends SafeEmitter<SessionEvents> {
   private renewAt: number | undefined;
   /** performance.now() time of the next heartbeat; undefined while one runs or without healthCheckTtl. */
   private heartbeatAt: number | undefined;
-  /** Aborts in-flight renewals/heartbeats when the session ends. */
-  private readonly loops = new AbortController();
+  /**
+   * Abort the renewal round and the heartbeat round in flight when the session ends. One per
+   * round, dropped after it: a signal kept for the session's whole life costs more (Node gives
+   * each AbortSignal a hidden class of its own) than one made every ttl/2.
+   */
+  private renewAbort: AbortController | undefined;
+  private heartbeatAbort: AbortController | undefined;
   private renewing: Promise<void> | undefined;
   private heartbeating: Promise<void> | undefined;
   private destroying: Promise<void> | undefined;
@@ -394,6 +422,15 @@ export class Session extends SafeEmitter<SessionEvents> {
 
   /** One renewal round: retried with backoff until it succeeds or the deadline passes. */
   private async renewOnce(): Promise<void> {
+    const round = (this.renewAbort = new AbortController());
+    try {
+      await this.renewRound(round.signal);
+    } finally {
+      if (this.renewAbort === round) this.renewAbort = undefined;
+    }
+  }
+
+  private async renewRound(signal: AbortSignal): Promise<void> {
     let attempt = 0;
     while (this.machine.state === 'active') {
       const started = performance.now();
@@ -402,7 +439,7 @@ export class Session extends SafeEmitter<SessionEvents> {
       try {
         // Our own retry loop below knows the deadline; the transport must not retry on its own.
         const entry = await this.ctx.api.sessions.renew(this.id, {
-          signal: this.loops.signal,
+          signal,
           timeoutMs: Math.max(50, Math.min(remaining, this.ttlMs / 2)),
           retry: 'none',
         });
@@ -419,12 +456,12 @@ export class Session extends SafeEmitter<SessionEvents> {
         this.scheduleRenew(started + this.ttlMs / 2 - performance.now());
         return;
       } catch (err) {
-        if (this.machine.state !== 'active' || this.loops.signal.aborted) return;
+        if (this.machine.state !== 'active' || signal.aborted) return;
         attempt += 1;
         this.emit('error', err);
         const delay = backoffDelay(attempt, { minMs: SESSION_DEFAULTS.retryMinMs, maxMs: Math.max(SESSION_DEFAULTS.retryMinMs, this.ttlMs / 4) });
         try {
-          await sleep(Math.min(delay, Math.max(0, this.renewDeadline - performance.now())), this.loops.signal, { unref: true });
+          await sleep(Math.min(delay, Math.max(0, this.renewDeadline - performance.now())), signal, { unref: true });
         } catch {
           return; // aborted by destroy/lost
         }
@@ -440,13 +477,22 @@ export class Session extends SafeEmitter<SessionEvents> {
   }
 
   private async heartbeatOnce(): Promise<void> {
+    const round = (this.heartbeatAbort = new AbortController());
+    try {
+      await this.heartbeatRound(round.signal);
+    } finally {
+      if (this.heartbeatAbort === round) this.heartbeatAbort = undefined;
+    }
+  }
+
+  private async heartbeatRound(signal: AbortSignal): Promise<void> {
     const id = this.healthCheckId as string;
     const ttl = this.healthCheckTtlMs as number;
     let attempt = 0;
     while (this.machine.state === 'active') {
       const started = performance.now();
       try {
-        await this.ctx.api.agent.updateTtlCheck(id, 'passing', `session ${this.id} alive`, this.loops.signal, 'none');
+        await this.ctx.api.agent.updateTtlCheck(id, 'passing', `session ${this.id} alive`, signal, 'none');
         if (this.machine.state !== 'active') return;
         this.checkDeadline = Math.max(this.checkDeadline, started + this.checkWindow());
         this.enforceDeadline();
@@ -454,11 +500,11 @@ export class Session extends SafeEmitter<SessionEvents> {
         this.scheduleHeartbeat(started + ttl / 3 - performance.now());
         return;
       } catch (err) {
-        if (this.machine.state !== 'active' || this.loops.signal.aborted) return;
+        if (this.machine.state !== 'active' || signal.aborted) return;
         attempt += 1;
         this.emit('error', err);
         try {
-          await sleep(backoffDelay(attempt, { minMs: SESSION_DEFAULTS.retryMinMs, maxMs: Math.max(SESSION_DEFAULTS.retryMinMs, ttl / 6) }), this.loops.signal, { unref: true });
+          await sleep(backoffDelay(attempt, { minMs: SESSION_DEFAULTS.retryMinMs, maxMs: Math.max(SESSION_DEFAULTS.retryMinMs, ttl / 6) }), signal, { unref: true });
         } catch {
           return;
         }
@@ -470,7 +516,8 @@ export class Session extends SafeEmitter<SessionEvents> {
   private stopTimers(): void {
     clearTimeout(this.timer);
     this.timer = this.renewAt = this.heartbeatAt = undefined;
-    this.loops.abort();
+    this.renewAbort?.abort();
+    this.heartbeatAbort?.abort();
   }
 
   private async teardown(): Promise<void> {

@@ -34,7 +34,7 @@ import {
 import { linkSignals, sleep } from '../../internal/abort.js';
 import { backoffDelay, MONITOR_ERROR_BACKOFF } from '../../loop/backoff.js';
 import { runBlockingQuery, type BlockingQueryOptions, type BlockingRead } from '../../loop/blocking-query.js';
-import { Session, type ResolvedSessionOptions } from '../../session/session.js';
+import { Session, offSessionEnded, onSessionEnded, type ResolvedSessionOptions } from '../../session/session.js';
 import { resolveAcquireOptions, type AcquireOptions } from './options.js';
 import { isTransient } from '../../transport/client.js';
 import { SafeEmitter } from '../../internal/safe-emitter.js';
@@ -141,7 +141,7 @@ const SETTLED: Promise<void> = Promise.resolve();
 
 /**
  * One hold, from `held` until released or lost. It is also what a recipe builds its handle from
- * ({@link HoldingView}), and the listener of the session's signal (`handleEvent`), so a hold keeps
+ * ({@link HoldingView}), and the context of its session-ended listener, so a hold keeps
  * no closures of its own: thousands of locks may be held by one process. It reaches its engine's
  * private methods by name (`engine['…']`), which keeps them off the recipes' public surface.
  */
@@ -180,8 +180,8 @@ class Holding implements HoldingView {
     return this.engine['releaseHolding'](this);
   }
 
-  /** The session's signal aborted (this object is its listener): the hold is lost. */
-  handleEvent(): void {
+  /** The session ended (this object is the context of that listener): the hold is lost. */
+  sessionEnded(): void {
     this.engine['sessionEnded'](this);
   }
 }
@@ -361,7 +361,11 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
         const attempt = driver.begin(session);
         this.lastAttempt = attempt;
         let grant: Grant | null;
-        const scoped = linkSignals([linked.signal, session.signal]);
+        // The attempt also stops when the session ends (the internal event, not the session's
+        // signal: see SESSION_ENDED).
+        const scoped = linkSignals([linked.signal]);
+        onSessionEnded(session, scoped.abort);
+        if (!session.isAlive()) scoped.abort(session.signal.reason);
         try {
           // The Coordinator closes resources newest first and our session was just tracked:
           // move ourselves behind it so coord.close() releases the lock before the session dies
@@ -381,6 +385,7 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
           await sleep(backoffDelay(sessionFailures, SESSION_RETRY_BACKOFF), linked.signal);
           continue;
         } finally {
+          offSessionEnded(session, scoped.abort);
           scoped.dispose();
         }
         if (grant === null) {
@@ -454,8 +459,8 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
     const holding = new Holding(this, session, owned, grant);
     const handle = this.wrap(holding);
     this.holding = holding;
-    // The holding is the listener (its handleEvent calls sessionEnded): no closure per hold.
-    session.signal.addEventListener('abort', holding, { once: true });
+    // The holding is the listener's context: no closure per hold, and no signal touched.
+    onSessionEnded(session, Holding.prototype.sessionEnded, holding);
     this.transition('held', { handle });
     holding.monitorDone = this.monitor(holding);
     return handle;
@@ -500,7 +505,7 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
     });
   }
 
-  /** The listener of a hold's session signal (see {@link Holding.handleEvent}). */
+  /** A hold's session ended (see {@link Holding.sessionEnded}). */
   private sessionEnded(holding: Holding): void {
     this.lose(holding, 'the session was lost', holding.session.signal.reason);
   }
@@ -520,7 +525,7 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
 
   /** Stops the monitor and gives back whatever Consul may still count as ours. Never rejects. */
   private async afterLoss(holding: Holding): Promise<void> {
-    holding.session.signal.removeEventListener('abort', holding);
+    offSessionEnded(holding.session, Holding.prototype.sessionEnded, holding);
     holding.monitor.abort(MONITOR_STOPPED);
     await holding.monitorDone;
     if (holding.session.isAlive()) {
@@ -544,7 +549,7 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
   }
 
   private async giveBack(holding: Holding): Promise<void> {
-    holding.session.signal.removeEventListener('abort', holding);
+    offSessionEnded(holding.session, Holding.prototype.sessionEnded, holding);
     // The monitor's read stays parked while we release: the release changes the key, which
     // answers that read at once, and the monitor stops there (`draining`). Aborting it first
     // would cost a connection: cancelling an HTTP/1.1 request closes its socket, and the next
