@@ -691,7 +691,7 @@ export function holdHandle<X extends object>(view: HoldingView, fields: X): Hold
   handle.fencingToken = view.fencingToken;
   Object.defineProperty(handle, 'signal', { get: handleSignal, enumerable: true, configurable: false });
   HANDLE_VIEWS.set(handle, view);
-  const release = (): Promise<void> => view.release();
+  const release = view.release.bind(view) as () => Promise<void>;
   handle.release = release;
   handle[Symbol.asyncDispose] = release;
   return Object.freeze(handle) as unknown as HoldHandle & X;

@@ -293,7 +293,7 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends SafeEmitter
     const options: BlockingQueryOptions<R> = {
       signal,
       waitMs: this.waitMs,
-      onError: (err, failures) => this.onReadError(err, failures),
+      onError: this.onReadError.bind(this),
     };
     if (this.equals) options.equals = this.equals;
     return runBlockingQuery<R>((args) => this.read(args), options, (result) => {
