@@ -8,6 +8,7 @@
  *   node --expose-gc --import tsx benchmarks/heap-attribution.ts [watchers|locks] [count] [top]
  *   FROM=dist …   measure dist/ (npm run build) instead of src/ through tsx
  *   DETAIL=<owner> …   list one owner's objects by parent and edge
+ *   TTL=10s SETTLE_MS=6000 …   locks: measure after every session renewed once
  *   KEEP=1 …   keep both snapshots (DevTools → Memory → Load, Comparison view)
  *
  * Prints bytes per item for the top groups; nothing is asserted. A diagnostic, not part of
@@ -273,7 +274,7 @@ const create = async (i: number): Promise<void> => {
     await w.ready();
     held.push(w);
   } else {
-    held.push(await coord.lock(`bench/heap/lock/${i}`, { ttl: '30s', lockDelay: 0 }).acquire());
+    held.push(await coord.lock(`bench/heap/lock/${i}`, { ttl: process.env.TTL ?? '30s', lockDelay: 0 }).acquire());
   }
 };
 try {
@@ -286,8 +287,9 @@ try {
   for (let i = 0; i < count; i += 50) {
     await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, j) => create(i + j)));
   }
-  // Let every monitor send its first read (it waits one event-loop turn).
-  await new Promise((r) => setTimeout(r, 200));
+  // Let every monitor send its first read (it waits one event-loop turn); SETTLE_MS=6000 with
+  // TTL=10s also lets every session renew once (steady state).
+  await new Promise((r) => setTimeout(r, Number(process.env.SETTLE_MS ?? 200)));
   gc();
   const mem1 = process.memoryUsage();
   const afterFile = writeHeapSnapshot(join(dir, `heap-after-${process.pid}.heapsnapshot`));
