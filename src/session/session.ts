@@ -400,11 +400,11 @@ export class Session extends SafeEmitter<SessionEvents> {
     const now = performance.now();
     if (this.renewAt !== undefined && now >= this.renewAt) {
       this.renewAt = undefined;
-      this.renewing = this.renewOnce();
+      this.renewing = this.inRound('renewAbort', (signal) => this.renewRound(signal));
     }
     if (this.heartbeatAt !== undefined && now >= this.heartbeatAt) {
       this.heartbeatAt = undefined;
-      this.heartbeating = this.heartbeatOnce();
+      this.heartbeating = this.inRound('heartbeatAbort', (signal) => this.heartbeatRound(signal));
     }
     this.armTimer();
   }
@@ -420,16 +420,17 @@ export class Session extends SafeEmitter<SessionEvents> {
     this.armTimer();
   }
 
-  /** One renewal round: retried with backoff until it succeeds or the deadline passes. */
-  private async renewOnce(): Promise<void> {
-    const round = (this.renewAbort = new AbortController());
+  /** Runs one renewal or heartbeat round with its own AbortController, kept in `slot` while it runs. */
+  private async inRound(slot: 'renewAbort' | 'heartbeatAbort', run: (signal: AbortSignal) => Promise<void>): Promise<void> {
+    const round = (this[slot] = new AbortController());
     try {
-      await this.renewRound(round.signal);
+      await run(round.signal);
     } finally {
-      if (this.renewAbort === round) this.renewAbort = undefined;
+      if (this[slot] === round) this[slot] = undefined;
     }
   }
 
+  /** One renewal round: retried with backoff until it succeeds or the deadline passes. */
   private async renewRound(signal: AbortSignal): Promise<void> {
     let attempt = 0;
     while (this.machine.state === 'active') {
@@ -474,15 +475,6 @@ export class Session extends SafeEmitter<SessionEvents> {
     if (this.machine.state !== 'active' || this.healthCheckId === undefined) return;
     this.heartbeatAt = performance.now() + Math.max(0, delay);
     this.armTimer();
-  }
-
-  private async heartbeatOnce(): Promise<void> {
-    const round = (this.heartbeatAbort = new AbortController());
-    try {
-      await this.heartbeatRound(round.signal);
-    } finally {
-      if (this.heartbeatAbort === round) this.heartbeatAbort = undefined;
-    }
   }
 
   private async heartbeatRound(signal: AbortSignal): Promise<void> {
