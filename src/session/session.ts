@@ -30,7 +30,6 @@ import { ConfigError, SessionLostError, abortReason } from '../errors.js';
 import { linkSignals, optionalSignal, sleep } from '../internal/abort.js';
 import { describe, formatDurationMs, toMs } from '../internal/duration.js';
 import { backoffDelay } from '../loop/backoff.js';
-import type { EventEmitter } from 'eventemitter3';
 import { SafeEmitter } from '../internal/safe-emitter.js';
 import { StateMachine, type MachineSpec, type Moves } from '../internal/state-machine.js';
 import { checkLocalOptions } from '../internal/options.js';
@@ -136,23 +135,28 @@ export function resolveSessionOptions(options: SessionOptions = {}): ResolvedSes
   };
 }
 
-/**
- * An internal event (not in {@link SessionEvents}): the session ended (lost or destroyed), fired
- * right after its signal aborted, with the same reason. The recipes holding through a session
- * listen to it instead of to the signal: an eventemitter3 listener with a context costs a small
- * record, while a signal costs a hidden class of its own the moment anybody touches it.
- * @internal
- */
-export const SESSION_ENDED: unique symbol = Symbol('consul-recipes.session-ended');
-
-/** Listens for {@link SESSION_ENDED} (`fn` is called with `context` as `this`). */
-export function onSessionEnded(session: Session, fn: (reason: SessionLostError) => void, context?: unknown): void {
-  (session as unknown as EventEmitter).once(SESSION_ENDED, fn, context);
+/** A listener of a session's end: `fn` is called with `context` as `this` and the reason. */
+interface EndListener {
+  readonly fn: (reason: SessionLostError) => void;
+  readonly context: unknown;
 }
 
-/** Removes a {@link SESSION_ENDED} listener added by {@link onSessionEnded}. */
+/**
+ * Listens for the end of `session` (lost or destroyed): `fn` runs right after its signal aborted,
+ * with the same reason, once. For the recipes holding through a session, instead of a listener on
+ * its signal: a record here costs a few bytes, while a signal gets a hidden class of its own the
+ * moment anybody touches it. Kept off the session's public emitter, so a caller's
+ * `session.removeAllListeners()` cannot take a hold's loss detection away.
+ */
+export function onSessionEnded(session: Session, fn: (reason: SessionLostError) => void, context?: unknown): void {
+  (session['endListeners'] ??= []).push({ fn, context });
+}
+
+/** Removes a listener added by {@link onSessionEnded} (the same `fn` and `context`). */
 export function offSessionEnded(session: Session, fn: (reason: SessionLostError) => void, context?: unknown): void {
-  (session as unknown as EventEmitter).removeListener(SESSION_ENDED, fn, context, true);
+  const listeners = session['endListeners'];
+  const i = listeners?.findIndex((l) => l.fn === fn && l.context === context) ?? -1;
+  if (i >= 0) listeners?.splice(i, 1);
 }
 
 /** Allowed moves: `destroyed` is entered as soon as destroy() starts (nothing renews after that). */
@@ -178,6 +182,8 @@ export class Session extends SafeEmitter<SessionEvents> {
   private readonly ctx: RecipeContext;
   private readonly healthCheckTtlMs: number | undefined;
   private readonly controller = new AbortController();
+  /** See {@link onSessionEnded}; created by the first listener. */
+  private endListeners: EndListener[] | undefined;
   private readonly machine: StateMachine<SessionState, SessionLostError, Session>;
 
   /** The machine of every session (shared: a session keeps no closures for its hooks). */
@@ -191,7 +197,7 @@ export class Session extends SafeEmitter<SessionEvents> {
       // Abort before emitting: a listener must never observe 'lost' while the signal still looks live.
       const reason = cause ?? new SessionLostError(s.id, 'destroyed');
       s.controller.abort(reason);
-      (s as unknown as EventEmitter).emit(SESSION_ENDED, reason);
+      s.notifyEnded(reason);
     },
     emit: (s: Session, _from: SessionState, to: SessionState, cause: SessionLostError | undefined) => {
       if (to === 'lost' && cause) s.emit('lost', cause);
@@ -501,6 +507,19 @@ export class Session extends SafeEmitter<SessionEvents> {
           return;
         }
         this.enforceDeadline();
+      }
+    }
+  }
+
+  /** Runs (and drops) the {@link onSessionEnded} listeners; one that throws is logged. */
+  private notifyEnded(reason: SessionLostError): void {
+    const listeners = this.endListeners;
+    this.endListeners = undefined;
+    for (const { fn, context } of listeners ?? []) {
+      try {
+        fn.call(context, reason);
+      } catch (err) {
+        this.ctx.logger.warn({ session: this.id, err: err instanceof Error ? err.message : String(err) }, 'a session-end listener threw; ignored');
       }
     }
   }

@@ -361,8 +361,8 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
         const attempt = driver.begin(session);
         this.lastAttempt = attempt;
         let grant: Grant | null;
-        // The attempt also stops when the session ends (the internal event, not the session's
-        // signal: see SESSION_ENDED).
+        // The attempt also stops when the session ends (a listener kept by the session, not one on its
+        // signal: see onSessionEnded).
         const scoped = linkSignals([linked.signal]);
         onSessionEnded(session, scoped.abort);
         if (!session.isAlive()) scoped.abort(session.signal.reason);
