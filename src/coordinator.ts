@@ -313,9 +313,9 @@ export class Coordinator {
       track: (resource: Closeable) => {
         this.assertOpen();
         this.resources.add(resource);
-        return () => {
-          this.resources.delete(resource);
-        };
+      },
+      untrack: (resource: Closeable) => {
+        this.resources.delete(resource);
       },
       assertOpen: (what?: string) => this.assertOpen(what),
     },

@@ -31,13 +31,15 @@ export function sleep(ms: number, signal?: AbortSignal, { unref = false }: { unr
 }
 
 /**
- * A signal that aborts when any input aborts (with that input's reason) or after `timeoutMs`
- * (with `timeoutReason()`). `dispose()` clears the timer and listeners; call it in `finally`.
+ * A signal that aborts when any input aborts (with that input's reason), after `timeoutMs` (with
+ * `timeoutReason()`), or when `abort(reason)` is called (an owner stopping the work it linked,
+ * without keeping a signal of its own for it). `dispose()` clears the timer and listeners; call it
+ * in `finally`.
  */
 export function linkSignals(
   inputs: ReadonlyArray<AbortSignal | undefined>,
   timeout?: { ms: number; reason: () => unknown },
-): { signal: AbortSignal; dispose: () => void } {
+): { signal: AbortSignal; dispose: () => void; abort: (reason: unknown) => void } {
   const controller = new AbortController();
   const cleanups: Array<() => void> = [];
   const dispose = (): void => {
@@ -65,7 +67,12 @@ export function linkSignals(
     cleanups.push(() => clearTimeout(timer));
   }
   if (controller.signal.aborted) dispose();
-  return { signal: controller.signal, dispose };
+  const abort = (reason: unknown): void => {
+    if (controller.signal.aborted) return;
+    controller.abort(reason);
+    dispose();
+  };
+  return { signal: controller.signal, dispose, abort };
 }
 
 /** True when `err` is the abort reason of `signal` (so callers can rethrow it untouched). */

@@ -9,8 +9,12 @@
  * that succeeded still counts as a success, a loop keeps running, a state change still happens.
  *
  * Built on eventemitter3 (the public type of every recipe's events stays `EventEmitter<E>`); only
- * `emit` is replaced. It reads eventemitter3's listener record (`{ fn, context, once }`) to keep
- * `once` semantics exact: a `once` listener is removed before it runs, as eventemitter3 does.
+ * `emit` is replaced (on the prototype). It reads eventemitter3's
+ * listener record (`{ fn, context, once }`) to keep `once` semantics exact: a `once` listener is
+ * removed before it runs, as eventemitter3 does.
+ *
+ * Memory: thousands of recipes may live in one process (idle watchers, held locks), so an emitter
+ * costs two private fields beyond eventemitter3's own, and no closure per instance.
  */
 import { EventEmitter } from 'eventemitter3';
 import type { Logger } from './logger.js';
@@ -22,38 +26,44 @@ interface ListenerRecord {
 }
 
 export class SafeEmitter<E extends EventEmitter.ValidEventTypes> extends EventEmitter<E> {
+  readonly #logger: Logger;
+  readonly #name: string;
+
   /**
    * @param logger where a throwing listener is reported
    * @param name names the emitter in that report (`lock "jobs/x"`, `session 1f…`)
    */
-  constructor(logger: Logger, name: () => string) {
+  constructor(logger: Logger, name: string) {
     super();
-    // An own property rather than an `override`: the public type of `emit` (and so of every
+    this.#logger = logger;
+    this.#name = name;
+  }
+
+  static {
+    // On the prototype rather than as an `override`: the public type of `emit` (and so of every
     // recipe) stays eventemitter3's, assignable wherever an `EventEmitter` is expected.
-    Object.defineProperty(this, 'emit', {
+    Object.defineProperty(SafeEmitter.prototype, 'emit', {
       configurable: true,
       writable: true,
-      value: (event: EventEmitter.EventNames<E>, ...args: unknown[]): boolean => safeEmit(this, logger, name, event, args),
+      /** Calls every listener of `event`; a listener that throws is logged and changes nothing else. */
+      value: function emit(this: SafeEmitter<EventEmitter.ValidEventTypes>, event: string | symbol, ...args: unknown[]): boolean {
+        const records = listenerRecords(this, event);
+        if (records.length === 0) return false;
+        for (const record of records) {
+          if (record.once) this.removeListener(event, record.fn, undefined, true);
+          try {
+            record.fn.apply(record.context, args);
+          } catch (err) {
+            this.#logger.warn(
+              { emitter: this.#name, event: String(event), err: err instanceof Error ? err.message : String(err) },
+              `a '${String(event)}' listener threw; ignored`,
+            );
+          }
+        }
+        return true;
+      },
     });
   }
-}
-
-/** Calls every listener of `event`; a listener that throws is logged and changes nothing else. */
-function safeEmit(emitter: object, logger: Logger, name: () => string, event: unknown, args: unknown[]): boolean {
-  const records = listenerRecords(emitter, event);
-  if (records.length === 0) return false;
-  for (const record of records) {
-    if (record.once) (emitter as unknown as EventEmitter).removeListener(event as string, record.fn, undefined, true);
-    try {
-      record.fn.apply(record.context, args);
-    } catch (err) {
-      logger.warn(
-        { emitter: name(), event: String(event), err: err instanceof Error ? err.message : String(err) },
-        `a '${String(event)}' listener threw; ignored`,
-      );
-    }
-  }
-  return true;
 }
 
 /** A snapshot of the listeners of `event` (a listener added or removed meanwhile does not change this emit). */

@@ -14,32 +14,44 @@
  * 4. logs the move at debug level;
  * 5. runs `emit`, which emits the move's event (through a {@link SafeEmitter}, so a listener
  *    cannot undo any of the above).
+ *
+ * Memory: a class describes its machine once, in a module-level {@link MachineSpec} (the table
+ * and the hooks, which receive the owner as their first argument), so an instance costs its
+ * current state and three references, not a copy of the options and a closure per hook.
  */
 import { IllegalStateError } from '../errors.js';
 import type { Logger } from './logger.js';
 
 export type Moves<S extends string> = Readonly<Record<S, readonly S[]>>;
 
-export interface StateMachineOptions<S extends string, C> {
-  /** Names the owner in logs and errors (`lock "jobs/x"`). */
-  readonly what: () => string;
+/** What a class's machine looks like; one shared, frozen object per class. `O` is the owner. */
+export interface MachineSpec<S extends string, C = undefined, O = unknown> {
   readonly initial: S;
   /** Allowed moves: `moves[from]` lists every state reachable from `from`. */
   readonly moves: Moves<S>;
-  readonly logger: Logger;
   /** Extra fields of the debug log line (never a token). */
-  readonly logFields?: (cause: C | undefined) => Record<string, unknown>;
+  readonly logFields?: (owner: O, cause: C | undefined) => Record<string, unknown>;
   /** Runs after the state changed, before the log line and any event: abort signals here. */
-  readonly beforeEmit?: (from: S, to: S, cause: C | undefined) => void;
+  readonly beforeEmit?: (owner: O, from: S, to: S, cause: C | undefined) => void;
   /** Emits the move's event, if it has one. */
-  readonly emit?: (from: S, to: S, cause: C | undefined) => void;
+  readonly emit?: (owner: O, from: S, to: S, cause: C | undefined) => void;
 }
 
-export class StateMachine<S extends string, C = undefined> {
+export class StateMachine<S extends string, C = undefined, O = unknown> {
   private current: S;
 
-  constructor(private readonly options: StateMachineOptions<S, C>) {
-    this.current = options.initial;
+  /**
+   * @param spec the class's table and hooks (shared by its instances)
+   * @param owner what the hooks act on (the recipe)
+   * @param what names the owner in logs and errors (`lock "jobs/x"`)
+   */
+  constructor(
+    private readonly spec: MachineSpec<S, C, O>,
+    private readonly owner: O,
+    private readonly what: string,
+    private readonly logger: Logger,
+  ) {
+    this.current = spec.initial;
   }
 
   get state(): S {
@@ -48,7 +60,7 @@ export class StateMachine<S extends string, C = undefined> {
 
   /** True when the table allows moving from the current state to `to`. */
   can(to: S): boolean {
-    return this.options.moves[this.current].includes(to);
+    return this.spec.moves[this.current].includes(to);
   }
 
   /** True when the current state is one of `states`. */
@@ -60,11 +72,12 @@ export class StateMachine<S extends string, C = undefined> {
   transition(to: S, cause?: C): void {
     const from = this.current;
     if (!this.can(to)) {
-      throw new IllegalStateError(`${this.options.what()}: no transition from ${from} to ${to}`, from);
+      throw new IllegalStateError(`${this.what}: no transition from ${from} to ${to}`, from);
     }
     this.current = to;
-    this.options.beforeEmit?.(from, to, cause);
-    this.options.logger.debug({ what: this.options.what(), from, to, ...this.options.logFields?.(cause) }, 'state');
-    this.options.emit?.(from, to, cause);
+    const { spec, owner } = this;
+    spec.beforeEmit?.(owner, from, to, cause);
+    this.logger.debug({ what: this.what, from, to, ...spec.logFields?.(owner, cause) }, 'state');
+    spec.emit?.(owner, from, to, cause);
   }
 }

@@ -68,11 +68,23 @@ export interface BlockingQueryOptions<T> {
   random?: () => number;
 }
 
-/** Yields `{ value, index, meta }` each time the watched result changes, until aborted. */
-export async function* blockingQuery<T>(
-  read: BlockingRead<T>,
-  options: BlockingQueryOptions<T>,
-): AsyncGenerator<BlockingResult<T>, void, undefined> {
+/**
+ * What the loop does with each changed result. Returning (or resolving) `false` stops the loop;
+ * a returned promise is awaited before the next read.
+ */
+export type BlockingResultHandler<T> = (result: BlockingResult<T>) => boolean | void | Promise<boolean | void>;
+
+/**
+ * The loop itself: calls `onResult` with `{ value, index, meta }` each time the watched result
+ * changes, until aborted or until `onResult` says stop; then resolves. Rejects only with an error
+ * `isFatal` accepted, or one `onResult` threw.
+ *
+ * `blockingQuery` is this loop as an async iterator. Long-lived followers (watchers, lock
+ * monitors) call it directly: a parked read then holds one suspended frame (this one) instead of
+ * two (the generator and the `for await` around it), which counts when a process keeps
+ * thousands of them.
+ */
+export async function runBlockingQuery<T>(read: BlockingRead<T>, options: BlockingQueryOptions<T>, onResult: BlockingResultHandler<T>): Promise<void> {
   const { signal } = options;
   const waitMs = options.waitMs ?? DEFAULT_WAIT_MS;
   const errorBackoff = options.errorBackoff ?? DEFAULT_ERROR_BACKOFF;
@@ -127,7 +139,53 @@ export async function* blockingQuery<T>(
     request = index;
     if (last && options.equals?.(last.value, result.value)) continue;
     last = { value: result.value };
-    yield { value: result.value, index: next, meta: result.meta };
+    const go = onResult({ value: result.value, index: next, meta: result.meta });
+    if ((go instanceof Promise ? await go : go) === false) return;
+  }
+}
+
+type Step<T> = { result: BlockingResult<T> } | { done: true } | { error: unknown };
+
+/**
+ * Yields `{ value, index, meta }` each time the watched result changes, until aborted: the loop
+ * of `runBlockingQuery` (in this file), pulled. Lazy as a generator is: the first read goes out
+ * on the first pull, and each next read only once the consumer asks for the next result.
+ * Leaving the `for await` stops the loop.
+ */
+export async function* blockingQuery<T>(
+  read: BlockingRead<T>,
+  options: BlockingQueryOptions<T>,
+): AsyncGenerator<BlockingResult<T>, void, undefined> {
+  let settle!: (step: Step<T>) => void;
+  const arm = (): Promise<Step<T>> => new Promise<Step<T>>((resolve) => (settle = resolve));
+  let next = arm();
+  /** The loop waiting for the consumer's next pull (true: read on; false: stop). */
+  let pending: ((go: boolean) => void) | undefined;
+  const loop = runBlockingQuery<T>(read, options, (result) =>
+    new Promise<boolean>((go) => {
+      pending = go;
+      settle({ result });
+    }),
+  ).then(
+    () => settle({ done: true }),
+    (error: unknown) => settle({ error }),
+  );
+  try {
+    for (;;) {
+      const step = await next;
+      if ('done' in step) return;
+      if ('error' in step) throw step.error;
+      next = arm();
+      yield step.result;
+      const go = pending;
+      pending = undefined;
+      go?.(true);
+    }
+  } finally {
+    const go = pending;
+    pending = undefined;
+    go?.(false);
+    await loop;
   }
 }
 

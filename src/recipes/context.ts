@@ -20,8 +20,13 @@ export interface Closeable {
 
 /** Owns the lifetime of what recipes create. */
 export interface Lifetime {
-  /** Registers a resource to be closed with the owner; returns the function that unregisters it. Throws `ClosedError` once closed. */
-  track(resource: Closeable): () => void;
+  /** Registers a resource to be closed with the owner. Throws `ClosedError` once closed. */
+  track(resource: Closeable): void;
+  /**
+   * Unregisters a resource (it closed by itself). A method rather than a function returned by
+   * `track`, so a resource keeps no closure for it.
+   */
+  untrack(resource: Closeable): void;
   /** Throws `ClosedError` once the owner is closed. */
   assertOpen(what?: string): void;
 }

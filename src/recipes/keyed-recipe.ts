@@ -6,19 +6,19 @@
  */
 import { ClosedError } from '../errors.js';
 import { SafeEmitter } from '../internal/safe-emitter.js';
-import { StateMachine, type Moves } from '../internal/state-machine.js';
+import { StateMachine, type MachineSpec, type Moves } from '../internal/state-machine.js';
 import { contextOf, type RecipeContext, type RecipeHost } from './context.js';
 
 export type KeyedRecipeState = 'open' | 'closed';
 
-const KEYED_RECIPE_MOVES: Moves<KeyedRecipeState> = { open: ['closed'], closed: [] };
+const KEYED_RECIPE_MOVES: Moves<KeyedRecipeState> = Object.freeze({ open: ['closed'], closed: [] });
+const KEYED_RECIPE_MACHINE: MachineSpec<KeyedRecipeState> = Object.freeze({ initial: 'open', moves: KEYED_RECIPE_MOVES });
 
 export abstract class KeyedRecipe<E extends object> extends SafeEmitter<E> {
   readonly key: string;
   protected readonly ctx: RecipeContext;
   private readonly machine: StateMachine<KeyedRecipeState>;
   private readonly closed = new AbortController();
-  private readonly untrack: () => void;
 
   /** `what` names the recipe in logs and errors, e.g. `barrier "jobs/ready"`. */
   protected constructor(
@@ -27,11 +27,11 @@ export abstract class KeyedRecipe<E extends object> extends SafeEmitter<E> {
     private readonly what: string,
   ) {
     const ctx = contextOf(host);
-    super(ctx.logger, () => what);
+    super(ctx.logger, what);
     this.ctx = ctx;
     this.key = key;
-    this.machine = new StateMachine<KeyedRecipeState>({ what: () => what, initial: 'open', moves: KEYED_RECIPE_MOVES, logger: ctx.logger });
-    this.untrack = ctx.lifetime.track(this);
+    this.machine = new StateMachine<KeyedRecipeState>(KEYED_RECIPE_MACHINE, this, what, ctx.logger);
+    ctx.lifetime.track(this);
   }
 
   get state(): KeyedRecipeState {
@@ -43,7 +43,7 @@ export abstract class KeyedRecipe<E extends object> extends SafeEmitter<E> {
     if (this.machine.is('closed')) return;
     this.closed.abort(this.closedError());
     this.machine.transition('closed');
-    this.untrack();
+    this.ctx.lifetime.untrack(this);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -31,7 +31,7 @@ import { linkSignals, optionalSignal, sleep } from '../internal/abort.js';
 import { describe, formatDurationMs, toMs } from '../internal/duration.js';
 import { backoffDelay } from '../loop/backoff.js';
 import { SafeEmitter } from '../internal/safe-emitter.js';
-import { StateMachine, type Moves } from '../internal/state-machine.js';
+import { StateMachine, type MachineSpec, type Moves } from '../internal/state-machine.js';
 import { checkLocalOptions } from '../internal/options.js';
 import { explainTtlRefusal } from './ttl-hint.js';
 
@@ -135,6 +135,30 @@ export function resolveSessionOptions(options: SessionOptions = {}): ResolvedSes
   };
 }
 
+/** A listener of a session's end: `fn` is called with `context` as `this` and the reason. */
+interface EndListener {
+  readonly fn: (reason: SessionLostError) => void;
+  readonly context: unknown;
+}
+
+/**
+ * Listens for the end of `session` (lost or destroyed): `fn` runs right after its signal aborted,
+ * with the same reason, once. For the recipes holding through a session, instead of a listener on
+ * its signal: a record here costs a few bytes, while a signal gets a hidden class of its own the
+ * moment anybody touches it. Kept off the session's public emitter, so a caller's
+ * `session.removeAllListeners()` cannot take a hold's loss detection away.
+ */
+export function onSessionEnded(session: Session, fn: (reason: SessionLostError) => void, context?: unknown): void {
+  (session['endListeners'] ??= []).push({ fn, context });
+}
+
+/** Removes a listener added by {@link onSessionEnded} (the same `fn` and `context`). */
+export function offSessionEnded(session: Session, fn: (reason: SessionLostError) => void, context?: unknown): void {
+  const listeners = session['endListeners'];
+  const i = listeners?.findIndex((l) => l.fn === fn && l.context === context) ?? -1;
+  if (i >= 0) listeners?.splice(i, 1);
+}
+
 /** Allowed moves: `destroyed` is entered as soon as destroy() starts (nothing renews after that). */
 const SESSION_TRANSITIONS: Moves<SessionState> = {
   active: ['lost', 'destroyed'],
@@ -158,18 +182,49 @@ export class Session extends SafeEmitter<SessionEvents> {
   private readonly ctx: RecipeContext;
   private readonly healthCheckTtlMs: number | undefined;
   private readonly controller = new AbortController();
-  private readonly machine: StateMachine<SessionState, SessionLostError>;
+  /** See {@link onSessionEnded}; created by the first listener. */
+  private endListeners: EndListener[] | undefined;
+  private readonly machine: StateMachine<SessionState, SessionLostError, Session>;
+
+  /** The machine of every session (shared: a session keeps no closures for its hooks). */
+  private static readonly MACHINE: MachineSpec<SessionState, SessionLostError, Session> = Object.freeze({
+    initial: 'active',
+    moves: SESSION_TRANSITIONS,
+    logFields: (s: Session, cause: SessionLostError | undefined) => ({ session: s.id, reason: cause?.message }),
+    beforeEmit: (s: Session, from: SessionState, _to: SessionState, cause: SessionLostError | undefined) => {
+      s.stopTimers();
+      if (from !== 'active') return;
+      // Abort before emitting: a listener must never observe 'lost' while the signal still looks live.
+      const reason = cause ?? new SessionLostError(s.id, 'destroyed');
+      s.controller.abort(reason);
+      s.notifyEnded(reason);
+    },
+    emit: (s: Session, _from: SessionState, to: SessionState, cause: SessionLostError | undefined) => {
+      if (to === 'lost' && cause) s.emit('lost', cause);
+    },
+  });
   private renewDeadline: number;
   private checkDeadline: number;
-  private renewTimer: NodeJS.Timeout | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
-  private deadlineTimer: NodeJS.Timeout | undefined;
-  /** Aborts in-flight renewals/heartbeats when the session ends. */
-  private readonly loops = new AbortController();
+  /**
+   * One timer for the next thing due: the next renewal, the next heartbeat, or the local deadline
+   * (a safety net while they fail). One per session rather than one per duty: a process may hold
+   * thousands of sessions.
+   */
+  private timer: NodeJS.Timeout | undefined;
+  /** performance.now() time of the next renewal; undefined while one runs. */
+  private renewAt: number | undefined;
+  /** performance.now() time of the next heartbeat; undefined while one runs or without healthCheckTtl. */
+  private heartbeatAt: number | undefined;
+  /**
+   * Abort the renewal round and the heartbeat round in flight when the session ends. One per
+   * round, dropped after it: a signal kept for the session's whole life costs more (Node gives
+   * each AbortSignal a hidden class of its own) than one made every ttl/2.
+   */
+  private renewAbort: AbortController | undefined;
+  private heartbeatAbort: AbortController | undefined;
   private renewing: Promise<void> | undefined;
   private heartbeating: Promise<void> | undefined;
   private destroying: Promise<void> | undefined;
-  private untrack: () => void = () => {};
 
   /**
    * Creates a session in Consul and starts renewing it. Options are validated synchronously, so
@@ -256,24 +311,10 @@ export class Session extends SafeEmitter<SessionEvents> {
     healthServiceId: string | undefined,
     started: number,
   ) {
-    super(ctx.logger, () => `session ${id}`);
+    super(ctx.logger, `session ${id}`);
     this.ctx = ctx;
     this.id = id;
-    this.machine = new StateMachine<SessionState, SessionLostError>({
-      what: () => `session ${id}`,
-      initial: 'active',
-      moves: SESSION_TRANSITIONS,
-      logger: ctx.logger,
-      logFields: (cause) => ({ session: id, reason: cause?.message }),
-      beforeEmit: (_from, _to, cause) => {
-        this.stopTimers();
-        // Abort before emitting: a listener must never observe 'lost' while the signal still looks live.
-        if (!this.controller.signal.aborted) this.controller.abort(cause ?? new SessionLostError(id, 'destroyed'));
-      },
-      emit: (_from, to, cause) => {
-        if (to === 'lost' && cause) this.emit('lost', cause);
-      },
-    });
+    this.machine = new StateMachine<SessionState, SessionLostError, Session>(Session.MACHINE, this, `session ${id}`, ctx.logger);
     this.name = o.name;
     this.ttlMs = o.ttlMs;
     this.lockDelayMs = o.lockDelayMs;
@@ -283,10 +324,11 @@ export class Session extends SafeEmitter<SessionEvents> {
     this.healthCheckTtlMs = o.healthCheckTtlMs;
     this.renewDeadline = started + o.ttlMs;
     this.checkDeadline = o.healthCheckTtlMs === undefined ? Infinity : started + this.checkWindow();
-    this.untrack = ctx.lifetime.track(this);
-    this.scheduleRenew(o.ttlMs / 2);
-    if (this.healthCheckTtlMs !== undefined) this.scheduleHeartbeat(this.healthCheckTtlMs / 3);
-    this.armDeadline();
+    ctx.lifetime.track(this);
+    const now = performance.now();
+    this.renewAt = now + o.ttlMs / 2;
+    if (this.healthCheckTtlMs !== undefined) this.heartbeatAt = now + this.healthCheckTtlMs / 3;
+    this.armTimer();
   }
 
   /** 'active' | 'lost' | 'destroyed'; reading it checks the local deadline first. */
@@ -346,15 +388,31 @@ export class Session extends SafeEmitter<SessionEvents> {
     }
   }
 
-  private armDeadline(): void {
-    clearTimeout(this.deadlineTimer);
+  /** (Re)arms the one timer for whatever is due first: a renewal, a heartbeat or the deadline. */
+  private armTimer(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
     if (this.machine.state !== 'active') return;
-    const delay = Math.max(0, this.validUntil - performance.now());
-    this.deadlineTimer = setTimeout(() => {
-      this.enforceDeadline();
-      if (this.machine.state === 'active') this.armDeadline();
-    }, delay);
-    this.deadlineTimer.unref();
+    const at = Math.min(this.renewAt ?? Infinity, this.heartbeatAt ?? Infinity, this.validUntil);
+    this.timer = setTimeout(() => this.wake(), Math.max(0, at - performance.now()));
+    this.timer.unref();
+  }
+
+  /** The timer fired: enforce the deadline, start what is due, and re-arm for the next. */
+  private wake(): void {
+    this.timer = undefined;
+    this.enforceDeadline();
+    if (this.machine.state !== 'active') return;
+    const now = performance.now();
+    if (this.renewAt !== undefined && now >= this.renewAt) {
+      this.renewAt = undefined;
+      this.renewing = this.inRound('renewAbort', (signal) => this.renewRound(signal));
+    }
+    if (this.heartbeatAt !== undefined && now >= this.heartbeatAt) {
+      this.heartbeatAt = undefined;
+      this.heartbeating = this.inRound('heartbeatAbort', (signal) => this.heartbeatRound(signal));
+    }
+    this.armTimer();
   }
 
   private checkWindow(): number {
@@ -364,14 +422,22 @@ export class Session extends SafeEmitter<SessionEvents> {
 
   private scheduleRenew(delay: number): void {
     if (this.machine.state !== 'active') return;
-    this.renewTimer = setTimeout(() => {
-      this.renewing = this.renewOnce();
-    }, Math.max(0, delay));
-    this.renewTimer.unref();
+    this.renewAt = performance.now() + Math.max(0, delay);
+    this.armTimer();
+  }
+
+  /** Runs one renewal or heartbeat round with its own AbortController, kept in `slot` while it runs. */
+  private async inRound(slot: 'renewAbort' | 'heartbeatAbort', run: (signal: AbortSignal) => Promise<void>): Promise<void> {
+    const round = (this[slot] = new AbortController());
+    try {
+      await run(round.signal);
+    } finally {
+      if (this[slot] === round) this[slot] = undefined;
+    }
   }
 
   /** One renewal round: retried with backoff until it succeeds or the deadline passes. */
-  private async renewOnce(): Promise<void> {
+  private async renewRound(signal: AbortSignal): Promise<void> {
     let attempt = 0;
     while (this.machine.state === 'active') {
       const started = performance.now();
@@ -380,7 +446,7 @@ export class Session extends SafeEmitter<SessionEvents> {
       try {
         // Our own retry loop below knows the deadline; the transport must not retry on its own.
         const entry = await this.ctx.api.sessions.renew(this.id, {
-          signal: this.loops.signal,
+          signal,
           timeoutMs: Math.max(50, Math.min(remaining, this.ttlMs / 2)),
           retry: 'none',
         });
@@ -392,17 +458,17 @@ export class Session extends SafeEmitter<SessionEvents> {
         this.renewDeadline = Math.max(this.renewDeadline, started + this.ttlMs);
         this.enforceDeadline(); // a renewal that started after the deadline proves nothing
         if (this.machine.state !== 'active') return;
-        this.armDeadline();
         this.emit('renewed');
+        // Re-arms the timer for the next renewal (or the new deadline, whichever is first).
         this.scheduleRenew(started + this.ttlMs / 2 - performance.now());
         return;
       } catch (err) {
-        if (this.machine.state !== 'active' || this.loops.signal.aborted) return;
+        if (this.machine.state !== 'active' || signal.aborted) return;
         attempt += 1;
         this.emit('error', err);
         const delay = backoffDelay(attempt, { minMs: SESSION_DEFAULTS.retryMinMs, maxMs: Math.max(SESSION_DEFAULTS.retryMinMs, this.ttlMs / 4) });
         try {
-          await sleep(Math.min(delay, Math.max(0, this.renewDeadline - performance.now())), this.loops.signal, { unref: true });
+          await sleep(Math.min(delay, Math.max(0, this.renewDeadline - performance.now())), signal, { unref: true });
         } catch {
           return; // aborted by destroy/lost
         }
@@ -413,33 +479,30 @@ export class Session extends SafeEmitter<SessionEvents> {
 
   private scheduleHeartbeat(delay: number): void {
     if (this.machine.state !== 'active' || this.healthCheckId === undefined) return;
-    this.heartbeatTimer = setTimeout(() => {
-      this.heartbeating = this.heartbeatOnce();
-    }, Math.max(0, delay));
-    this.heartbeatTimer.unref();
+    this.heartbeatAt = performance.now() + Math.max(0, delay);
+    this.armTimer();
   }
 
-  private async heartbeatOnce(): Promise<void> {
+  private async heartbeatRound(signal: AbortSignal): Promise<void> {
     const id = this.healthCheckId as string;
     const ttl = this.healthCheckTtlMs as number;
     let attempt = 0;
     while (this.machine.state === 'active') {
       const started = performance.now();
       try {
-        await this.ctx.api.agent.updateTtlCheck(id, 'passing', `session ${this.id} alive`, this.loops.signal, 'none');
+        await this.ctx.api.agent.updateTtlCheck(id, 'passing', `session ${this.id} alive`, signal, 'none');
         if (this.machine.state !== 'active') return;
         this.checkDeadline = Math.max(this.checkDeadline, started + this.checkWindow());
         this.enforceDeadline();
         if (this.machine.state !== 'active') return;
-        this.armDeadline();
         this.scheduleHeartbeat(started + ttl / 3 - performance.now());
         return;
       } catch (err) {
-        if (this.machine.state !== 'active' || this.loops.signal.aborted) return;
+        if (this.machine.state !== 'active' || signal.aborted) return;
         attempt += 1;
         this.emit('error', err);
         try {
-          await sleep(backoffDelay(attempt, { minMs: SESSION_DEFAULTS.retryMinMs, maxMs: Math.max(SESSION_DEFAULTS.retryMinMs, ttl / 6) }), this.loops.signal, { unref: true });
+          await sleep(backoffDelay(attempt, { minMs: SESSION_DEFAULTS.retryMinMs, maxMs: Math.max(SESSION_DEFAULTS.retryMinMs, ttl / 6) }), signal, { unref: true });
         } catch {
           return;
         }
@@ -448,12 +511,24 @@ export class Session extends SafeEmitter<SessionEvents> {
     }
   }
 
+  /** Runs (and drops) the {@link onSessionEnded} listeners; one that throws is logged. */
+  private notifyEnded(reason: SessionLostError): void {
+    const listeners = this.endListeners;
+    this.endListeners = undefined;
+    for (const { fn, context } of listeners ?? []) {
+      try {
+        fn.call(context, reason);
+      } catch (err) {
+        this.ctx.logger.warn({ session: this.id, err: err instanceof Error ? err.message : String(err) }, 'a session-end listener threw; ignored');
+      }
+    }
+  }
+
   private stopTimers(): void {
-    clearTimeout(this.renewTimer);
-    clearTimeout(this.heartbeatTimer);
-    clearTimeout(this.deadlineTimer);
-    this.renewTimer = this.heartbeatTimer = this.deadlineTimer = undefined;
-    this.loops.abort();
+    clearTimeout(this.timer);
+    this.timer = this.renewAt = this.heartbeatAt = undefined;
+    this.renewAbort?.abort();
+    this.heartbeatAbort?.abort();
   }
 
   private async teardown(): Promise<void> {
@@ -479,7 +554,7 @@ export class Session extends SafeEmitter<SessionEvents> {
       }
     }
     budget.dispose();
-    this.untrack();
+    this.ctx.lifetime.untrack(this);
     this.emit('destroyed');
   }
 }

@@ -9,25 +9,29 @@ type S = 'idle' | 'busy' | 'closed';
 const moves = { idle: ['busy', 'closed'], busy: ['idle'], closed: [] } as const;
 
 describe('StateMachine', () => {
-  it('runs the steps of a move in order: state set, beforeEmit, debug log, emit', () => {
+  it('runs the steps of a move in order: state set, beforeEmit, debug log, emit, each hook given the owner', () => {
     const order: string[] = [];
     const debug = vi.fn(() => order.push('log'));
-    const machine: StateMachine<S, string> = new StateMachine<S, string>({
-      what: () => 'thing',
-      initial: 'idle',
-      moves,
-      logger: { ...silentLogger, debug },
-      beforeEmit: (from, to, cause) => order.push(`abort ${from}->${to} ${cause} (state ${machine.state})`),
-      emit: (_from, to) => order.push(`emit ${to}`),
-    });
+    const owner = { name: 'owner' };
+    const machine: StateMachine<S, string, typeof owner> = new StateMachine<S, string, typeof owner>(
+      {
+        initial: 'idle',
+        moves,
+        beforeEmit: (o, from, to, cause) => order.push(`abort ${o.name} ${from}->${to} ${cause} (state ${machine.state})`),
+        emit: (o, _from, to) => order.push(`emit ${o.name} ${to}`),
+      },
+      owner,
+      'thing',
+      { ...silentLogger, debug },
+    );
     machine.transition('busy', 'work');
-    expect(order).toEqual(['abort idle->busy work (state busy)', 'log', 'emit busy']);
+    expect(order).toEqual(['abort owner idle->busy work (state busy)', 'log', 'emit owner busy']);
     expect(debug).toHaveBeenCalledWith(expect.objectContaining({ what: 'thing', from: 'idle', to: 'busy' }), 'state');
   });
 
   it('refuses a move the table does not allow with IllegalStateError, and changes nothing', () => {
     const emit = vi.fn();
-    const machine = new StateMachine<S>({ what: () => 'thing', initial: 'busy', moves, logger: silentLogger, emit });
+    const machine = new StateMachine<S>({ initial: 'busy', moves, emit }, undefined, 'thing', silentLogger);
     expect(machine.can('closed')).toBe(false);
     expect(() => machine.transition('closed')).toThrow(IllegalStateError);
     expect(machine.state).toBe('busy');
@@ -38,7 +42,7 @@ describe('StateMachine', () => {
 describe('SafeEmitter', () => {
   it('calls every listener even when one throws, removes once-listeners, and logs each throw', () => {
     const warn = vi.fn();
-    const emitter = new SafeEmitter<{ ping: [n: number]; error: [err: unknown] }>({ ...silentLogger, warn }, () => 'pinger');
+    const emitter = new SafeEmitter<{ ping: [n: number]; error: [err: unknown] }>({ ...silentLogger, warn }, 'pinger');
     const after = vi.fn();
     const once = vi.fn();
     emitter.on('ping', () => {
@@ -62,7 +66,7 @@ describe('SafeEmitter', () => {
 
   it('a throwing error listener is logged too, never thrown', () => {
     const warn = vi.fn();
-    const emitter = new SafeEmitter<{ error: [err: unknown] }>({ ...silentLogger, warn }, () => 'x');
+    const emitter = new SafeEmitter<{ error: [err: unknown] }>({ ...silentLogger, warn }, 'x');
     emitter.on('error', () => {
       throw new Error('worse');
     });

@@ -46,6 +46,23 @@ describe.runIf(fx.isDev)('when the holder is partitioned from Consul', () => {
     expect(handleB.fencingToken).toBeGreaterThan(handleA.fencingToken);
     await handleB.release();
   });
+
+  it('loses a hold on a caller’s session at the session’s deadline even after the caller removed every session listener', async () => {
+    const proxy = await fx.proxy();
+    const coord = fx.coord({ via: proxy.url, retry: { retries: 0 } });
+    const session = await coord.session({ ttl: '1s', lockDelay: 0 });
+    const lock = new Lock(coord, fx.key(), { session });
+    const handle = await lock.acquire();
+    // A caller cleaning up its own listeners must not take the hold's loss detection with them.
+    session.removeAllListeners();
+    const lost = nextEvent<[LockLostError]>(lock, 'lost', { timeout: 5000 });
+    // Renewals and the monitor's read both hang: only the session's local deadline can tell.
+    proxy.partition('hold');
+    const [error] = await lost;
+    expect(error.reason).toMatch(/session was lost/);
+    expect(handle.signal.reason).toBe(error);
+    proxy.heal();
+  });
 });
 
 describe.runIf(fx.isDev)('lock-delay', () => {

@@ -25,7 +25,7 @@ import { describe, toMs } from '../../internal/duration.js';
 import { validateKey } from '../../internal/keys.js';
 import { checkLocalOptions } from '../../internal/options.js';
 import { SafeEmitter } from '../../internal/safe-emitter.js';
-import { StateMachine, type Moves } from '../../internal/state-machine.js';
+import { StateMachine, type MachineSpec, type Moves } from '../../internal/state-machine.js';
 import { resolveWaitOptions, waitSignal, type WaitOptions } from '../../internal/wait.js';
 import { blockingQuery } from '../../loop/blocking-query.js';
 import { Session, resolveSessionOptions, type ResolvedSessionOptions } from '../../session/session.js';
@@ -91,12 +91,20 @@ export class DoubleBarrier extends SafeEmitter<DoubleBarrierEvents> {
   private readonly ctx: RecipeContext;
   private readonly sessionOptions: ResolvedSessionOptions;
   private readonly waitTimeMs: number;
-  private readonly machine: StateMachine<DoubleBarrierState>;
+  private readonly machine: StateMachine<DoubleBarrierState, undefined, DoubleBarrier>;
+
+  private static readonly MACHINE: MachineSpec<DoubleBarrierState, undefined, DoubleBarrier> = Object.freeze({
+    initial: 'idle',
+    moves: DOUBLE_BARRIER_TRANSITIONS,
+    emit: (b: DoubleBarrier, from: DoubleBarrierState, to: DoubleBarrierState) => {
+      if (to === 'entered' && from === 'entering') b.emit('entered');
+      if (to === 'idle' && from === 'leaving') b.emit('left');
+    },
+  });
   private readonly closedSignal = new AbortController();
   private session: Session | undefined;
   private running: Promise<unknown> | undefined;
   private closing: Promise<void> | undefined;
-  private readonly untrack: () => void;
 
   constructor(host: RecipeHost, prefix: string, options: DoubleBarrierOptions) {
     validateKey('prefix', prefix);
@@ -119,23 +127,14 @@ export class DoubleBarrier extends SafeEmitter<DoubleBarrierEvents> {
     });
     const waitTimeMs = options.waitTime === undefined ? DOUBLE_BARRIER_DEFAULTS.waitTimeMs : toMs('waitTime', options.waitTime, { min: 1, max: 10 * 60_000 });
     const ctx = contextOf(host);
-    super(ctx.logger, () => `double barrier "${normalized}"`);
+    super(ctx.logger, `double barrier "${normalized}"`);
     this.ctx = ctx;
     this.prefix = normalized;
     this.count = count;
     this.sessionOptions = sessionOptions;
     this.waitTimeMs = waitTimeMs;
-    this.machine = new StateMachine<DoubleBarrierState>({
-      what: () => `double barrier "${normalized}"`,
-      initial: 'idle',
-      moves: DOUBLE_BARRIER_TRANSITIONS,
-      logger: ctx.logger,
-      emit: (from, to) => {
-        if (to === 'entered' && from === 'entering') this.emit('entered');
-        if (to === 'idle' && from === 'leaving') this.emit('left');
-      },
-    });
-    this.untrack = ctx.lifetime.track(this);
+    this.machine = new StateMachine<DoubleBarrierState, undefined, DoubleBarrier>(DoubleBarrier.MACHINE, this, `double barrier "${normalized}"`, ctx.logger);
+    ctx.lifetime.track(this);
   }
 
   get state(): DoubleBarrierState {
@@ -176,7 +175,7 @@ export class DoubleBarrier extends SafeEmitter<DoubleBarrierEvents> {
       await this.running;
       await this.dropSession();
       this.machine.transition('closed');
-      this.untrack();
+      this.ctx.lifetime.untrack(this);
     })();
     return this.closing;
   }

@@ -33,6 +33,9 @@ interface SnapshotEntry<T> {
   modifyIndex: number;
 }
 
+/** The maps of every empty snapshot (never written: the snapshot's maps are private and read-only). */
+const EMPTY_MAP: ReadonlyMap<string, never> = new Map<string, never>();
+
 /**
  * One consistent, fully decoded view of a prefix, built from a single response. Immutable. Keys
  * are relative to the watched prefix.
@@ -56,9 +59,16 @@ export class ConfigSnapshot<T = unknown> implements ReadonlyMap<string, T> {
   /** @internal Built by {@link buildSnapshot}; the empty one by {@link ConfigSnapshot.empty}. */
   constructor(index: bigint | number, entries: ReadonlyMap<string, SnapshotEntry<T>>) {
     this.index = Number(index);
-    const sorted = [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    this.#entries = new Map(sorted);
-    this.#values = new Map(sorted.map(([key, entry]) => [key, entry.value]));
+    if (entries.size === 0) {
+      // Neither map is ever written after construction, so every empty snapshot shares one (an
+      // idle watcher of an empty prefix keeps no maps of its own).
+      this.#entries = EMPTY_MAP as ReadonlyMap<string, SnapshotEntry<T>>;
+      this.#values = EMPTY_MAP as ReadonlyMap<string, T>;
+    } else {
+      const sorted = [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      this.#entries = new Map(sorted);
+      this.#values = new Map(sorted.map(([key, entry]) => [key, entry.value]));
+    }
     Object.freeze(this);
   }
 

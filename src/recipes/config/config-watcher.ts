@@ -107,6 +107,11 @@ export function resolveConfigWatcherOptions<T>(prefix: unknown, options: ConfigW
   };
 }
 
+/** A recursive KV read's answer as the blocking-query loop wants it. */
+function pairsValue({ pairs, meta }: { pairs: KVPair[]; meta: QueryMeta }): { value: KVPair[]; meta: QueryMeta } {
+  return { value: pairs, meta };
+}
+
 /**
  * Watches every key under `prefix` (a plain string prefix, as Consul matches it: end it with `/`
  * to watch a folder). Starts at once; call `ready()` to wait for the first snapshot.
@@ -148,9 +153,9 @@ export class ConfigWatcher<T = unknown> extends Watcher<KVPair[], ConfigSnapshot
     return queue;
   }
 
-  protected async read({ index, waitMs, signal }: BlockingReadArgs): Promise<{ value: KVPair[]; meta: QueryMeta }> {
-    const { pairs, meta } = await this.ctx.api.kv.list(this.prefix, { index, waitMs, signal, dc: this.dc });
-    return { value: pairs, meta };
+  /** Not an async function: an idle watcher's parked read keeps no suspended frame of its own. */
+  protected read({ index, waitMs, signal }: BlockingReadArgs): Promise<{ value: KVPair[]; meta: QueryMeta }> {
+    return this.ctx.api.kv.list(this.prefix, { index, waitMs, signal, dc: this.dc }).then(pairsValue);
   }
 
   protected handle({ value: pairs, index }: BlockingResult<KVPair[]>): void {

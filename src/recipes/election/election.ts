@@ -43,7 +43,7 @@
  */
 import type { EventEmitter } from 'eventemitter3';
 import { SafeEmitter } from '../../internal/safe-emitter.js';
-import { StateMachine } from '../../internal/state-machine.js';
+import { StateMachine, type MachineSpec } from '../../internal/state-machine.js';
 import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
 import {
   ClosedError,
@@ -250,12 +250,26 @@ interface Hold {
  * States: `idle → campaigning → leader → resigning → idle`, `leader → idle` (deposed by a loss),
  * `idle → closed`. Events: {@link ElectionEvents}.
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the shared machine spec serves every value type
+type AnyElection = LeaderElection<any>;
+
 export class LeaderElection<T = unknown> extends SafeEmitter<ElectionEvents<T>> {
   readonly key: string;
   private readonly ctx: RecipeContext;
   private readonly driver: ElectionDriver;
   private readonly engine: TermEngine;
-  private readonly machine: StateMachine<ElectionState, ElectionMove>;
+  private readonly machine: StateMachine<ElectionState, ElectionMove, AnyElection>;
+
+  private static readonly MACHINE: MachineSpec<ElectionState, ElectionMove, AnyElection> = Object.freeze({
+    initial: 'idle',
+    moves: ELECTION_TRANSITIONS,
+    logFields: (e: AnyElection, move: ElectionMove | undefined) => ({ key: e.key, reason: move?.ended?.reason, token: move?.hold?.term.fencingToken }),
+    // The engine aborted the term's signal before it called us: listeners never see a live signal.
+    beforeEmit: (e: AnyElection, _from: ElectionState, to: ElectionState) => {
+      if (to === 'idle' || to === 'closed') e.hold = undefined;
+    },
+    emit: (e: AnyElection, _from: ElectionState, to: ElectionState, move: ElectionMove | undefined) => e.emitFor(to, move),
+  });
   /** The current term, from `elected` until the election is idle again. */
   private hold: Hold | undefined;
   /** Why the running release was started; none means the engine's own close(). */
@@ -272,29 +286,17 @@ export class LeaderElection<T = unknown> extends SafeEmitter<ElectionEvents<T>> 
   private readonly observer: ElectionObserver<T>;
   private watch: AbortController | undefined;
   private readonly background = new Set<Promise<unknown>>();
-  private readonly untrack: () => void;
 
   constructor(host: RecipeHost, key: string, options: ElectionOptions<T> = {}) {
     const o = resolveElectionOptions<T>(key, options);
     const ctx = contextOf(host);
-    super(ctx.logger, () => `election "${o.key}"`);
+    super(ctx.logger, `election "${o.key}"`);
     this.ctx = ctx;
-    this.machine = new StateMachine<ElectionState, ElectionMove>({
-      what: () => this.what,
-      initial: 'idle',
-      moves: ELECTION_TRANSITIONS,
-      logger: ctx.logger,
-      logFields: (move) => ({ key: this.key, reason: move?.ended?.reason, token: move?.hold?.term.fencingToken }),
-      // The engine aborted the term's signal before it called us: listeners never see a live signal.
-      beforeEmit: (_from, to) => {
-        if (to === 'idle' || to === 'closed') this.hold = undefined;
-      },
-      emit: (_from, to, move) => this.emitFor(to, move),
-    });
     this.key = o.key;
+    this.machine = new StateMachine<ElectionState, ElectionMove, AnyElection>(LeaderElection.MACHINE, this, this.what, ctx.logger);
     this.observer = new ElectionObserver<T>(ctx, o.key, o.decode, o.engine.waitMs, (err) => this.emit('error', err));
     this.driver = new ElectionDriver(ctx.api, o.key, o.value, { waitMs: o.engine.waitMs, retryTimeMs: o.retryTimeMs });
-    this.untrack = ctx.lifetime.track(this);
+    ctx.lifetime.track(this);
     this.engine = new TermEngine(ctx, { kind: 'election', key: o.key, driver: this.driver, ...o.engine }, (from, to, detail) =>
       this.follow(from, to, detail),
     );
@@ -430,7 +432,7 @@ export class LeaderElection<T = unknown> extends SafeEmitter<ElectionEvents<T>> 
       await this.engine.close();
       while (this.background.size > 0) await Promise.allSettled([...this.background]);
       if (this.machine.state !== 'closed') this.transition('closed');
-      this.untrack();
+      this.ctx.lifetime.untrack(this);
     })();
     return this.closing;
   }

@@ -33,12 +33,12 @@ import {
 } from '../../errors.js';
 import { linkSignals, sleep } from '../../internal/abort.js';
 import { backoffDelay, MONITOR_ERROR_BACKOFF } from '../../loop/backoff.js';
-import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
-import { Session, type ResolvedSessionOptions } from '../../session/session.js';
+import { runBlockingQuery, type BlockingQueryOptions, type BlockingRead } from '../../loop/blocking-query.js';
+import { Session, offSessionEnded, onSessionEnded, type ResolvedSessionOptions } from '../../session/session.js';
 import { resolveAcquireOptions, type AcquireOptions } from './options.js';
 import { isTransient } from '../../transport/client.js';
 import { SafeEmitter } from '../../internal/safe-emitter.js';
-import { StateMachine } from '../../internal/state-machine.js';
+import { StateMachine, type MachineSpec } from '../../internal/state-machine.js';
 import { HOLD_TRANSITIONS, type HoldState } from './state.js';
 
 /** What the driver hands over once it holds: the fencing token and where to start monitoring. */
@@ -138,35 +138,74 @@ const MONITOR_STOPPED = Object.freeze(new Error('monitor stopped'));
 /** Consul's answers when a write names a session it no longer has. */
 const SESSION_GONE = /invalid session|missing session|session .* (not found|does not exist)/i;
 
-/** One hold, from `held` until released or lost. */
-class Holding {
+/** A promise that is already settled, shared. */
+const SETTLED: Promise<void> = Promise.resolve();
+
+/**
+ * One hold, from `held` until released or lost. It is also what a recipe builds its handle from
+ * ({@link HoldingView}), and the context of its session-ended listener, so a hold keeps
+ * no closures of its own: thousands of locks may be held by one process. It reaches its engine's
+ * private methods by name (`engine['…']`), which keeps them off the recipes' public surface.
+ */
+class Holding implements HoldingView {
   /** Aborted when the hold ends (lost or released): the handle's `signal`. */
   readonly controller = new AbortController();
   /** Stops the monitor loop at once (cancelling its read, which closes that read's connection). */
   readonly monitor = new AbortController();
   /** Set by a release: the monitor stops at its next answer, which the release itself causes. */
   draining = false;
-  monitorDone: Promise<void> = Promise.resolve();
+  monitorDone: Promise<void> = SETTLED;
   /** Set once the hold ends: the release, or the cleanup after a loss. Never rejects after a loss. */
   ended: Promise<void> | undefined;
-  /** Removes our listener from the session's signal. */
-  detach: () => void = () => {};
   /** The newest value the hold was seen with: the grant's, then each monitor snapshot. */
   last: unknown;
 
   constructor(
+    private readonly engine: AnyContender,
     readonly session: Session,
     readonly owned: boolean,
     readonly grant: Grant,
   ) {
     this.last = grant.seen;
   }
+
+  get fencingToken(): number {
+    return this.grant.fencingToken;
+  }
+
+  /** The hold's signal, after a deadline check. */
+  signal(): AbortSignal {
+    return this.engine['signalOf'](this);
+  }
+
+  release(): Promise<void> {
+    return this.engine['releaseHolding'](this);
+  }
+
+  /** The session ended (this object is the context of that listener): the hold is lost. */
+  sessionEnded(): void {
+    this.engine['sessionEnded'](this);
+  }
 }
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a Holding serves any recipe's engine
+type AnyContender = Contender<any, any>;
+
 
 export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEvents<H>> {
   protected readonly ctx: RecipeContext;
   private readonly config: ContenderConfig<T>;
-  private readonly machine: StateMachine<HoldState, TransitionDetail<H>>;
+  private readonly machine: StateMachine<HoldState, TransitionDetail<H>, AnyContender>;
+
+  /** The hold engine's one machine (shared: an engine keeps no closures for its hooks). */
+  private static readonly MACHINE: MachineSpec<HoldState, TransitionDetail<unknown>, AnyContender> = Object.freeze({
+    initial: 'idle',
+    moves: HOLD_TRANSITIONS,
+    logFields: (c: AnyContender, detail: TransitionDetail<unknown> | undefined) => ({ key: c.config.key, reason: detail?.error?.reason }),
+    beforeEmit: (c: AnyContender, from: HoldState, to: HoldState, detail: TransitionDetail<unknown> | undefined) =>
+      c.machineBeforeEmit(from, to, detail ?? {}),
+    emit: (c: AnyContender, from: HoldState, to: HoldState, detail: TransitionDetail<unknown> | undefined) => c.machineEmit(from, to, detail ?? {}),
+  });
   private holding: Holding | undefined;
   /** The running attempt (its view of the competition explains a timeout). */
   private lastAttempt: AcquireAttempt | undefined;
@@ -178,28 +217,21 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
    * which of those is under way, and the public states are the contract's.
    */
   private closing: Promise<void> | undefined;
-  private readonly closed = new AbortController();
-  private readonly background = new Set<Promise<unknown>>();
-  /** Released holds whose monitor is still seeing the release (see drainMonitor). */
-  private readonly draining = new Set<Holding>();
-  private untrack: () => void;
+  /** The running acquire's signal: close() aborts it (no signal of its own kept for that). */
+  private linked: ReturnType<typeof linkSignals> | undefined;
+  /** Cleanups close() must await; created by the first one. */
+  private background: Set<Promise<unknown>> | undefined;
+  /** Released holds whose monitor is still seeing the release (see drainMonitor); created by the first one. */
+  private draining: Set<Holding> | undefined;
 
   protected constructor(host: RecipeHost, config: ContenderConfig<T>) {
     const ctx = contextOf(host);
     const what = `${config.kind} "${config.key}"`;
-    super(ctx.logger, () => what);
+    super(ctx.logger, what);
     this.ctx = ctx;
     this.config = config;
-    this.machine = new StateMachine<HoldState, TransitionDetail<H>>({
-      what: () => what,
-      initial: 'idle',
-      moves: HOLD_TRANSITIONS,
-      logger: ctx.logger,
-      logFields: (detail) => ({ key: config.key, reason: detail?.error?.reason }),
-      beforeEmit: (from, to, detail) => this.beforeEmit(from, to, detail ?? {}),
-      emit: (from, to, detail) => this.emitFor(from, to, detail ?? {}),
-    });
-    this.untrack = ctx.lifetime.track(this);
+    this.machine = new StateMachine<HoldState, TransitionDetail<H>, AnyContender>(Contender.MACHINE, this, what, ctx.logger);
+    ctx.lifetime.track(this);
   }
 
   /** Builds the public handle for a hold. */
@@ -247,16 +279,16 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.closed.abort(new ClosedError(this.what));
-      for (const holding of this.draining) holding.monitor.abort(MONITOR_STOPPED);
+      this.linked?.abort(new ClosedError(this.what));
+      for (const holding of this.draining ?? []) holding.monitor.abort(MONITOR_STOPPED);
       await this.acquiring?.catch(() => undefined);
       const holding = this.holding;
       if (holding && this.machine.state === 'held') {
         await this.releaseHolding(holding).catch((err: unknown) => this.emit('error', err));
       }
-      while (this.background.size > 0) await Promise.allSettled([...this.background]);
+      while (this.background !== undefined && this.background.size > 0) await Promise.allSettled([...this.background]);
       this.transition('closed');
-      this.untrack();
+      this.ctx.lifetime.untrack(this);
     })();
     return this.closing;
   }
@@ -298,9 +330,12 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
   private async acquireLoop(signal: AbortSignal | undefined, timeoutMs: number | undefined, once: boolean): Promise<H | null> {
     const { key, driver } = this.config;
     const linked = linkSignals(
-      [signal, this.closed.signal],
+      [signal],
       timeoutMs === undefined ? undefined : { ms: timeoutMs, reason: () => new LockTimeoutError(key, timeoutMs) },
     );
+    // close() aborts the running acquire through `linked`; one that began meanwhile stops at once.
+    this.linked = linked;
+    if (this.closing) linked.abort(new ClosedError(this.what));
     let sessionFailures = 0;
     let waitingReported = false;
     const onWaiting = (): void => {
@@ -328,7 +363,11 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
         const attempt = driver.begin(session);
         this.lastAttempt = attempt;
         let grant: Grant | null;
-        const scoped = linkSignals([linked.signal, session.signal]);
+        // The attempt also stops when the session ends (a listener kept by the session, not one on its
+        // signal: see onSessionEnded).
+        const scoped = linkSignals([linked.signal]);
+        onSessionEnded(session, scoped.abort);
+        if (!session.isAlive()) scoped.abort(session.signal.reason);
         try {
           // The Coordinator closes resources newest first and our session was just tracked:
           // move ourselves behind it so coord.close() releases the lock before the session dies
@@ -348,6 +387,7 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
           await sleep(backoffDelay(sessionFailures, SESSION_RETRY_BACKOFF), linked.signal);
           continue;
         } finally {
+          offSessionEnded(session, scoped.abort);
           scoped.dispose();
         }
         if (grant === null) {
@@ -367,6 +407,7 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
         return this.hold(session, owned, grant);
       }
     } finally {
+      if (this.linked === linked) this.linked = undefined;
       linked.dispose();
     }
   }
@@ -411,60 +452,72 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
   }
 
   private retrack(): void {
-    this.untrack();
-    this.untrack = this.ctx.lifetime.track(this);
+    this.ctx.lifetime.untrack(this);
+    this.ctx.lifetime.track(this);
   }
 
   // ---------------------------------------------------------------------------------------------
   // Holding
 
   private hold(session: Session, owned: boolean, grant: Grant): H {
-    const holding = new Holding(session, owned, grant);
-    const handle = this.wrap(this.viewOf(holding));
+    const holding = new Holding(this, session, owned, grant);
+    const handle = this.wrap(holding);
     this.holding = holding;
-    const onSessionEnd = (): void => this.lose(holding, 'the session was lost', session.signal.reason);
-    const sessionSignal = session.signal;
-    sessionSignal.addEventListener('abort', onSessionEnd, { once: true });
-    holding.detach = () => sessionSignal.removeEventListener('abort', onSessionEnd);
+    // The holding is the listener's context: no closure per hold, and no signal touched.
+    onSessionEnded(session, Holding.prototype.sessionEnded, holding);
     this.transition('held', { handle });
     holding.monitorDone = this.monitor(holding);
     return handle;
   }
 
-  /** Watches the key until the hold ends; a change that ends it, or too many failed reads, is a loss. */
-  private async monitor(holding: Holding): Promise<void> {
-    const { driver, monitorRetries, waitMs, kind, key } = this.config;
+  /**
+   * Watches the key until the hold ends; a change that ends it, or too many failed reads, is a
+   * loss. Never rejects. A promise chain over the shared loop rather than an async function, so
+   * a held lock keeps one suspended frame (the loop's) while its read is parked.
+   */
+  private monitor(holding: Holding): Promise<void> {
     // The first read goes out on the next turn of the event loop: a hold given back at once (a
     // short critical section) never sends it. The session's deadline guards the hold meanwhile.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    if (holding.draining || holding.monitor.signal.aborted) return;
-    try {
-      const snapshots = blockingQuery(driver.monitorRead, {
-        signal: holding.monitor.signal,
-        initialIndex: holding.grant.index,
-        waitMs,
-        errorBackoff: MONITOR_ERROR_BACKOFF,
-        onError: (err, failures) => {
-          this.ctx.logger.debug({ key, failures, err: String(err) }, `${kind} monitor read failed`);
-          // Like Go's MonitorRetries: ride out a short outage, but a permanent error (ACL
-          // revoked, …) or a long one means we can no longer prove we hold it.
-          if (!isTransient(err) || failures > monitorRetries) {
-            this.lose(holding, `cannot verify the ${kind} any more (${failures} failed reads)`, err);
-          }
-        },
-      });
-      for await (const { value } of snapshots) {
-        if (holding.draining) return;
-        holding.last = value;
-        const reason = driver.lossReason(value, holding.session.id);
-        if (reason !== undefined) {
-          this.lose(holding, reason);
-          return;
+    return new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => (holding.draining || holding.monitor.signal.aborted ? undefined : this.watchHold(holding)))
+      .catch((err: unknown) => this.lose(holding, `the ${this.config.kind} monitor failed`, err));
+  }
+
+  private watchHold(holding: Holding): Promise<void> {
+    const { driver, monitorRetries, waitMs, kind, key } = this.config;
+    const options: BlockingQueryOptions<T> = {
+      signal: holding.monitor.signal,
+      initialIndex: holding.grant.index,
+      waitMs,
+      errorBackoff: MONITOR_ERROR_BACKOFF,
+      onError: (err, failures) => {
+        this.ctx.logger.debug({ key, failures, err: String(err) }, `${kind} monitor read failed`);
+        // Like Go's MonitorRetries: ride out a short outage, but a permanent error (ACL
+        // revoked, …) or a long one means we can no longer prove we hold it.
+        if (!isTransient(err) || failures > monitorRetries) {
+          this.lose(holding, `cannot verify the ${kind} any more (${failures} failed reads)`, err);
         }
-      }
-    } catch (err) {
-      this.lose(holding, `the ${kind} monitor failed`, err);
-    }
+      },
+    };
+    return runBlockingQuery(driver.monitorRead, options, ({ value }) => {
+      if (holding.draining) return false;
+      holding.last = value;
+      const reason = driver.lossReason(value, holding.session.id);
+      if (reason === undefined) return true;
+      this.lose(holding, reason);
+      return false;
+    });
+  }
+
+  /** A hold's session ended (see {@link Holding.sessionEnded}). */
+  private sessionEnded(holding: Holding): void {
+    this.lose(holding, 'the session was lost', holding.session.signal.reason);
+  }
+
+  /** The handle's `signal`, after a deadline check (see {@link Holding.signal}). */
+  private signalOf(holding: Holding): AbortSignal {
+    if (this.holding === holding) this.enforceDeadline();
+    return holding.controller.signal;
   }
 
   private lose(holding: Holding, reason: string, cause?: unknown): void {
@@ -476,7 +529,7 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
 
   /** Stops the monitor and gives back whatever Consul may still count as ours. Never rejects. */
   private async afterLoss(holding: Holding): Promise<void> {
-    holding.detach();
+    offSessionEnded(holding.session, Holding.prototype.sessionEnded, holding);
     holding.monitor.abort(MONITOR_STOPPED);
     await holding.monitorDone;
     if (holding.session.isAlive()) {
@@ -500,7 +553,7 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
   }
 
   private async giveBack(holding: Holding): Promise<void> {
-    holding.detach();
+    offSessionEnded(holding.session, Holding.prototype.sessionEnded, holding);
     // The monitor's read stays parked while we release: the release changes the key, which
     // answers that read at once, and the monitor stops there (`draining`). Aborting it first
     // would cost a connection: cancelling an HTTP/1.1 request closes its socket, and the next
@@ -538,10 +591,10 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
     } else {
       const timer = setTimeout(() => holding.monitor.abort(MONITOR_STOPPED), MONITOR_DRAIN_MS);
       timer.unref();
-      this.draining.add(holding);
+      (this.draining ??= new Set()).add(holding);
       void holding.monitorDone.finally(() => {
         clearTimeout(timer);
-        this.draining.delete(holding);
+        this.draining?.delete(holding);
       });
     }
     this.inBackground(holding.monitorDone);
@@ -549,8 +602,8 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
 
   /** Runs a cleanup that close() must await; the returned promise is the cleanup itself. */
   private inBackground(p: Promise<void>): Promise<void> {
-    this.background.add(p);
-    const done = (): void => void this.background.delete(p);
+    (this.background ??= new Set()).add(p);
+    const done = (): void => void this.background?.delete(p);
     p.then(done, done);
     return p;
   }
@@ -561,18 +614,6 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
     if (this.machine.state === 'held' && holding && !holding.session.isAlive()) {
       this.lose(holding, 'the session was lost', holding.session.signal.reason);
     }
-  }
-
-  private viewOf(holding: Holding): HoldingView {
-    return {
-      session: holding.session,
-      fencingToken: holding.grant.fencingToken,
-      signal: () => {
-        if (this.holding === holding) this.enforceDeadline();
-        return holding.controller.signal;
-      },
-      release: () => this.releaseHolding(holding),
-    };
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -591,14 +632,14 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
   }
 
   /** Abort before emitting: no listener may see `lost`/`released` while the signal looks live. */
-  private beforeEmit(from: HoldState, to: HoldState, detail: TransitionDetail<H>): void {
+  private machineBeforeEmit(from: HoldState, to: HoldState, detail: TransitionDetail<H>): void {
     const holding = this.holding;
     if (to === 'lost' && holding) holding.controller.abort(detail.error);
     if (to === 'releasing' && holding) holding.controller.abort(new ReleasedError(this.what, this.config.key));
     this.onTransition(from, to, detail);
   }
 
-  private emitFor(from: HoldState, to: HoldState, detail: TransitionDetail<H>): void {
+  private machineEmit(from: HoldState, to: HoldState, detail: TransitionDetail<H>): void {
     if (to === 'held' && detail.handle !== undefined) this.emit('acquired', detail.handle);
     else if (to === 'lost' && detail.error) this.emit('lost', detail.error);
     else if (to === 'idle' && from === 'releasing') this.emit('released');
@@ -632,18 +673,32 @@ export interface HoldHandle {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** The public handle of a hold: the view's session, token, live signal and release, plus the recipe's `fields`. */
+/** The view behind each handle, for the one shared `signal` getter. */
+const HANDLE_VIEWS = new WeakMap<object, HoldingView>();
+
+/**
+ * The `signal` getter of every handle. One function for all of them: an accessor is part of an
+ * object's hidden class, so a getter closure per handle gave each handle a hidden class of its own.
+ */
+function handleSignal(this: object): AbortSignal {
+  return (HANDLE_VIEWS.get(this) as HoldingView).signal();
+}
+
+/**
+ * The public handle of a hold: the recipe's `fields`, then the view's session, token, live signal
+ * and release. Built property by property: a spread (`{ ...fields }`) gave each handle a hidden
+ * class of its own.
+ */
 export function holdHandle<X extends object>(view: HoldingView, fields: X): HoldHandle & X {
-  return Object.freeze({
-    ...fields,
-    session: view.session,
-    fencingToken: view.fencingToken,
-    get signal() {
-      return view.signal();
-    },
-    release: view.release,
-    [Symbol.asyncDispose]: view.release,
-  });
+  const handle = Object.assign({}, fields) as Record<PropertyKey, unknown>;
+  handle.session = view.session;
+  handle.fencingToken = view.fencingToken;
+  Object.defineProperty(handle, 'signal', { get: handleSignal, enumerable: true, configurable: false });
+  HANDLE_VIEWS.set(handle, view);
+  const release = view.release.bind(view) as () => Promise<void>;
+  handle.release = release;
+  handle[Symbol.asyncDispose] = release;
+  return Object.freeze(handle) as unknown as HoldHandle & X;
 }
 
 /** What a recipe needs to build its public handle. */

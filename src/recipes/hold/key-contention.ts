@@ -21,18 +21,25 @@ import { sleep } from '../../internal/abort.js';
 import { backoffDelay } from '../../loop/backoff.js';
 import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
 import { isTransient } from '../../transport/client.js';
+import type { QueryMeta } from '../../transport/client.js';
 import type { ConsulApi, KVPair, TxnKVOp } from '../../transport/index.js';
 import { classifyRefusal, heldAtIndex, lockedEntry } from './txn-outcome.js';
 import type { Session } from '../../session/session.js';
 import type { AcquireAttempt, Grant, HoldDriver } from './contender.js';
 
-/** A blocking read of one key, as the blocking-query loop wants it. */
+/** A KV read's answer as the blocking-query loop wants it. */
+function pairValue({ pair, meta }: { pair: KVPair | null; meta: QueryMeta }): { value: KVPair | null; meta: QueryMeta } {
+  return { value: pair, meta };
+}
+
+/**
+ * A blocking read of one key, as the blocking-query loop wants it. Not an async function: a
+ * parked read (a monitor holds one for as long as it holds the lock) then keeps no suspended
+ * frame of its own, only the promise chain.
+ */
 export function keyRead(api: ConsulApi, key: string, options: { consistent?: boolean } = {}): BlockingRead<KVPair | null> {
   const consistent = options.consistent === true;
-  return async ({ index, waitMs, signal }) => {
-    const { pair, meta } = await api.kv.get(key, { index, waitMs, signal, ...(consistent ? { consistent } : {}) });
-    return { value: pair, meta };
-  };
+  return ({ index, waitMs, signal }) => api.kv.get(key, { index, waitMs, signal, ...(consistent ? { consistent } : {}) }).then(pairValue);
 }
 
 /**

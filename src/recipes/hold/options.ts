@@ -116,9 +116,15 @@ export function resolveHolderOptions(options: HolderOptions, defaults: HolderDef
     ...(options.healthCheckTtl !== undefined ? { healthCheckTtl: options.healthCheckTtl } : {}),
     ...(options.checks !== undefined ? { checks: options.checks } : {}),
   });
+  // Spelled out rather than spread: a spread copy got a hidden class of its own per recipe.
   const sessionOptions: ResolvedSessionOptions = Object.freeze({
-    ...parsed,
+    name: parsed.name,
+    ttlMs: parsed.ttlMs,
+    lockDelayMs: parsed.lockDelayMs,
+    behavior: parsed.behavior,
     checks: options.checks === undefined ? defaultHolderChecks(defaults.lockDelayGuards, parsed.ttlMs, parsed.lockDelayMs) : parsed.checks,
+    healthCheckTtlMs: parsed.healthCheckTtlMs,
+    signal: parsed.signal,
   });
   const monitorRetries = options.monitorRetries ?? defaults.monitorRetries;
   if (!Number.isSafeInteger(monitorRetries) || monitorRetries < 0) {

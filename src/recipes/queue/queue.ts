@@ -35,7 +35,7 @@ import { ClaimLostError, ClosedError, ConfigError, ConsulError, DecodeError, Rel
 import { linkSignals, sleep } from '../../internal/abort.js';
 import { toMs } from '../../internal/duration.js';
 import { SafeEmitter } from '../../internal/safe-emitter.js';
-import { StateMachine, type Moves } from '../../internal/state-machine.js';
+import { StateMachine, type MachineSpec, type Moves } from '../../internal/state-machine.js';
 import { checkOptions } from '../../internal/options.js';
 import { waitSignal } from '../../internal/wait.js';
 import { backoffDelay } from '../../loop/backoff.js';
@@ -159,7 +159,15 @@ export class Queue<T = unknown> extends SafeEmitter<QueueEvents> {
   private readonly ctx: RecipeContext;
   private readonly o: ResolvedQueueOptions;
   private readonly keys: ReturnType<typeof queueKeys>;
-  private readonly machine: StateMachine<QueueState>;
+  private readonly machine: StateMachine<QueueState, undefined, Queue>;
+
+  private static readonly MACHINE: MachineSpec<QueueState, undefined, Queue> = Object.freeze({
+    initial: 'open',
+    moves: QUEUE_TRANSITIONS,
+    emit: (q: Queue, _from: QueueState, to: QueueState) => {
+      if (to === 'closed') q.emit('closed');
+    },
+  });
   private readonly waiters: Array<Waiter<T>> = [];
   private readonly inFlight = new Set<Delivery<T>>();
   /** Stops the consumer loop and every wait. */
@@ -178,26 +186,17 @@ export class Queue<T = unknown> extends SafeEmitter<QueueEvents> {
   /** Undecodable message keys already reported (key@index). */
   private readonly reported = new Set<string>();
   private closing: Promise<void> | undefined;
-  private readonly untrack: () => void;
 
   constructor(host: RecipeHost, prefix: string, options: QueueOptions = {}) {
     const o = resolveQueueOptions(prefix, options);
     const ctx = contextOf(host);
-    super(ctx.logger, () => `queue "${o.prefix}"`);
+    super(ctx.logger, `queue "${o.prefix}"`);
     this.ctx = ctx;
     this.o = o;
     this.prefix = o.prefix;
     this.keys = queueKeys(o.prefix);
-    this.machine = new StateMachine<QueueState>({
-      what: () => `queue "${o.prefix}"`,
-      initial: 'open',
-      moves: QUEUE_TRANSITIONS,
-      logger: ctx.logger,
-      emit: (_from, to) => {
-        if (to === 'closed') this.emit('closed');
-      },
-    });
-    this.untrack = ctx.lifetime.track(this);
+    this.machine = new StateMachine<QueueState, undefined, Queue>(Queue.MACHINE, this as Queue, `queue "${o.prefix}"`, ctx.logger);
+    ctx.lifetime.track(this);
   }
 
   get state(): QueueState {
@@ -377,7 +376,7 @@ export class Queue<T = unknown> extends SafeEmitter<QueueEvents> {
       await Promise.allSettled([...this.inFlight].map((d) => d.giveBack('the queue was closed')));
       await this.sessionOpening?.catch(() => undefined);
       await this.session?.destroy();
-      this.untrack();
+      this.ctx.lifetime.untrack(this);
       this.machine.transition('closed');
     })();
     return this.closing;
@@ -670,6 +669,9 @@ interface Settlement {
 }
 
 /** One claimed message. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the shared machine spec serves every payload type
+type AnyMessage = Delivery<any>;
+
 class Delivery<T> implements QueueMessage<T> {
   readonly payload: T;
   readonly attempt: number;
@@ -678,7 +680,18 @@ class Delivery<T> implements QueueMessage<T> {
   /** Resolves when the delivery leaves `claimed`. */
   readonly settled: Promise<void>;
   private readonly controller = new AbortController();
-  private readonly machine: StateMachine<MessageState, Error>;
+  private readonly machine: StateMachine<MessageState, Error, AnyMessage>;
+
+  private static readonly MACHINE: MachineSpec<MessageState, Error, AnyMessage> = Object.freeze({
+    initial: 'claimed',
+    moves: MESSAGE_TRANSITIONS,
+    logFields: (_m: AnyMessage, cause: Error | undefined) => ({ reason: cause?.message }),
+    beforeEmit: (m: AnyMessage, _from: MessageState, _to: MessageState, cause: Error | undefined) => {
+      m.detach();
+      m.controller.abort(cause);
+    },
+    emit: (m: AnyMessage) => m.markSettled(),
+  });
   private settling: Promise<void> | undefined;
   private settlingAs: 'acked' | 'nacked' | 'given back' | undefined;
   private markSettled!: () => void;
@@ -700,18 +713,7 @@ class Delivery<T> implements QueueMessage<T> {
     this.settled = new Promise((resolve) => {
       this.markSettled = resolve;
     });
-    this.machine = new StateMachine<MessageState, Error>({
-      what: () => `message ${id} of queue "${q.queue()}"`,
-      initial: 'claimed',
-      moves: MESSAGE_TRANSITIONS,
-      logger: q.logger(),
-      logFields: (cause) => ({ reason: cause?.message }),
-      beforeEmit: (_from, _to, cause) => {
-        this.detach();
-        this.controller.abort(cause);
-      },
-      emit: () => this.markSettled(),
-    });
+    this.machine = new StateMachine(Delivery.MACHINE, this as AnyMessage, `message ${id} of queue "${q.queue()}"`, q.logger());
     const onSessionEnd = (): void => this.lose('the consumer session was lost', session.signal.reason);
     const sessionSignal = session.signal;
     sessionSignal.addEventListener('abort', onSessionEnd, { once: true });

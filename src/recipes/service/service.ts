@@ -28,7 +28,7 @@ import { optionalSignal, sleep } from '../../internal/abort.js';
 import { describe } from '../../internal/duration.js';
 import { backoffDelay } from '../../loop/backoff.js';
 import { SafeEmitter } from '../../internal/safe-emitter.js';
-import { StateMachine, type Moves } from '../../internal/state-machine.js';
+import { StateMachine, type MachineSpec, type Moves } from '../../internal/state-machine.js';
 import type { CheckStatus } from '../../transport/services.js';
 import {
   SERVICE_DEFAULTS,
@@ -106,7 +106,18 @@ export class ServiceRegistration extends SafeEmitter<ServiceRegistrationEvents> 
 
   private readonly ctx: RecipeContext;
   private readonly options: ResolvedServiceOptions;
-  private readonly machine: StateMachine<RegistrationState>;
+  private readonly machine: StateMachine<RegistrationState, undefined, ServiceRegistration>;
+
+  private static readonly MACHINE: MachineSpec<RegistrationState, undefined, ServiceRegistration> = Object.freeze({
+    initial: 'registered',
+    moves: REGISTRATION_TRANSITIONS,
+    logFields: (r: ServiceRegistration) => ({ service: r.id }),
+    emit: (r: ServiceRegistration, from: RegistrationState, to: RegistrationState) => {
+      // `registered` is only ever re-entered after the agent forgot the instance.
+      if (to === 'registered') r.emit('registered', { id: r.id, reregistered: from === 'reregistering' });
+      if (to === 'deregistered') r.emit('deregistered');
+    },
+  });
   /** The TTL check's status and output as last set; what heartbeats repeat. */
   private health: { status: CheckStatus; note: string };
   /** Stops the maintenance loop and aborts its requests. */
@@ -115,7 +126,6 @@ export class ServiceRegistration extends SafeEmitter<ServiceRegistrationEvents> 
   /** Serialises check updates and re-registrations so a heartbeat never overtakes a setHealth(). */
   private chain: Promise<unknown> = Promise.resolve();
   private deregistering: Promise<void> | undefined;
-  private untrack: () => void = () => {};
 
   /** @internal Use {@link registerService} (or `coord.registerService`). */
   static async open(ctx: RecipeContext, o: ResolvedServiceOptions): Promise<ServiceRegistration> {
@@ -138,26 +148,15 @@ export class ServiceRegistration extends SafeEmitter<ServiceRegistrationEvents> 
   }
 
   private constructor(ctx: RecipeContext, o: ResolvedServiceOptions) {
-    super(ctx.logger, () => `service registration "${o.id}"`);
+    super(ctx.logger, `service registration "${o.id}"`);
     this.ctx = ctx;
     this.options = o;
-    this.machine = new StateMachine<RegistrationState>({
-      what: () => `service registration "${o.id}"`,
-      initial: 'registered',
-      moves: REGISTRATION_TRANSITIONS,
-      logger: ctx.logger,
-      logFields: () => ({ service: o.id }),
-      emit: (from, to) => {
-        // `registered` is only ever re-entered after the agent forgot the instance.
-        if (to === 'registered') this.emit('registered', { id: this.id, reregistered: from === 'reregistering' });
-        if (to === 'deregistered') this.emit('deregistered');
-      },
-    });
+    this.machine = new StateMachine<RegistrationState, undefined, ServiceRegistration>(ServiceRegistration.MACHINE, this, `service registration "${o.id}"`, ctx.logger);
     this.id = o.id;
     this.name = o.name;
     this.checkId = o.check ? serviceCheckId(o.id) : undefined;
     this.health = { status: o.initialStatus ?? 'passing', note: '' };
-    this.untrack = ctx.lifetime.track(this);
+    ctx.lifetime.track(this);
     this.maintaining = this.maintain();
   }
 
@@ -300,7 +299,7 @@ export class ServiceRegistration extends SafeEmitter<ServiceRegistrationEvents> 
     try {
       await this.ctx.api.services.deregister(this.id);
     } finally {
-      this.untrack();
+      this.ctx.lifetime.untrack(this);
       this.machine.transition('deregistered');
     }
   }

@@ -14,12 +14,12 @@
  */
 import type { EventEmitter } from 'eventemitter3';
 import { SafeEmitter } from '../../internal/safe-emitter.js';
-import { StateMachine, type Moves } from '../../internal/state-machine.js';
+import { StateMachine, type MachineSpec, type Moves } from '../../internal/state-machine.js';
 import { contextOf, type RecipeContext, type RecipeHost } from '../context.js';
 import { ClosedError, ConsulError, TimeoutError, abortReason } from '../../errors.js';
 import { linkSignals, optionalSignal } from '../../internal/abort.js';
 import { toMs } from '../../internal/duration.js';
-import { blockingQuery, type BlockingReadArgs, type BlockingResult } from '../../loop/blocking-query.js';
+import { runBlockingQuery, type BlockingQueryOptions, type BlockingReadArgs, type BlockingResult } from '../../loop/blocking-query.js';
 import type { QueryMeta } from '../../transport/client.js';
 import { AsyncQueue, type QueueMode } from './async-queue.js';
 import { checkOptions } from '../../internal/options.js';
@@ -72,12 +72,15 @@ export function isPermanentFailure(err: unknown): boolean {
   return err instanceof ConsulError && !err.transient;
 }
 
-const WATCHER_TRANSITIONS: Moves<WatcherState> = {
+const WATCHER_TRANSITIONS: Moves<WatcherState> = Object.freeze({
   starting: ['ready', 'closing'],
   ready: ['closing'],
   closing: ['closed'],
   closed: [],
-};
+});
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the shared machine spec serves every watcher type
+type AnyWatcher = Watcher<any, any, any>;
 
 /**
  * Base of the watcher recipes. `R` is what one read returns, `V` what `ready()` resolves with, `E`
@@ -89,20 +92,37 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends SafeEmitter
   protected readonly what: string;
   private readonly waitMs: number;
   private readonly equals: ((a: R, b: R) => boolean) | undefined;
-  private readonly machine: StateMachine<WatcherState>;
+  private readonly machine: StateMachine<WatcherState, undefined, AnyWatcher>;
   private published: { value: V } | undefined;
   /** A permanent failure seen while starting; rejects `ready()` until a value arrives. */
   private startupError: unknown;
   private readonly controller = new AbortController();
-  private readonly stateListeners = new Set<() => void>();
-  private readonly queues = new Set<AsyncQueue<unknown>>();
+  /** Pending `ready()` calls; created by the first one (an idle watcher has none). */
+  private stateListeners: Set<() => void> | undefined;
+  /** Open iterations; created by the first one. */
+  private queues: Set<AsyncQueue<unknown>> | undefined;
   private loop: Promise<void> | undefined;
   /** The running close() (idempotency); the state machine is in `closing` meanwhile. */
   private closing: Promise<void> | undefined;
-  private untrack: () => void = () => {};
-  private detachSignal: () => void = () => {};
+  /** Removes our listener from the caller's signal, when one was given. */
+  private detachSignal: (() => void) | undefined;
   /** Set when the caller's signal closed the watcher: iterations then reject with its reason. */
   private abortedBy: { reason: unknown } | undefined;
+
+  /** The machine of every watcher (shared: an instance keeps no closures for its hooks). */
+  private static readonly MACHINE: MachineSpec<WatcherState, undefined, AnyWatcher> = Object.freeze({
+    initial: 'starting',
+    moves: WATCHER_TRANSITIONS,
+    beforeEmit: (w: AnyWatcher, _from: WatcherState, to: WatcherState) => {
+      if (to === 'ready') w.startupError = undefined;
+      w.notifyState();
+    },
+    emit: (w: AnyWatcher, _from: WatcherState, to: WatcherState) => {
+      const self = w as unknown as EventEmitter<WatcherEvents & { ready: [unknown] }>;
+      if (to === 'ready') self.emit('ready', (w.published as { value: unknown }).value);
+      if (to === 'closed') self.emit('closed');
+    },
+  });
 
   protected constructor(
     host: RecipeHost,
@@ -110,24 +130,10 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends SafeEmitter
     options: { waitMs: number; signal?: AbortSignal | undefined; equals?: (a: R, b: R) => boolean },
   ) {
     const ctx = contextOf(host);
-    super(ctx.logger, () => what);
+    super(ctx.logger, what);
     ctx.lifetime.assertOpen();
     this.ctx = ctx;
-    this.machine = new StateMachine<WatcherState>({
-      what: () => what,
-      initial: 'starting',
-      moves: WATCHER_TRANSITIONS,
-      logger: ctx.logger,
-      beforeEmit: (_from, to) => {
-        if (to === 'ready') this.startupError = undefined;
-        this.notifyState();
-      },
-      emit: (_from, to) => {
-        const self = this as unknown as EventEmitter<WatcherEvents & { ready: [V] }>;
-        if (to === 'ready') self.emit('ready', (this.published as { value: V }).value);
-        if (to === 'closed') self.emit('closed');
-      },
-    });
+    this.machine = new StateMachine(Watcher.MACHINE, this as AnyWatcher, what, ctx.logger);
     this.what = what;
     this.waitMs = options.waitMs;
     this.equals = options.equals;
@@ -168,7 +174,9 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends SafeEmitter
     );
     return new Promise<V>((resolve, reject) => {
       const cleanup = (): void => {
-        this.stateListeners.delete(check);
+        this.stateListeners?.delete(check);
+        // The last waiter gone: drop the set too (most watchers are awaited once, then idle).
+        if (this.stateListeners?.size === 0) this.stateListeners = undefined;
         linked.signal.removeEventListener('abort', onAbort);
         linked.dispose();
       };
@@ -183,7 +191,7 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends SafeEmitter
         if (outcome.ok) resolve(outcome.value);
         else reject(outcome.error);
       };
-      this.stateListeners.add(check);
+      (this.stateListeners ??= new Set()).add(check);
       linked.signal.addEventListener('abort', onAbort, { once: true });
     });
   }
@@ -198,13 +206,13 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends SafeEmitter
       this.machine.transition('closing');
       this.controller.abort(new ClosedError(this.what));
       await this.loop;
-      for (const queue of this.queues) {
+      for (const queue of this.queues ?? []) {
         if (this.abortedBy) queue.fail(this.abortedBy.reason);
         else queue.end();
       }
-      this.queues.clear();
-      this.detachSignal();
-      this.untrack();
+      this.queues = undefined;
+      this.detachSignal?.();
+      this.ctx.lifetime.untrack(this);
       this.machine.transition('closed');
     })();
     return this.closing;
@@ -219,7 +227,7 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends SafeEmitter
 
   /** Starts the loop. Called by the recipe's constructor once its own fields are set. */
   protected start(): void {
-    this.untrack = this.ctx.lifetime.track(this);
+    this.ctx.lifetime.track(this);
     this.loop = this.run();
   }
 
@@ -244,19 +252,19 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends SafeEmitter
   /** A new iteration queue, ended on close. `onReturn` runs when the consumer leaves its loop. */
   protected openQueue<T>(mode: QueueMode, onReturn?: () => void): AsyncQueue<T> {
     const queue: AsyncQueue<T> = new AsyncQueue<T>(mode, () => {
-      this.queues.delete(queue as AsyncQueue<unknown>);
+      this.queues?.delete(queue as AsyncQueue<unknown>);
       onReturn?.();
     });
     if (this.machine.is('closing', 'closed')) {
       if (this.abortedBy) queue.fail(this.abortedBy.reason);
       else queue.end();
-    } else this.queues.add(queue as AsyncQueue<unknown>);
+    } else (this.queues ??= new Set()).add(queue as AsyncQueue<unknown>);
     return queue;
   }
 
   /** Pushes a value to every open iteration. */
   protected pushToQueues(value: unknown): void {
-    for (const queue of this.queues) queue.push(value);
+    if (this.queues) for (const queue of this.queues) queue.push(value);
   }
 
   /** Reports a failure as an `error` event (a throwing listener is logged by the emitter, nothing more). */
@@ -276,33 +284,33 @@ export abstract class Watcher<R, V, E extends WatcherEvents> extends SafeEmitter
   }
 
   private notifyState(): void {
-    for (const listener of [...this.stateListeners]) listener();
+    if (this.stateListeners) for (const listener of [...this.stateListeners]) listener();
   }
 
-  private async run(): Promise<void> {
+  /** The loop (the shared one, driven by callbacks: an idle watcher keeps one suspended frame). Never rejects. */
+  private run(): Promise<void> {
     const signal = this.controller.signal;
-    try {
-      const results = blockingQuery<R>((args) => this.read(args), {
-        signal,
-        waitMs: this.waitMs,
-        ...(this.equals ? { equals: this.equals } : {}),
-        onError: (err, failures) => this.onReadError(err, failures),
-      });
-      for await (const result of results) {
-        if (signal.aborted) return;
-        // A read succeeded: an earlier permanent failure is no longer the latest news.
-        this.startupError = undefined;
-        try {
-          this.handle(result);
-        } catch (err) {
-          this.reportError(err);
-        }
+    const options: BlockingQueryOptions<R> = {
+      signal,
+      waitMs: this.waitMs,
+      onError: this.onReadError.bind(this),
+    };
+    if (this.equals) options.equals = this.equals;
+    return runBlockingQuery<R>((args) => this.read(args), options, (result) => {
+      if (signal.aborted) return false;
+      // A read succeeded: an earlier permanent failure is no longer the latest news.
+      this.startupError = undefined;
+      try {
+        this.handle(result);
+      } catch (err) {
+        this.reportError(err);
       }
-    } catch (err) {
-      // blockingQuery only throws for errors marked fatal, and we mark none; log rather than
-      // leave a rejection nobody awaits.
+      return true;
+    }).catch((err: unknown) => {
+      // The loop only throws for errors marked fatal, and we mark none; log rather than leave a
+      // rejection nobody awaits.
       if (!signal.aborted) this.reportError(err);
-    }
+    });
   }
 
   private onReadError(err: unknown, failures: number): void {
