@@ -7,7 +7,7 @@ import type { LockOptions } from '../../src/index.js';
 import { oursMutex, type Mutex } from './shapes.js';
 
 export type MutexSpec =
-  | { system: 'consul-recipes'; address: string; key: string; options?: LockOptions }
+  | { system: 'consul-recipes'; address: string; key: string; options?: LockOptions; workerSession?: boolean }
   | { system: 'etcd3'; address: string; key: string }
   | { system: 'redis-semaphore'; address: string; key: string };
 
@@ -22,7 +22,7 @@ const peers = async (): Promise<PeerAdapters> => (await import(PEER_ADAPTERS)) a
 export async function makeMutex(spec: MutexSpec): Promise<Mutex> {
   switch (spec.system) {
     case 'consul-recipes':
-      return oursMutex(spec.address, spec.key, spec.options);
+      return oursMutex(spec.address, spec.key, spec.options, spec.workerSession === true);
     case 'etcd3':
       return (await peers()).etcdQueueMutex(spec.address, spec.key);
     case 'redis-semaphore':

@@ -223,14 +223,24 @@ export async function electionHandoff(a: Candidate, b: Candidate, rounds: number
 
 // ---- consul-recipes --------------------------------------------------------------------------
 
-/** A consul-recipes Lock with its own Coordinator (connections and session), lock-delay 0. */
-export function oursMutex(address: string, key: string, options: LockOptions = {}): Mutex {
+/**
+ * A consul-recipes Lock with its own Coordinator (connections and session), lock-delay 0. With
+ * `workerSession` the contender opens one session (ttl 10 s, lock-delay 0) and holds every lock
+ * with it, as a long-running worker does; otherwise each hold makes its own.
+ */
+export function oursMutex(address: string, key: string, options: LockOptions = {}, workerSession = false): Mutex {
   const coord = new Coordinator({ address });
-  const lock = coord.lock(key, { ttl: '10s', lockDelay: 0, ...options });
-  let handle: Awaited<ReturnType<typeof lock.acquire>> | undefined;
+  let lock: ReturnType<typeof coord.lock> | undefined;
+  const lockOf = async (): Promise<ReturnType<typeof coord.lock>> => {
+    if (lock) return lock;
+    const session = workerSession ? await coord.session({ ttl: '10s', lockDelay: 0 }) : undefined;
+    lock = session ? coord.lock(key, { ...options, session }) : coord.lock(key, { ttl: '10s', lockDelay: 0, ...options });
+    return lock;
+  };
+  let handle: Awaited<ReturnType<ReturnType<typeof coord.lock>['acquire']>> | undefined;
   return {
     acquire: async () => {
-      handle = await lock.acquire();
+      handle = await (await lockOf()).acquire();
     },
     release: async () => {
       await handle?.release();

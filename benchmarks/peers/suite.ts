@@ -164,10 +164,14 @@ export async function runPeers(profile: Profile, started?: Machine): Promise<Row
         const key = unique(`peers-handoff-${n}`);
         rows.push(row(`handoff N = ${n}`, 'consul-recipes Lock', 'handoff ms', await contendedAcross({ system: 'consul-recipes', address: server.url, key, options: LOCK_OPTIONS }, n, seconds, counter)));
       }
-      for (const fair of [false, true]) {
-        log(`  workers: N = 10, ${THINK_MS.join('–')} ms between holds${fair ? ', fair' : ''}`);
+      for (const [fair, workerSession] of [[false, false], [true, false], [true, true]] as const) {
+        const what = `${fair ? 'fair' : 'default'}, ${workerSession ? 'one session per worker' : 'a session per hold'}`;
+        log(`  workers: N = 10, ${THINK_MS.join('–')} ms between holds, ${what}`);
         const key = unique('peers-workers');
-        rows.push(row(WORKERS, `consul-recipes Lock${fair ? ' (fair)' : ''}`, 'handoff ms', await contendedAcross({ system: 'consul-recipes', address: server.url, key, options: { ...LOCK_OPTIONS, fair } }, 10, workerSeconds, counter, THINK_MS)));
+        const spec = workerSession
+          ? ({ system: 'consul-recipes', address: server.url, key, options: { fair }, workerSession } as const)
+          : ({ system: 'consul-recipes', address: server.url, key, options: { ...LOCK_OPTIONS, fair } } as const);
+        rows.push(row(WORKERS, `consul-recipes Lock (${what})`, 'handoff ms', await contendedAcross(spec, 10, workerSeconds, counter, THINK_MS)));
       }
       log(`  semaphore ${semContenders} contenders, limit 5`);
       const prefix = unique('peers-semaphore');
