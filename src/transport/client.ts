@@ -300,10 +300,11 @@ export class ConsulTransport {
     const length = payload ? `Content-Length: ${payload.length}\r\n` : spec.method === 'PUT' || spec.method === 'POST' ? 'Content-Length: 0\r\n' : '';
     const head = `${spec.method} ${this.target(spec)} HTTP/1.1\r\n${this.fixedHeaders}${length}\r\n`;
     const timeoutMs = spec.timeoutMs ?? this.timeoutMs;
-    const signal = spec.signal;
+    // What the answer's handlers need, and nothing else: a parked read keeps them alive, not the spec.
+    const { method, path, signal, okStatuses } = spec;
+    const exchange = this.pool.request(head, payload);
 
     return new Promise<ConsulResponse>((resolve, reject) => {
-      const exchange = this.pool.request(head, payload);
       let settled = false;
       const settle = (): boolean => {
         if (settled) return false;
@@ -322,17 +323,21 @@ export class ConsulTransport {
       const timer = setTimeout(() => {
         if (!settle()) return;
         exchange.cancel('ETIMEDOUT', 'timed out');
-        reject(new ConsulError(0, `${spec.method} ${spec.path}`, `no response within ${timeoutMs}ms`));
+        reject(new ConsulError(0, `${method} ${path}`, `no response within ${timeoutMs}ms`));
       }, timeoutMs);
+      if (signal?.aborted) {
+        onAbort();
+        return;
+      }
       signal?.addEventListener('abort', onAbort, { once: true });
       exchange.response.then(
         (res) => {
           if (!settle()) return;
           const status = res.status;
-          if ((status >= 200 && status < 300) || spec.okStatuses?.includes(status)) {
+          if ((status >= 200 && status < 300) || okStatuses?.includes(status)) {
             resolve({ status, headers: res.headers, body: res.body, meta: parseMeta(res.headers) });
           } else {
-            reject(new ConsulError(status, `${spec.method} ${spec.path}`, res.body.toString('utf8').trim().slice(0, 2000)));
+            reject(new ConsulError(status, `${method} ${path}`, res.body.toString('utf8').trim().slice(0, 2000)));
           }
         },
         (err: WireError) => {
@@ -342,7 +347,7 @@ export class ConsulTransport {
           // retries it for the same reason).
           const idleReset = err.code === 'ECONNRESET' && err.reused === true && err.answered !== true;
           const message = idleReset ? IDLE_RESET : err.code === 'EPROTO' ? `malformed response: ${err.message}` : err.answered ? 'response aborted' : (err.code ?? err.message);
-          reject(new ConsulError(0, `${spec.method} ${spec.path}`, message, { cause: err }));
+          reject(new ConsulError(0, `${method} ${path}`, message, { cause: err }));
         },
       );
     });

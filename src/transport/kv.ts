@@ -87,7 +87,9 @@ export function readQuery(opts: ReadOptions): Record<string, string | boolean | 
  * A GET of `path` that may block: the read's index/wait/consistency query (plus `extra`), its
  * signal, a timeout that outlasts the wait, and its retry mode.
  */
-export function readRequest(path: string, opts: ReadOptions, baseTimeoutMs: number, extra: Record<string, QueryValue> = {}): RequestSpec {
+export function readRequest(path: string, opts: ReadOptions, baseTimeoutMs: number, extra: Record<string, QueryValue> = {}, okStatuses?: readonly number[]): RequestSpec {
+  // Always the same fields in the same order: a parked read keeps its spec alive, and one shape
+  // for every read keeps that object small.
   return {
     method: 'GET',
     path,
@@ -95,8 +97,12 @@ export function readRequest(path: string, opts: ReadOptions, baseTimeoutMs: numb
     signal: opts.signal,
     timeoutMs: blockingTimeoutMs(opts.waitMs, baseTimeoutMs),
     retry: readRetry(opts),
+    okStatuses,
   };
 }
+
+/** A KV read answers 404 for an absent key or an empty prefix: an answer, not an error. */
+const KV_READ_OK: readonly number[] = Object.freeze([404]);
 
 export class KV {
   constructor(
@@ -106,21 +112,21 @@ export class KV {
 
   /** Reads one key; `pair` is null when it does not exist. */
   async get(key: string, opts: ReadOptions = {}): Promise<{ pair: KVPair | null; meta: QueryMeta }> {
-    const res = await this.t.request({ ...readRequest(`/v1/kv/${encodeKeyPath(key)}`, opts, this.baseTimeoutMs), okStatuses: [404] });
+    const res = await this.t.request(readRequest(`/v1/kv/${encodeKeyPath(key)}`, opts, this.baseTimeoutMs, {}, KV_READ_OK));
     if (res.status === 404) return { pair: null, meta: res.meta };
     return { pair: parseDirEntries(res.body.toString('utf8'))[0] ?? null, meta: res.meta };
   }
 
   /** Reads every entry whose key starts with `prefix` (plain string prefix, as Consul does). */
   async list(prefix: string, opts: ReadOptions = {}): Promise<{ pairs: KVPair[]; meta: QueryMeta }> {
-    const res = await this.t.request({ ...readRequest(`/v1/kv/${encodeKeyPath(prefix)}`, opts, this.baseTimeoutMs, { recurse: true }), okStatuses: [404] });
+    const res = await this.t.request(readRequest(`/v1/kv/${encodeKeyPath(prefix)}`, opts, this.baseTimeoutMs, { recurse: true }, KV_READ_OK));
     if (res.status === 404) return { pairs: [], meta: res.meta };
     return { pairs: parseDirEntries(res.body.toString('utf8')), meta: res.meta };
   }
 
   /** Lists key names under `prefix`, optionally folded at `separator`. */
   async keys(prefix: string, opts: ReadOptions & { separator?: string } = {}): Promise<{ keys: string[]; meta: QueryMeta }> {
-    const res = await this.t.request({ ...readRequest(`/v1/kv/${encodeKeyPath(prefix)}`, opts, this.baseTimeoutMs, { keys: true, separator: opts.separator }), okStatuses: [404] });
+    const res = await this.t.request(readRequest(`/v1/kv/${encodeKeyPath(prefix)}`, opts, this.baseTimeoutMs, { keys: true, separator: opts.separator }, KV_READ_OK));
     if (res.status === 404) return { keys: [], meta: res.meta };
     return { keys: JSON.parse(res.body.toString('utf8')) as string[], meta: res.meta };
   }
