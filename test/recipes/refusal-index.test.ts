@@ -5,6 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { heldAtIndex } from '../../src/recipes/hold/txn-outcome.js';
+import { LockTimeoutError } from '../../src/errors.js';
 import { Lock } from '../../src/recipes/lock/lock.js';
 import { acquireOps } from '../../src/recipes/lock/lock-key.js';
 import { countRequests, type RequestCounter } from '../support/request-counter.js';
@@ -72,5 +73,21 @@ describe('a waiter that loses the race for a released key', () => {
     await winner.release();
     await Promise.all(pending);
     await Promise.all(waiters.map((w) => w.close()));
+  });
+
+  it('names the holder in a timeout error even when only a refusal, not a read, showed the key held', async () => {
+    const coord = fx.coord();
+    const key = fx.key();
+    // This Lock remembers the key as its own release left it, so its next acquire writes at once.
+    const waiter = new Lock(coord, key, { lockDelay: 0 });
+    await (await waiter.acquire()).release();
+    // Another session takes the key: the remembered look is stale, and the write is refused
+    // with the holder's index (no read of the key shows who holds it).
+    const holder = await new Lock(coord, key, { lockDelay: 0, sessionName: 'the-holder' }).acquire();
+    const err = await waiter.acquire({ timeout: 300 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LockTimeoutError);
+    expect((err as LockTimeoutError).holder).toEqual({ sessionId: holder.session.id, sessionName: 'the-holder' });
+    await holder.release();
+    await waiter.close();
   });
 });
