@@ -225,7 +225,6 @@ export class ConsulTransport {
       spec.method === 'GET' && spec.query?.index !== undefined
         ? { ...spec, query: { ...spec.query, index: undefined, wait: undefined }, timeoutMs: undefined }
         : spec;
-    this.logger.debug({ endpoint: `${spec.method} ${spec.path}`, attemptNumber: 1, err: (first as Error).message }, 'consul request failed, retrying');
     return pRetry(
       async (attempt) => {
         // p-retry's first call is our second attempt: the first one failed above.
@@ -244,7 +243,7 @@ export class ConsulTransport {
         unref: false,
         shouldRetry: ({ error }) => !this.closed && retryable(error),
         onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
-          if (attemptNumber > 1 && retriesLeft > 0 && retryable(error)) {
+          if (retriesLeft > 0 && retryable(error)) {
             this.logger.debug({ endpoint: `${spec.method} ${spec.path}`, attemptNumber, err: error.message }, 'consul request failed, retrying');
           }
         },
@@ -265,23 +264,18 @@ export class ConsulTransport {
     // need escaping) goes through URL parsing, as a browser would send it.
     if (NEEDS_URL.test(path)) path = new URL(path, this.baseUrl).pathname;
     // A per-call `dc` (even one given as undefined) falls back to the Coordinator's datacenter.
-    const dc = spec.query?.dc ?? this.datacenter;
     let search = '';
-    const add = (name: string, value: string | undefined): void => {
-      search += `${search ? '&' : '?'}${encodeQuery(name)}${value === undefined ? '=' : `=${encodeQuery(value)}`}`;
-    };
-    if (spec.query) {
-      for (const name in spec.query) {
-        if (name === 'dc') continue;
-        const value = spec.query[name];
-        if (value === undefined || value === null || value === false) continue;
-        // Presence flags go out as "recurse="; Consul reads them by presence either way.
-        if (value === true) add(name, undefined);
-        else if (Array.isArray(value)) for (const v of value) add(name, String(v));
-        else add(name, String(value));
+    const add = (name: string, value: QueryValue): void => {
+      if (value === undefined || value === null || value === false) return;
+      if (Array.isArray(value)) {
+        for (const v of value) add(name, v);
+        return;
       }
-    }
-    if (dc !== undefined && dc !== null && (dc as unknown) !== false) add('dc', dc === true ? undefined : String(dc));
+      // Presence flags go out as "recurse="; Consul reads them by presence either way.
+      search += `${search ? '&' : '?'}${encodeQuery(name)}=${value === true ? '' : encodeQuery(String(value))}`;
+    };
+    for (const name in spec.query) if (name !== 'dc') add(name, spec.query[name]);
+    add('dc', spec.query?.dc ?? this.datacenter);
     return path + search;
   }
 

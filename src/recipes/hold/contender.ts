@@ -191,7 +191,6 @@ class Holding implements HoldingView {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a Holding serves any recipe's engine
 type AnyContender = Contender<any, any>;
 
-
 export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEvents<H>> {
   protected readonly ctx: RecipeContext;
   private readonly config: ContenderConfig<T>;

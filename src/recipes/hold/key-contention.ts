@@ -20,8 +20,7 @@ import { SessionLostError, abortReason } from '../../errors.js';
 import { sleep } from '../../internal/abort.js';
 import { backoffDelay } from '../../loop/backoff.js';
 import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
-import { isTransient } from '../../transport/client.js';
-import type { QueryMeta } from '../../transport/client.js';
+import { isTransient, type QueryMeta } from '../../transport/client.js';
 import type { ConsulApi, KVPair, TxnKVOp } from '../../transport/index.js';
 import { classifyRefusal, heldAtIndex, lockedEntry } from './txn-outcome.js';
 import type { Session } from '../../session/session.js';
@@ -212,12 +211,12 @@ export abstract class KeyContentionAttempt<S extends KeySeen> implements Acquire
       initialIndex = known.heldSince;
     } else if (known) {
       const seen = this.observe(known.pair);
+      this.holderUnseen = false;
       if (!isHeld(seen)) {
         this.lastHolder = undefined;
         return seen;
       }
       this.lastHolder = seen.holder;
-      this.holderUnseen = false;
       onHeld();
       initialIndex = known.index;
     }

@@ -340,7 +340,7 @@ class FairLockAttempt extends LockAttempt {
    */
   private async takeAfterRelease(index: bigint, signal: AbortSignal): Promise<Grant | null> {
     if (index <= 0n || index > BigInt(Number.MAX_SAFE_INTEGER)) return null;
-    const outcome = await writeOutcome(this, acquireOps(this.key, this.fd.value, this.sessionId, { modifyIndex: Number(index) }), signal);
+    const outcome = await this.write({ kind: 'free', modifyIndex: Number(index) }, signal);
     if (outcome.kind === 'held') return outcome.grant;
     if (outcome.kind === 'unknown') return this.confirm(signal);
     return null;
