@@ -65,22 +65,14 @@ export async function lockCycle(mutex: Mutex, rounds: number, counter: RequestCo
 }
 
 /**
- * N contenders, 1–5 ms holds, `handoffs` handoffs; with `limit` > 1 the mutexes are permits
- * of a semaphore. Sample: a release starting → the next acquisition resolving (releases and
- * acquisitions paired in order). By default a contender asks again right after its release (a
- * hot loop), so a handoff may go back to the releaser (an unfair lock lets it barge); the result
- * says how often, and the latency of the handoffs that went to another contender. With `thinkMs`
- * a contender works that long outside the lock before asking again, as a worker does between
- * jobs, so handoffs go to contenders that were waiting.
+ * N contenders in this process, 1–5 ms holds, `handoffs` handoffs; with `limit` > 1 the mutexes
+ * are permits of a semaphore. Sample: a release starting → the next acquisition resolving
+ * (releases and acquisitions paired in order). A contender asks again right after its release,
+ * so a handoff may go back to the releaser (an unfair lock lets it barge); the result says how
+ * often, and the latency of the handoffs that went to another contender. Across processes, and
+ * with time outside the lock between holds: {@link contendedAcross}.
  */
-export async function contended(
-  makeMutex: () => Mutex,
-  n: number,
-  handoffs: number,
-  counter: RequestCounter,
-  limit = 1,
-  thinkMs?: readonly [min: number, max: number],
-): Promise<Measured & { handoff: Handoffs }> {
+export async function contended(makeMutex: () => Mutex, n: number, handoffs: number, counter: RequestCounter, limit = 1): Promise<Measured & { handoff: Handoffs }> {
   const contenders = Array.from({ length: n }, makeMutex);
   let acquisitions = 0;
   let inside = 0;
@@ -109,7 +101,6 @@ export async function contended(
               inside -= 1;
               releases.push({ at: performance.now(), by: me });
               await m.release();
-              if (thinkMs) await hold(thinkMs[0], thinkMs[1]);
             }
           }),
         ),

@@ -1,11 +1,11 @@
 /**
- * The peers' mutexes behind the benchmarks' small `Mutex` interface, shared by the peer suite and
- * the contender child processes (benchmarks/lib/contender-child.ts).
+ * The peers behind the benchmarks' small `Mutex` and `Candidate` interfaces, shared by the peer
+ * suite and the contender child processes (benchmarks/lib/contender-child.ts).
  */
 import { Etcd3 } from 'etcd3';
 import { Redis } from 'ioredis';
-import { Mutex as RedisMutex } from 'redis-semaphore';
-import type { Mutex } from '../lib/shapes.js';
+import { Mutex as RedisMutex, Semaphore as RedisSemaphore } from 'redis-semaphore';
+import type { Candidate, Mutex } from '../lib/shapes.js';
 
 export function etcdClient(address: string): Etcd3 {
   return new Etcd3({ hosts: address });
@@ -38,3 +38,47 @@ export function redisMutex(address: string, key: string): Mutex {
   return { acquire: () => mutex.acquire(), release: () => mutex.release(), close: async () => void (await redis.quit()) };
 }
 
+export function etcdLock(address: string, key: string): Mutex {
+  const client = etcdClient(address);
+  let lock: ReturnType<Etcd3['lock']> | undefined;
+  return {
+    acquire: async () => {
+      lock = client.lock(key).ttl(10);
+      await lock.acquire();
+    },
+    release: async () => {
+      await lock?.release();
+      lock = undefined;
+    },
+    close: async () => client.close(),
+  };
+}
+
+export function etcdCandidate(address: string, key: string, ttl: number): Candidate {
+  const client = etcdClient(address);
+  const election = client.election(key, ttl);
+  let campaign: ReturnType<typeof election.campaign> | undefined;
+  let closed = false;
+  return {
+    campaign: () => {
+      const c = election.campaign('candidate');
+      c.on('error', () => undefined);
+      campaign = c;
+      return { blocked: c.getCampaignKey().then(() => undefined), elected: c.wait().then(() => undefined) };
+    },
+    resign: async () => {
+      await campaign?.resign();
+      campaign = undefined;
+    },
+    close: async () => {
+      if (!closed) client.close();
+      closed = true;
+    },
+  };
+}
+
+export function redisSemaphore(address: string, key: string, limit: number): Mutex {
+  const redis = new Redis(address);
+  const sem = new RedisSemaphore(redis, key, limit, REDIS_OPTIONS);
+  return { acquire: () => sem.acquire(), release: () => sem.release(), close: async () => void (await redis.quit()) };
+}

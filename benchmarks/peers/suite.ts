@@ -4,9 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import type { Etcd3 } from 'etcd3';
 import { Redis } from 'ioredis';
-import { Semaphore as RedisSemaphore } from 'redis-semaphore';
 import { measure as failover } from '../failover.js';
 import { unique, within } from '../lib/measure.js';
 import { spawnChild } from '../lib/harness.js';
@@ -16,7 +14,8 @@ import { BenchServer } from '../lib/server.js';
 import { summarize, type Summary } from '../lib/stats.js';
 import { formatTable, type Row } from '../lib/table.js';
 import { floor } from '../scenarios/floor.js';
-import { contended, contendedAcross, electionHandoff, handoffNote, lockCycle, oursCandidate, oursMutex, oursSemaphore, type Candidate, type Handoffs, type Measured, type Mutex, type RequestCounter } from '../lib/shapes.js';
+import { contended, contendedAcross, electionHandoff, handoffNote, lockCycle, oursCandidate, oursMutex, oursSemaphore, type Handoffs, type Measured, type RequestCounter } from '../lib/shapes.js';
+import { etcdCandidate, etcdClient, etcdLock, redisMutex, redisSemaphore } from './adapters.js';
 import { findBinary, startEtcd, startRedis, type PeerServer } from './servers.js';
 
 const row = (scenario: string, system: string, metric: string, m: Measured | (Measured & { handoff: Handoffs }) | Summary, note?: string): Row => {
@@ -37,47 +36,6 @@ const LOCK_OPTIONS = { ttl: '10s', lockDelay: 0 } as const;
 const THINK_MS = [1, 5] as const;
 
 // ---- etcd3 -------------------------------------------------------------------------------------
-
-import { etcdClient, redisMutex, REDIS_OPTIONS } from './adapters.js';
-
-function etcdLock(address: string, key: string): Mutex {
-  const client = etcdClient(address);
-  let lock: ReturnType<Etcd3['lock']> | undefined;
-  return {
-    acquire: async () => {
-      lock = client.lock(key).ttl(10);
-      await lock.acquire();
-    },
-    release: async () => {
-      await lock?.release();
-      lock = undefined;
-    },
-    close: async () => client.close(),
-  };
-}
-
-function etcdCandidate(address: string, key: string, ttl: number): Candidate {
-  const client = etcdClient(address);
-  const election = client.election(key, ttl);
-  let campaign: ReturnType<typeof election.campaign> | undefined;
-  let closed = false;
-  return {
-    campaign: () => {
-      const c = election.campaign('candidate');
-      c.on('error', () => undefined);
-      campaign = c;
-      return { blocked: c.getCampaignKey().then(() => undefined), elected: c.wait().then(() => undefined) };
-    },
-    resign: async () => {
-      await campaign?.resign();
-      campaign = undefined;
-    },
-    close: async () => {
-      if (!closed) client.close();
-      closed = true;
-    },
-  };
-}
 
 const ETCD_CANDIDATE = fileURLToPath(new URL('./etcd-candidate.ts', import.meta.url));
 
@@ -102,14 +60,6 @@ async function etcdCrashFailover(address: string, rounds: number): Promise<Summa
     }
   }
   return summarize(samples);
-}
-
-// ---- redis-semaphore ---------------------------------------------------------------------------
-
-function redisSemaphore(address: string, key: string, limit: number): Mutex {
-  const redis = new Redis(address);
-  const sem = new RedisSemaphore(redis, key, limit, REDIS_OPTIONS);
-  return { acquire: () => sem.acquire(), release: () => sem.release(), close: async () => void (await redis.quit()) };
 }
 
 // ---- floors of the peers -----------------------------------------------------------------------
