@@ -210,14 +210,8 @@ export abstract class KeyContentionAttempt<S extends KeySeen> implements Acquire
       onHeld();
       initialIndex = known.heldSince;
     } else if (known) {
-      const seen = this.observe(known.pair);
-      this.holderUnseen = false;
-      if (!isHeld(seen)) {
-        this.lastHolder = undefined;
-        return seen;
-      }
-      this.lastHolder = seen.holder;
-      onHeld();
+      const free = this.lookAt(known.pair, onHeld);
+      if (free) return free;
       initialIndex = known.index;
     }
     const snapshots = blockingQuery<KVPair | null>(keyRead(this.api, this.key), {
@@ -228,16 +222,23 @@ export abstract class KeyContentionAttempt<S extends KeySeen> implements Acquire
       isFatal: (err) => !isTransient(err),
     });
     for await (const { value } of snapshots) {
-      const seen = this.observe(value);
-      this.holderUnseen = false;
-      if (!isHeld(seen)) {
-        this.lastHolder = undefined;
-        return seen;
-      }
-      this.lastHolder = seen.holder;
-      onHeld();
+      const free = this.lookAt(value, onHeld);
+      if (free) return free;
     }
     throw abortReason(signal);
+  }
+
+  /** What one look at the key shows: the observation when it is not held, else undefined (and `onHeld` runs). */
+  private lookAt(pair: KVPair | null, onHeld: () => void): S | undefined {
+    const seen = this.observe(pair);
+    this.holderUnseen = false;
+    if (!isHeld(seen)) {
+      this.lastHolder = undefined;
+      return seen;
+    }
+    this.lastHolder = seen.holder;
+    onHeld();
+    return undefined;
   }
 }
 
