@@ -127,6 +127,124 @@ describe('fair lock', () => {
     await handle.release();
   });
 
+  describe('hand-over', () => {
+    /** A fair Lock on `key` with a session of its own making (kept: a release destroys nothing). */
+    async function fairLock(coord: Coordinator, key: string, value: string): Promise<{ lock: Lock; sessionId: string }> {
+      const session = await coord.session({ ttl: TTL, lockDelay: 0 });
+      return { lock: new Lock(coord, key, { session, fair: true, value }), sessionId: session.id };
+    }
+
+    /** `a` holds; `rest` line up behind it; `a` releases, so `rest[0]` takes the key and sees who waits behind it. */
+    async function holderWithHeir(key: string, names: string[]): Promise<{ holder: LockHandle; pending: Array<Promise<LockHandle>>; locks: Array<{ lock: Lock; sessionId: string }> }> {
+      const coord = fx.coord();
+      const locks = await Promise.all(names.map((n) => fairLock(coord, key, n)));
+      const first = await locks[0]!.lock.acquire();
+      const pending = await lineUp<LockHandle>(locks.slice(1).map((l) => l.lock));
+      await first.release();
+      return { holder: await pending[0]!, pending: pending.slice(1), locks };
+    }
+
+    it.runIf(fx.isDev)('a holder that knows the next waiter hands the key over in one transaction: the heir writes nothing to get it', async () => {
+      const key = fx.key('hand-over');
+      const c = countRequests(fx.dev.port);
+      counter = c;
+      const { holder, pending, locks } = await holderWithHeir(key, ['a', 'b', 'c']);
+      await waitFor(() => c.parked === 2, { message: 'the holder monitors, the heir waits' });
+      c.take();
+      const released = holder.release();
+      const heir = await pending[0]!;
+      // Up to the heir's acquire resolving, the server saw one request: the hand-over.
+      expect(c.takeRoutes()).toEqual(['PUT /v1/txn']);
+      await released;
+      const res = await consulFetch(fx.target, 'GET', kvPath(key));
+      const [entry] = res.json() as Array<{ Session?: string; ModifyIndex: number; Flags: number; Value: string }>;
+      expect(entry!.Session).toBe(locks[2]!.sessionId);
+      expect(entry!.ModifyIndex).toBe(heir.fencingToken);
+      expect(Buffer.from(entry!.Value, 'base64').toString()).toBe('c');
+      expect(heir.fencingToken).toBeGreaterThan(holder.fencingToken);
+      await heir.release();
+      await Promise.all(locks.map((l) => l.lock.close()));
+      expect(await keysUnder(`${key}.fair/`)).toEqual([]);
+    });
+
+    it('a hand-over to a waiter that has left is refused, and the release wakes the one behind it', async () => {
+      const key = fx.key('hand-over-left');
+      const coord = fx.coord();
+      const [a, b, cLock, d] = await Promise.all(['a', 'b', 'c', 'd'].map((n) => fairLock(coord, key, n)));
+      const first = await a!.lock.acquire();
+      const [bPending] = await lineUp<LockHandle>([b!.lock]);
+      const leave = new AbortController();
+      const cWaiting = nextEvent(cLock!.lock, 'waiting');
+      const cPending = cLock!.lock.acquire({ signal: leave.signal });
+      await cWaiting;
+      const [dPending] = await lineUp<LockHandle>([d!.lock]);
+      await first.release();
+      const holder = await bPending!; // saw c (its heir) and d behind it
+      leave.abort(new Error('gave up'));
+      await expect(cPending).rejects.toThrow('gave up');
+      await holder.release();
+      const next = await dPending!;
+      expect(next.signal.aborted).toBe(false);
+      const [entry] = (await consulFetch(fx.target, 'GET', kvPath(key))).json() as Array<{ Session?: string }>;
+      expect(entry!.Session).toBe(d!.sessionId);
+      await next.release();
+      await Promise.all([a, b, cLock, d].map((l) => l!.lock.close()));
+      expect(await keysUnder(`${key}.fair/`)).toEqual([]);
+    });
+
+    it('a waiter aborted after the key was handed to it gives the key back', async () => {
+      const key = fx.key('hand-over-abort');
+      const coord = fx.coord();
+      const [a, b] = await Promise.all(['a', 'b'].map((n) => fairLock(coord, key, n)));
+      const holder = await a!.lock.acquire();
+      const leave = new AbortController();
+      const bWaiting = nextEvent(b!.lock, 'waiting');
+      const bPending = b!.lock.acquire({ signal: leave.signal });
+      await bWaiting;
+      // A hand-over whose marker the waiter has not seen yet: the key is locked for its session.
+      const lockFlags = '3304740253564472344'; // 0x2ddccbc058a50c18
+      const txn = await consulFetch(fx.target, 'PUT', '/v1/txn', {
+        body: `[{"KV":{"Verb":"unlock","Key":${JSON.stringify(key)},"Flags":${lockFlags},"Session":"${a!.sessionId}"}},{"KV":{"Verb":"lock","Key":${JSON.stringify(key)},"Flags":${lockFlags},"Session":"${b!.sessionId}"}}]`,
+      });
+      expect(txn.status).toBe(200);
+      leave.abort(new Error('gave up'));
+      await expect(bPending).rejects.toThrow('gave up');
+      const [entry] = (await consulFetch(fx.target, 'GET', kvPath(key))).json() as Array<{ Session?: string }>;
+      expect(entry!.Session).toBeUndefined();
+      expect((await keysUnder(`${key}.fair/`)).map((e) => e.Key)).not.toContain(`${key}.fair/${b!.sessionId}`);
+      // (The holder saw its key taken: lost, it left the line.)
+      expect(holder.signal.aborted).toBe(true);
+      await Promise.all([a, b].map((l) => l!.lock.close()));
+    });
+
+    it('a holder that asks again right after handing over waits behind everybody already in line', async () => {
+      const key = fx.key('hand-over-again');
+      const coord = fx.coord();
+      // The heir is slow (its connection delays every chunk), so the holder asks again long before
+      // the heir could delete the marker its entry became: the new entry must not keep the old place.
+      const proxy = await fx.proxy();
+      const slow = fx.coord({ via: proxy.url });
+      const [a, b, d] = await Promise.all(['a', 'b', 'd'].map((n) => fairLock(coord, key, n)));
+      const cLock = await fairLock(slow, key, 'c');
+      const first = await a!.lock.acquire();
+      const [bPending, cPending, dPending] = await lineUp<LockHandle>([b!.lock, cLock.lock, d!.lock]);
+      await first.release();
+      const holder = await bPending!; // its heir: c
+      proxy.delay(40);
+      const order: string[] = [];
+      const c = cPending!.then((h) => (order.push('c'), h));
+      const dDone = dPending!.then(async (h) => (order.push('d'), await h.release()));
+      await holder.release();
+      const bAgain = b!.lock.acquire().then(async (h) => (order.push('b'), await h.release()));
+      await (await c).release();
+      await Promise.all([dDone, bAgain]);
+      expect(order).toEqual(['c', 'd', 'b']);
+      proxy.delay(0);
+      await Promise.all([a, b, cLock, d].map((l) => l!.lock.close()));
+      expect(await keysUnder(`${key}.fair/`)).toEqual([]);
+    });
+  });
+
   it('10 fair contenders × 10 rounds never hold the lock together; tokens strictly increase', async () => {
     const coords = [fx.coord(), fx.coord()];
     const key = fx.key('fair-mutex');
@@ -198,9 +316,14 @@ describe('fair lock', () => {
         handle = await pending[i]!;
         // The new holder's monitor parks, and every waiter left is parked again.
         const stillWaiting = n - 1 - i;
-        // (The released hold's session is destroyed after release() resolves: wait for that too.)
+        // (The released hold's session is destroyed after release() resolves, and a hand-over's
+        // marker is deleted by the new holder after it acquired: wait for those too.)
         await waitFor(
-          () => c.requests.some((r) => r.route === 'GET /v1/kv?index&consistent') && c.requests.some((r) => r.route === 'PUT /v1/session/destroy') && c.parked === 1 + stillWaiting,
+          () =>
+            c.requests.some((r) => r.route === 'GET /v1/kv?index&consistent') &&
+            c.requests.some((r) => r.route === 'PUT /v1/session/destroy') &&
+            c.parked === 1 + stillWaiting &&
+            fx.dev.state.listKeys(`${key}.fair/`).every((e) => e.session !== undefined),
           { message: 'everybody parked again' },
         );
         counts.push(c.takeRoutes());
@@ -211,13 +334,18 @@ describe('fair lock', () => {
     }
 
     it('a fair release wakes one waiter: the same requests per handoff with 2 and with 50 waiters', async () => {
-      const two = await handoffs(2, true, 1);
-      const fifty = await handoffs(50, true, 2);
-      // release-and-leave, destroy; the next in line, woken at the release's index, takes the key
-      // with a transaction checked at that index (no look first), and parks its monitor.
-      const expected = ['GET /v1/kv?index&consistent', 'PUT /v1/session/destroy', 'PUT /v1/txn', 'PUT /v1/txn'];
-      expect(two).toEqual([expected]);
-      expect(fifty).toEqual([expected, expected]);
+      const two = await handoffs(2, true, 2);
+      const fifty = await handoffs(50, true, 3);
+      // The first holder took the key before anybody waited, so it knows no heir: release-and-leave,
+      // destroy; the next in line, woken at the release's index, takes the key with a transaction
+      // checked at that index (no look first; it reads the queue too), and parks its monitor.
+      const released = ['GET /v1/kv?index&consistent', 'PUT /v1/session/destroy', 'PUT /v1/txn', 'PUT /v1/txn'];
+      // That holder saw the next waiter in its transaction's answer: it hands the key over (one
+      // transaction), its session is destroyed; the heir wakes holding the key, looks for its own
+      // heir, deletes the hand-over's marker and parks its monitor.
+      const handedOver = ['DELETE /v1/kv?cas', 'GET /v1/kv?index&consistent', 'PUT /v1/session/destroy', 'PUT /v1/txn', 'PUT /v1/txn'];
+      expect(two).toEqual([released, handedOver]);
+      expect(fifty).toEqual([released, handedOver, handedOver]);
     }, 60_000);
 
     it('in default mode every waiter wakes: requests per handoff grow with the number of waiters', async () => {

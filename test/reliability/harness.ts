@@ -395,7 +395,9 @@ async function leftoversAfter(dev: DevServer, prefix: string, keys: Record<Recip
       // record may still list a killed worker's session, pruned by the next contender as in Go.
       // The queue keeps its sequence, its dead letters and any message not taken (the checker
       // judges those); a dead consumer's place in line stays unlocked until a consumer tidies it.
-      else if (e.key !== keys.lock && e.key !== `${keys.semaphore}/.lock` && !e.key.startsWith(`${keys.queue}/`)) found.push(`key ${e.key}`);
+      // So does a killed fair waiter's entry in the lock's queue, or the marker of a hand-over to
+      // a waiter killed before it deleted it: unlocked, skipped and deleted by the next waiter.
+      else if (e.key !== keys.lock && e.key !== `${keys.semaphore}/.lock` && !e.key.startsWith(`${keys.queue}/`) && !e.key.startsWith(`${keys.lock}.fair/`)) found.push(`key ${e.key}`);
     }
     for (const c of dev.state.listChecks()) if (c.source === 'agent') found.push(`check ${c.checkId}`);
     if (found.length === 0 || mono() > until) return found;

@@ -75,7 +75,8 @@ const coord = new Coordinator({
   logger: { debug: debug('debug'), info: debug('info'), warn: debug('warn'), error: debug('error') },
 });
 const holderOptions = { ttl: config.ttl, lockDelay: config.lockDelay, waitTime: '2s' };
-const lock = new Lock(coord, config.keys.lock, { ...holderOptions, retryTime: '200ms', value: { w } });
+// Odd workers wait in fair mode (a queue, hand-overs), even ones in Go's: both on the one key.
+const lock = new Lock(coord, config.keys.lock, { ...holderOptions, retryTime: '200ms', value: { w }, fair: /[13579]$/.test(w) });
 const semaphore = new Semaphore(coord, config.keys.semaphore, { ...holderOptions, limit: 2, value: { w } });
 const election = new LeaderElection(coord, config.keys.election, { ...holderOptions, retryTime: '200ms', value: { w } });
 lock.on('error', () => undefined);

@@ -85,6 +85,13 @@ export interface HoldDriver<T> {
    * `seen`), so a release can act on it without reading first.
    */
   release(session: Session, last: T | undefined): Promise<void>;
+  /**
+   * Optional: work for a fresh hold that must not delay `acquire()` (a fair lock looks up the
+   * waiter it will hand the key to). Started with the monitor, one event-loop turn after the
+   * grant, only if the hold was not given back at once; `signal` aborts when the hold is lost or
+   * the engine closes. close() awaits it; its failure is logged, never a loss.
+   */
+  onHeld?(session: Session, signal: AbortSignal): Promise<void> | undefined;
 }
 
 export interface ContenderEvents<H> {
@@ -478,8 +485,23 @@ export abstract class Contender<H, T = unknown> extends SafeEmitter<ContenderEve
     // The first read goes out on the next turn of the event loop: a hold given back at once (a
     // short critical section) never sends it. The session's deadline guards the hold meanwhile.
     return new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => (holding.draining || holding.monitor.signal.aborted ? undefined : this.watchHold(holding)))
+      .then(() => {
+        if (holding.draining || holding.monitor.signal.aborted) return undefined;
+        this.startOnHeld(holding);
+        return this.watchHold(holding);
+      })
       .catch((err: unknown) => this.lose(holding, `the ${this.config.kind} monitor failed`, err));
+  }
+
+  /** The driver's {@link HoldDriver.onHeld}, as a cleanup close() awaits. */
+  private startOnHeld(holding: Holding): void {
+    const work = this.config.driver.onHeld?.(holding.session, holding.monitor.signal);
+    if (!work) return;
+    this.inBackground(
+      work.catch((err: unknown) => {
+        this.ctx.logger.debug({ key: this.config.key, err: String(err) }, `${this.config.kind}: work after acquiring failed`);
+      }),
+    );
   }
 
   private watchHold(holding: Holding): Promise<void> {

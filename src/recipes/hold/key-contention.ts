@@ -21,7 +21,7 @@ import { sleep } from '../../internal/abort.js';
 import { backoffDelay } from '../../loop/backoff.js';
 import { blockingQuery, type BlockingRead } from '../../loop/blocking-query.js';
 import { isTransient, type QueryMeta } from '../../transport/client.js';
-import type { ConsulApi, KVPair, TxnKVOp } from '../../transport/index.js';
+import type { ConsulApi, KVPair, TxnKVOp, TxnResult } from '../../transport/index.js';
 import { classifyRefusal, heldAtIndex, lockedEntry } from './txn-outcome.js';
 import type { Session } from '../../session/session.js';
 import type { AcquireAttempt, Grant, HoldDriver } from './contender.js';
@@ -276,7 +276,7 @@ export async function writeOutcome(
   attempt: { readonly api: ConsulApi; readonly key: string; readonly sessionId: string; wrote: boolean },
   ops: TxnKVOp[],
   signal: AbortSignal,
-  grantOf: (entry: KVPair) => Grant = grantFromWrite,
+  grantOf: (entry: KVPair, result: TxnResult) => Grant = grantFromWrite,
 ): Promise<WriteOutcome> {
   const before = attempt.wrote;
   attempt.wrote = true;
@@ -290,7 +290,7 @@ export async function writeOutcome(
   }
   if (result.ok) {
     const entry = lockedEntry(result, attempt.key);
-    return entry ? { kind: 'held', grant: grantOf(entry) } : { kind: 'unknown' };
+    return entry ? { kind: 'held', grant: grantOf(entry, result) } : { kind: 'unknown' };
   }
   // A refused transaction changed nothing: no need to check on abandon because of it.
   attempt.wrote = before;

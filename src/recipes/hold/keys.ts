@@ -66,6 +66,13 @@ export function fairQueuePrefix(key: string): string {
   return `${key}.fair/`;
 }
 
+/**
+ * The flags of a fair holder's queue entry once it handed the lock to the next waiter: the
+ * transaction that handed it over unlocked the entry and wrote the new holder's session ID as its
+ * value, with these flags (ASCII "fairhand"). Only this library writes or reads them.
+ */
+export const FAIR_HANDED_FLAG = 0x6661697268616e64n;
+
 /** `<key>.fair/<session>`: one fair waiter (or holder), locked by its session. */
 export function fairEntryKey(key: string, sessionId: string): string {
   return `${fairQueuePrefix(key)}${sessionId}`;

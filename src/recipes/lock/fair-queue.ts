@@ -10,9 +10,19 @@
  * An entry whose session is gone is dead: with Behavior `release` (a lock's sessions) Consul
  * unlocks it when the session ends, with `delete` it removes it. A dead entry is skipped, and
  * deleted (check-and-set) by whoever finds it in its way.
+ *
+ * Hand-over. A holder that knows the next live waiter (its heir, learned by one look after it
+ * acquired) releases by handing the key over in one transaction: `check-index` on the heir's
+ * entry (still there, unchanged: the same waiter, still waiting), `unlock` and `lock` of the key
+ * (the heir's session, its value, the lock flags), and `unlock` of the holder's own entry with
+ * the heir's session ID as value and {@link FAIR_HANDED_FLAG}. The heir, blocked on that entry,
+ * wakes holding the lock: the entry's ModifyIndex is the transaction's, the key's ModifyIndex,
+ * its fencing token. No waiter writes on the handoff's path, and the key is never free, so nobody
+ * (a Go contender included) can take it in between. The marker entry is dead (unlocked) and its
+ * writer deletes it right after.
  */
 import type { KVPair, TxnKVOp, TxnResult } from '../../transport/index.js';
-import { fairEntryKey, fairQueuePrefix } from '../hold/keys.js';
+import { FAIR_HANDED_FLAG, LOCK_FLAG_VALUE, fairEntryKey, fairQueuePrefix } from '../hold/keys.js';
 import type { KnownKey } from '../hold/key-contention.js';
 
 /** The queue and the lock key, as one transaction showed them. */
@@ -23,9 +33,14 @@ export interface QueueView {
   readonly lockKey: KnownKey;
 }
 
-/** Joining: lock our entry, and read the queue and the lock key in the same transaction. */
-export function joinOps(key: string, sessionId: string, value: Buffer | null): TxnKVOp[] {
-  return [{ verb: 'lock', key: fairEntryKey(key, sessionId), value, session: sessionId }, ...lookOps(key)];
+/**
+ * Joining: lock our entry, and read the queue and the lock key in the same transaction. With
+ * `fresh`, the entry is deleted first, so its CreateIndex (our place) is this transaction's: a
+ * hand-over marker of ours left behind must not keep an old place.
+ */
+export function joinOps(key: string, sessionId: string, value: Buffer | null, fresh = false): TxnKVOp[] {
+  const entry = fairEntryKey(key, sessionId);
+  return [...(fresh ? [{ verb: 'delete', key: entry } as const] : []), { verb: 'lock', key: entry, value, session: sessionId }, ...lookOps(key)];
 }
 
 /**
@@ -60,6 +75,36 @@ export function predecessor(view: QueueView, key: string, sessionId: string): KV
     if (!best || before(best, e)) best = e;
   }
   return best;
+}
+
+/**
+ * The waiter a holder hands the key to: the oldest live entry other than its own (nobody live is
+ * ahead of a fair holder, so that is the one just behind it). None when nobody waits.
+ */
+export function heir(view: QueueView, key: string, sessionId: string): KVPair | undefined {
+  const mine = fairEntryKey(key, sessionId);
+  let best: KVPair | undefined;
+  for (const e of view.entries) {
+    if (e.key === mine || !isLive(e)) continue;
+    if (!best || before(e, best)) best = e;
+  }
+  return best;
+}
+
+/** The hand-over of a lock from `holderId` to `heirEntry` (see the module's "Hand-over"). */
+export function handOverOps(key: string, holderId: string, holderValue: Buffer | null, heirEntry: KVPair): TxnKVOp[] {
+  const heirId = heirEntry.session as string;
+  return [
+    { verb: 'check-index', key: heirEntry.key, index: heirEntry.modifyIndex },
+    { verb: 'unlock', key, value: holderValue, flags: LOCK_FLAG_VALUE, session: holderId },
+    { verb: 'lock', key, value: heirEntry.value, flags: LOCK_FLAG_VALUE, session: heirId },
+    { verb: 'unlock', key: fairEntryKey(key, holderId), value: Buffer.from(heirId, 'utf8'), flags: FAIR_HANDED_FLAG, session: holderId },
+  ];
+}
+
+/** Whether a read of a predecessor's entry shows it handed the lock to `sessionId` (then its ModifyIndex is our fencing token). */
+export function handedTo(now: KVPair | null, sessionId: string): now is KVPair {
+  return now !== null && now.session === undefined && now.flags === FAIR_HANDED_FLAG && now.value?.toString('utf8') === sessionId;
 }
 
 /** Dead entries (no session) created before ours: to be deleted by us. */

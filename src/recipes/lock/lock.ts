@@ -40,7 +40,7 @@ import { LockConflictError, SessionLostError, abortReason } from '../../errors.j
 import type { Session } from '../../session/session.js';
 import { HOLDER_OPTION_NAMES, resolveFair, resolveSingleKeyOptions, type HolderOptions, type ResolvedHolderOptions } from '../hold/options.js';
 import { isTransient } from '../../transport/client.js';
-import type { ConsulApi, KVPair } from '../../transport/index.js';
+import type { ConsulApi, KVPair, TxnResult } from '../../transport/index.js';
 import {
   Contender,
   holdHandle,
@@ -51,11 +51,11 @@ import {
   type HoldingView,
 } from '../hold/contender.js';
 import { LOCK_FLAG_VALUE, fairEntryKey, type LockValue } from '../hold/keys.js';
-import { anyoneWaiting, deadAhead, hasLeft, joinOps, lookOps, predecessor, queueView, type QueueView } from './fair-queue.js';
+import { anyoneWaiting, deadAhead, handOverOps, handedTo, hasLeft, heir, joinOps, lookOps, predecessor, queueView, type QueueView } from './fair-queue.js';
 import { classifyRefusal, lockedEntry } from '../hold/txn-outcome.js';
 import { blockingQuery } from '../../loop/blocking-query.js';
 import { acquireOps, lockLossReason, observeLockKey, type LockObservation } from './lock-key.js';
-import { KeyContentionAttempt, SingleKeyDriver, keyRead, retryTransient, writeOutcome, type KnownKey, type WriteOutcome } from '../hold/key-contention.js';
+import { KeyContentionAttempt, SingleKeyDriver, grantFromWrite, keyRead, retryTransient, writeOutcome, type KnownKey, type WriteOutcome } from '../hold/key-contention.js';
 
 export { LOCK_FLAG_VALUE } from '../hold/keys.js';
 export type { AcquireOptions } from '../hold/options.js';
@@ -191,6 +191,19 @@ export class LockDriver extends SingleKeyDriver {
   readonly fair: boolean;
   /** The entry our last release's answer carried (see {@link recall}); one Lock has one hold at a time. */
   private remembered: KVPair | undefined;
+  /** Fair mode: the waiter the current hold hands the key to at release, found by {@link onHeld}. */
+  private heirEntry: KVPair | undefined;
+  /** Counts holds and releases, so a look answered after its hold ended is ignored. */
+  private holdSerial = 0;
+  /** Fair mode: our queue entry may still be a hand-over marker (deleting it failed): the next join recreates it. */
+  staleEntry = false;
+  /** Fair mode: the marker of the hand-over that made the current hold ours, until {@link onHeld} or the release deletes it. */
+  private handedMarker: KVPair | undefined;
+  /** Fair mode: the hold's look for its heir, and the deletion of its hand-over's marker, while under way (see {@link onHeld}). */
+  private looking: Promise<void> | undefined;
+  private tidying: Promise<void> | undefined;
+  /** Fair mode: the session whose acquiring transaction showed the queue (it reads the tree too), so {@link onHeld} needs no look. */
+  private takenBy: string | undefined;
 
   constructor(
     api: ConsulApi,
@@ -207,6 +220,9 @@ export class LockDriver extends SingleKeyDriver {
   }
 
   begin(session: Session): AcquireAttempt {
+    this.takenBy = undefined;
+    this.heirEntry = undefined;
+    this.handedMarker = undefined;
     return this.fair ? new FairLockAttempt(this, session.id) : new LockAttempt(this, session.id);
   }
 
@@ -237,17 +253,93 @@ export class LockDriver extends SingleKeyDriver {
   }
 
   /**
-   * A fair holder unlocks the key (as Go's Unlock: value and flags, `unlock` being the operation
-   * behind `?release`) and leaves the queue in one transaction: its successor, blocked on its
-   * entry, wakes — and nobody else. Refused (the key is not ours any more): just leave the queue.
+   * A fair hold learns, with one look off the caller's path, the waiter it will hand the key to
+   * (see `fair-queue.ts`, "Hand-over"). Nobody waiting: it releases as usual.
+   */
+  onHeld(session: Session, signal: AbortSignal): Promise<void> | undefined {
+    if (!this.fair) return undefined;
+    const serial = ++this.holdSerial;
+    const taken = this.takenBy;
+    this.takenBy = undefined;
+    // Taken by a transaction, whose answer showed the queue (see noteTaken): no look.
+    if (taken === session.id) return undefined;
+    this.heirEntry = undefined;
+    this.handedMarker = undefined; // deleted by the look's tidying below
+    const look = this.api.txn(lookOps(this.key), signal).then((result) => queueView(this.key, result));
+    this.looking = look.then(
+      (view) => {
+        if (serial === this.holdSerial && view.lockKey.pair?.session === session.id) this.heirEntry = heir(view, this.key, session.id);
+      },
+      () => undefined, // reported through `tidying`, which the engine awaits and logs
+    );
+    this.tidying = look.then((view) => this.deleteMarkers(view, session.id, signal));
+    return this.tidying;
+  }
+
+  /**
+   * Deletes the marker of the hand-over that made us the holder: dead, and its writer may not
+   * join again soon (a writer that joined first replaced it, and the check-and-set delete then
+   * does nothing).
+   */
+  private async deleteMarkers(view: QueueView, sessionId: string, signal: AbortSignal): Promise<void> {
+    for (const entry of view.entries) {
+      if (handedTo(entry, sessionId)) await this.api.kv.delete(entry.key, { cas: entry.modifyIndex, signal });
+    }
+  }
+
+  /** A fair attempt was handed the key: `marker` is its predecessor's entry, to delete (see {@link onHeld}). */
+  noteHanded(marker: KVPair): void {
+    this.handedMarker = marker;
+  }
+
+  /**
+   * A fair attempt's acquiring transaction also read the queue: its answer names the heir at
+   * once, so even a hold given back before {@link onHeld} runs hands the key over.
+   */
+  noteTaken(sessionId: string, result: TxnResult): void {
+    this.takenBy = sessionId;
+    this.heirEntry = heir(queueView(this.key, result), this.key, sessionId);
+  }
+
+  /**
+   * A fair holder that knows its heir hands the key over in one transaction (see `fair-queue.ts`,
+   * "Hand-over"). Its entry is now a marker, which the heir deletes; our next join deletes it
+   * first in any case, so it starts at the back of the line. Refused (the heir left, or the key
+   * is not ours any more), or no heir known: it unlocks the key (as Go's Unlock: value and flags, `unlock` being the operation behind
+   * `?release`) and leaves the queue in one transaction: its successor, blocked on its entry,
+   * wakes — and nobody else. That refused too (the key is not ours): it just leaves the queue.
    */
   async releaseFair(sessionId: string): Promise<void> {
     const entry = fairEntryKey(this.key, sessionId);
+    // A look still under way is already sent: its answer names the heir (its failure is logged by the engine).
+    const { looking, tidying, handedMarker } = this;
+    this.looking = this.tidying = this.handedMarker = undefined;
+    await looking;
+    try {
+      await this.releaseOrHandOver(sessionId, entry);
+    } finally {
+      // Nothing of the hand-over to us outlives our release. (A hold given back before onHeld ran
+      // deletes the marker here; if that fails, the next waiter deletes it as a dead entry.)
+      await tidying?.catch(() => undefined);
+      if (handedMarker) await this.api.kv.delete(handedMarker.key, { cas: handedMarker.modifyIndex }).catch(() => undefined);
+    }
+  }
+
+  private async releaseOrHandOver(sessionId: string, entry: string): Promise<void> {
+    const heirEntry = this.heirEntry;
+    this.heirEntry = undefined;
+    this.holdSerial += 1;
+    if (heirEntry !== undefined) {
+      this.staleEntry = true;
+      const handed = await this.api.txn(handOverOps(this.key, sessionId, this.value, heirEntry));
+      if (handed.ok) return;
+    }
     const result = await this.api.txn([
       { verb: 'unlock', key: this.key, value: this.value, flags: LOCK_FLAG_VALUE, session: sessionId },
       { verb: 'delete', key: entry },
     ]);
     if (!result.ok) await this.api.kv.delete(entry);
+    this.staleEntry = false;
   }
 }
 
@@ -323,8 +415,13 @@ class FairLockAttempt extends LockAttempt {
       if (!ahead) return this.contend(signal, onWaiting, view.lockKey);
       this.lastHolder = view.lockKey.pair?.session;
       onWaiting();
-      const leftAt = await this.waitForTurn(ahead, signal);
-      const grant = await this.takeAfterRelease(leftAt, signal);
+      const turn = await this.waitForTurn(ahead, signal);
+      // Handed over: the transaction that wrote the marker locked the key for us at its index.
+      if (turn.handed) {
+        this.fd.noteHanded(turn.handed);
+        return grantFromWrite(turn.handed);
+      }
+      const grant = await this.takeAfterRelease(turn.index, signal);
       if (grant) return grant;
       view = await this.look(signal);
     }
@@ -346,6 +443,15 @@ class FairLockAttempt extends LockAttempt {
     return null;
   }
 
+  /** The acquiring transaction also reads the tree: its answer shows whom to hand the key to (see {@link LockDriver.onHeld}). */
+  protected override write(seen: LockObservation, signal: AbortSignal): Promise<WriteOutcome> {
+    const ops = [...acquireOps(this.key, this.fd.value, this.sessionId, seen.kind === 'free' ? seen : {}), ...lookOps(this.key)];
+    return writeOutcome(this, ops, signal, (entry, result) => {
+      this.fd.noteTaken(this.sessionId, result);
+      return grantFromWrite(entry);
+    });
+  }
+
   /** A try never waits, so it never joins; and it does not overtake anybody who waits. */
   override async tryOnce(signal: AbortSignal): Promise<Grant | null> {
     const view = await this.look(signal);
@@ -357,19 +463,26 @@ class FairLockAttempt extends LockAttempt {
   }
 
   override async abandon(): Promise<void> {
+    if (this.joined) {
+      // Leaving the queue first ends any hand-over to us (it checks our entry); one that landed
+      // before made us the holder, which the check below gives back.
+      await this.api.kv.delete(fairEntryKey(this.key, this.sessionId));
+      this.wrote = true;
+    }
     await super.abandon();
-    if (this.joined) await this.api.kv.delete(fairEntryKey(this.key, this.sessionId));
   }
 
   /** Our entry, locked by our session, and the queue and key as that transaction left them. */
   private async join(signal: AbortSignal): Promise<QueueView> {
     this.joined = true;
     // Re-locking our own entry changes nothing, so a join whose answer was lost is just repeated.
-    const result = await retryTransient(() => this.api.txn(joinOps(this.key, this.sessionId, this.fd.value), signal), signal);
+    const fresh = this.fd.staleEntry;
+    const result = await retryTransient(() => this.api.txn(joinOps(this.key, this.sessionId, this.fd.value, fresh), signal), signal);
     if (!result.ok) {
       if (classifyRefusal(result) === 'session-gone') throw new SessionLostError(this.sessionId, result.errors.map((e) => e.what).join('; '));
       throw new LockConflictError(fairEntryKey(this.key, this.sessionId), 'Consul refused to lock our place in the fair queue (locked by another session?)');
     }
+    if (fresh) this.fd.staleEntry = false;
     return queueView(this.key, result);
   }
 
@@ -377,8 +490,11 @@ class FairLockAttempt extends LockAttempt {
     return queueView(this.key, await retryTransient(() => this.api.txn(lookOps(this.key), signal), signal));
   }
 
-  /** Blocks on the predecessor's entry until it is gone, dead or replaced; resolves with the index of the answer that showed it. */
-  private async waitForTurn(ahead: KVPair, signal: AbortSignal): Promise<bigint> {
+  /**
+   * Blocks on the predecessor's entry until it is gone, dead or replaced; resolves with the index
+   * of the answer that showed it, and the entry when it shows the lock handed over to us.
+   */
+  private async waitForTurn(ahead: KVPair, signal: AbortSignal): Promise<{ index: bigint; handed?: KVPair }> {
     const snapshots = blockingQuery<KVPair | null>(keyRead(this.api, ahead.key), {
       signal,
       waitMs: this.fd.options.waitMs,
@@ -386,7 +502,8 @@ class FairLockAttempt extends LockAttempt {
       isFatal: (err) => !isTransient(err),
     });
     for await (const { value, index } of snapshots) {
-      if (hasLeft(ahead, value)) return index;
+      if (handedTo(value, this.sessionId)) return { index, handed: value };
+      if (hasLeft(ahead, value)) return { index };
     }
     throw abortReason(signal);
   }
