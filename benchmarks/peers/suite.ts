@@ -113,6 +113,9 @@ export async function runPeers(profile: Profile, started?: Machine): Promise<Row
         log(`  handoff N = ${n}`);
         const key = unique(`peers-handoff-${n}`);
         rows.push(row(`handoff N = ${n}`, 'consul-recipes Lock', 'handoff ms', await contendedAcross({ system: 'consul-recipes', address: server.url, key, options: LOCK_OPTIONS }, n, seconds, counter)));
+        const fairKey = unique(`peers-handoff-fair-${n}`);
+        const fair = { system: 'consul-recipes', address: server.url, key: fairKey, options: { fair: true }, workerSession: true } as const;
+        rows.push(row(`handoff N = ${n}`, 'consul-recipes Lock (fair, one session per worker)', 'handoff ms', await contendedAcross(fair, n, seconds, counter)));
       }
       for (const [fair, workerSession] of [[false, false], [true, false], [true, true]] as const) {
         const what = `${fair ? 'fair' : 'default'}, ${workerSession ? 'one session per worker' : 'a session per hold'}`;
