@@ -1,7 +1,8 @@
 /**
- * A process hosting some of a contended run's contenders (see `contendedAcross` in shapes.ts):
- * each loops acquire → hold → release (→ think) on one key until `stopAt`, stamping every hold
- * with wall-clock times comparable across processes (`performance.timeOrigin + now()`).
+ * A process hosting some of a contended run's contenders (see `contendedAcross` and
+ * `contendedBursts` in shapes.ts): each loops acquire → hold → release (→ think) on one key until
+ * `stopAt`, or acquires once per burst, stamping every hold with wall-clock times comparable
+ * across processes (`performance.timeOrigin + now()`).
  */
 import { performance } from 'node:perf_hooks';
 import { serveCalls } from './harness.js';
@@ -21,6 +22,12 @@ export interface PrepareParams {
   contenders: number;
 }
 
+export interface BurstParams {
+  firstId: number;
+  startAt: number;
+  holdMs: readonly [number, number];
+}
+
 export interface RunParams {
   firstId: number;
   startAt: number;
@@ -37,6 +44,26 @@ serveCalls(
     /** Builds the clients (and loads the peer's library) before the clock starts. */
     prepare: async (p: PrepareParams): Promise<void> => {
       mutexes = await Promise.all(Array.from({ length: p.contenders }, () => makeMutex(p.spec)));
+    },
+    /** One burst: at `startAt` every contender here asks once, holds, releases. */
+    burst: async (p: BurstParams): Promise<StampedHold[]> => {
+      const holds: StampedHold[] = [];
+      await new Promise((r) => setTimeout(r, Math.max(0, p.startAt - now())));
+      await Promise.all(
+        mutexes.map(async (m, j) => {
+          await m.acquire();
+          const acq = now();
+          await hold(p.holdMs[0], p.holdMs[1]);
+          const rel = now();
+          await m.release();
+          holds.push({ c: p.firstId + j, acq, rel });
+        }),
+      );
+      return holds;
+    },
+    close: async (): Promise<void> => {
+      await Promise.all(mutexes.map((m) => m.close()));
+      mutexes = [];
     },
     run: async (p: RunParams): Promise<StampedHold[]> => {
       const holds: StampedHold[] = [];

@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Coordinator, type LockOptions } from '../../src/index.js';
-import type { PrepareParams, RunParams, StampedHold } from './contender-child.js';
+import type { BurstParams, PrepareParams, RunParams, StampedHold } from './contender-child.js';
 import { spawnChild } from './harness.js';
 import { hold, within } from './measure.js';
 import type { MutexSpec } from './mutexes.js';
@@ -156,17 +156,12 @@ export async function contendedAcross(
     const samples: number[] = [];
     const toOther: number[] = [];
     let toSelf = 0;
-    for (let i = 1; i < holds.length; i++) {
-      const prev = holds[i - 1] as StampedHold;
-      const cur = holds[i] as StampedHold;
-      if (cur.acq < prev.rel - CLOCK_EPSILON_MS) {
-        throw new Error(`benchmark: contenders ${prev.c} and ${cur.c} held ${spec.system}'s lock at once (${(prev.rel - cur.acq).toFixed(3)} ms overlap)`);
-      }
+    checkExclusion(spec, holds, (prev, cur) => {
       const gap = Math.max(0, cur.acq - prev.rel);
       samples.push(gap);
       if (cur.c === prev.c) toSelf += 1;
       else toOther.push(gap);
-    }
+    });
     const elapsed = (holds.at(-1)?.acq ?? stopAt) - (holds[0]?.acq ?? startAt);
     return {
       stats: summarize(samples),
@@ -176,6 +171,63 @@ export async function contendedAcross(
     };
   } finally {
     await Promise.all(children.map((c) => c.close()));
+  }
+}
+
+/**
+ * Bursts across processes: N contenders (over min(N, 10) processes) all ask for the lock at one
+ * moment, each once, holding 1–5 ms, as workers that wake together for one job do (a cron tick,
+ * a deploy). `rounds` bursts, one after the other; within each, the holds sorted by acquisition
+ * give N − 1 handoff samples (the gap from one release starting to the next acquisition), with
+ * exclusion checked as in {@link contendedAcross}. A releaser never asks again, so no handoff can
+ * go back to it: every sample is a real handoff. Requests per operation: per hold.
+ */
+export async function contendedBursts(spec: MutexSpec, n: number, rounds: number, counter: RequestCounter): Promise<Measured & { handoff: Handoffs }> {
+  const processes = Math.min(n, MAX_PROCESSES);
+  const children = await Promise.all(Array.from({ length: processes }, () => spawnChild(CONTENDER_CHILD)));
+  try {
+    const counts = children.map((_, i) => Math.floor(n / processes) + (i < n % processes ? 1 : 0));
+    await Promise.all(children.map((child, i) => child.call<void>('prepare', { spec, contenders: counts[i] as number } satisfies PrepareParams)));
+    const samples: number[] = [];
+    let holdsTotal = 0;
+    let busyMs = 0;
+    const before = await counter();
+    for (let round = 0; round < rounds; round++) {
+      const startAt = performance.timeOrigin + performance.now() + 30;
+      let firstId = 0;
+      const calls = children.map((child, i) => {
+        const params: BurstParams = { firstId, startAt, holdMs: [1, 5] };
+        firstId += counts[i] as number;
+        return child.call<StampedHold[]>('burst', params);
+      });
+      const holds = (await within(Promise.all(calls), 120_000, `a burst of ${n} contenders`)).flat();
+      holds.sort((a, b) => a.acq - b.acq);
+      checkExclusion(spec, holds, (prev, cur) => samples.push(Math.max(0, cur.acq - prev.rel)));
+      holdsTotal += holds.length;
+      busyMs += (holds.at(-1)?.acq ?? startAt) - (holds[0]?.acq ?? startAt);
+    }
+    const after = await counter();
+    await Promise.all(children.map((c) => c.call<void>('close')));
+    return {
+      stats: summarize(samples),
+      opsPerSecond: (samples.length / Math.max(1, busyMs)) * 1000,
+      requestsPerOp: (after - before) / Math.max(1, holdsTotal),
+      handoff: { toSelfShare: 0, toOther: summarize(samples) },
+    };
+  } finally {
+    await Promise.all(children.map((c) => c.close()));
+  }
+}
+
+/** Sorted stamped holds: each must start after the previous one's release began (two holders at once fail the run). */
+function checkExclusion(spec: MutexSpec, holds: readonly StampedHold[], gap: (prev: StampedHold, cur: StampedHold) => void): void {
+  for (let i = 1; i < holds.length; i++) {
+    const prev = holds[i - 1] as StampedHold;
+    const cur = holds[i] as StampedHold;
+    if (cur.acq < prev.rel - CLOCK_EPSILON_MS) {
+      throw new Error(`benchmark: contenders ${prev.c} and ${cur.c} held ${spec.system}'s lock at once (${(prev.rel - cur.acq).toFixed(3)} ms overlap)`);
+    }
+    gap(prev, cur);
   }
 }
 

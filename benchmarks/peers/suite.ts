@@ -14,7 +14,7 @@ import { BenchServer } from '../lib/server.js';
 import { summarize, type Summary } from '../lib/stats.js';
 import { formatTable, type Row } from '../lib/table.js';
 import { floor } from '../scenarios/floor.js';
-import { contended, contendedAcross, electionHandoff, handoffNote, lockCycle, oursCandidate, oursMutex, oursSemaphore, type Handoffs, type Measured, type RequestCounter } from '../lib/shapes.js';
+import { contended, contendedAcross, contendedBursts, electionHandoff, handoffNote, lockCycle, oursCandidate, oursMutex, oursSemaphore, type Handoffs, type Measured, type RequestCounter } from '../lib/shapes.js';
 import { etcdCandidate, etcdClient, etcdLock, redisMutex, redisSemaphore } from './adapters.js';
 import { findBinary, startEtcd, startRedis, type PeerServer } from './servers.js';
 
@@ -31,6 +31,12 @@ const row = (scenario: string, system: string, metric: string, m: Measured | (Me
  * with a 10 ms retry poll — mostly hands the lock back to itself.)
  */
 const WORKERS = 'handoff N = 10, workers';
+/**
+ * The 10-contender handoff as the issue measured it first (redis-semaphore 6.6 ms at p50, p99
+ * 11 ms): all ten ask at one moment, each once (workers woken together for one job), so every
+ * waiter polls from the same start and nobody can ask again.
+ */
+const BURSTS = 'handoff N = 10, bursts';
 /** Our contenders' lock options in the handoff runs: a session per hold, lock-delay 0 (as oursMutex). */
 const LOCK_OPTIONS = { ttl: '10s', lockDelay: 0 } as const;
 const THINK_MS = [1, 5] as const;
@@ -92,6 +98,7 @@ export async function runPeers(profile: Profile, started?: Machine): Promise<Row
     [{ n: 10, seconds: 0.3 }],
   );
   const workerSeconds = size(profile, 2, 0.3);
+  const burstRounds = size(profile, 40, 2);
   const semContenders = size(profile, 100, 10);
   const semAcquisitions = size(profile, 150, 20);
   const electionRounds = size(profile, 200, 5);
@@ -125,6 +132,15 @@ export async function runPeers(profile: Profile, started?: Machine): Promise<Row
           ? ({ system: 'consul-recipes', address: server.url, key, options: { fair }, workerSession } as const)
           : ({ system: 'consul-recipes', address: server.url, key, options: { ...LOCK_OPTIONS, fair } } as const);
         rows.push(row(WORKERS, `consul-recipes Lock (${what})`, 'handoff ms', await contendedAcross(spec, 10, workerSeconds, counter, THINK_MS)));
+      }
+      for (const [fair, workerSession] of [[false, false], [true, false], [true, true]] as const) {
+        const what = `${fair ? 'fair' : 'default'}, ${workerSession ? 'one session per worker' : 'a session per hold'}`;
+        log(`  bursts: N = 10 asking together, ${burstRounds} rounds, ${what}`);
+        const key = unique('peers-bursts');
+        const spec = workerSession
+          ? ({ system: 'consul-recipes', address: server.url, key, options: { fair }, workerSession } as const)
+          : ({ system: 'consul-recipes', address: server.url, key, options: { ...LOCK_OPTIONS, fair } } as const);
+        rows.push(row(BURSTS, `consul-recipes Lock (${what})`, 'handoff ms', await contendedBursts(spec, 10, burstRounds, counter)));
       }
       log(`  semaphore ${semContenders} contenders, limit 5`);
       const prefix = unique('peers-semaphore');
@@ -166,6 +182,8 @@ export async function runPeers(profile: Profile, started?: Machine): Promise<Row
       log(`  workers: N = 10, ${THINK_MS.join('–')} ms between holds`);
       const workersKey = unique('peers-workers');
       rows.push(row(WORKERS, 'etcd3 Election as a queue', 'handoff ms', await contendedAcross({ system: 'etcd3', address: etcd.address, key: workersKey }, 10, workerSeconds, counter, THINK_MS)));
+      log(`  bursts: N = 10 asking together, ${burstRounds} rounds`);
+      rows.push(row(BURSTS, 'etcd3 Election as a queue', 'handoff ms', await contendedBursts({ system: 'etcd3', address: etcd.address, key: unique('peers-bursts') }, 10, burstRounds, counter)));
 
       log('  election graceful handoff');
       const key = unique('peers-election');
@@ -206,6 +224,8 @@ export async function runPeers(profile: Profile, started?: Machine): Promise<Row
       log(`  workers: N = 10, ${THINK_MS.join('–')} ms between holds`);
       const workersKey = unique('peers-workers');
       rows.push(row(WORKERS, 'redis-semaphore Mutex (10 ms retry)', 'handoff ms', await contendedAcross({ system: 'redis-semaphore', address: redis.address, key: workersKey }, 10, workerSeconds, counter, THINK_MS)));
+      log(`  bursts: N = 10 asking together, ${burstRounds} rounds`);
+      rows.push(row(BURSTS, 'redis-semaphore Mutex (10 ms retry)', 'handoff ms', await contendedBursts({ system: 'redis-semaphore', address: redis.address, key: unique('peers-bursts') }, 10, burstRounds, counter)));
       log(`  semaphore ${semContenders} contenders, limit 5`);
       const key = unique('peers-semaphore');
       rows.push(row('semaphore 5', `redis-semaphore Semaphore, ${semContenders} contenders`, 'release→acquire ms', await contended(() => redisSemaphore(redis.address, key, 5), semContenders, semAcquisitions, counter, 5)));
@@ -214,7 +234,7 @@ export async function runPeers(profile: Profile, started?: Machine): Promise<Row
     }
   }
 
-  const order = ['floor', 'lock cycle', ...handoffPlan.map((p) => `handoff N = ${p.n}`), WORKERS, 'semaphore 5', 'election handoff', 'crash failover'];
+  const order = ['floor', 'lock cycle', ...handoffPlan.map((p) => `handoff N = ${p.n}`), WORKERS, BURSTS, 'semaphore 5', 'election handoff', 'crash failover'];
   const sorted = [...rows].sort((x, y) => order.indexOf(x.scenario) - order.indexOf(y.scenario));
   writeResult('peers', { rows: sorted, versions, profile }, started);
   process.stdout.write(`\n${formatTable(sorted)}\n`);

@@ -195,7 +195,7 @@ export class LockDriver extends SingleKeyDriver {
   private heirEntry: KVPair | undefined;
   /** Counts holds and releases, so a look answered after its hold ended is ignored. */
   private holdSerial = 0;
-  /** Fair mode: our queue entry may still be a hand-over marker (deleting it failed): the next join recreates it. */
+  /** Fair mode: our queue entry may be the marker of our last hand-over: the next join deletes it first (see `joinOps`). */
   staleEntry = false;
   /** Fair mode: the marker of the hand-over that made the current hold ours, until {@link onHeld} or the release deletes it. */
   private handedMarker: KVPair | undefined;
@@ -305,9 +305,10 @@ export class LockDriver extends SingleKeyDriver {
    * A fair holder that knows its heir hands the key over in one transaction (see `fair-queue.ts`,
    * "Hand-over"). Its entry is now a marker, which the heir deletes; our next join deletes it
    * first in any case, so it starts at the back of the line. Refused (the heir left, or the key
-   * is not ours any more), or no heir known: it unlocks the key (as Go's Unlock: value and flags, `unlock` being the operation behind
-   * `?release`) and leaves the queue in one transaction: its successor, blocked on its entry,
-   * wakes — and nobody else. That refused too (the key is not ours): it just leaves the queue.
+   * is not ours any more), or no heir known: it unlocks the key (as Go's Unlock: value and flags,
+   * `unlock` being the operation behind `?release`) and leaves the queue in one transaction: its
+   * successor, blocked on its entry, wakes — and nobody else. That refused too (the key is not
+   * ours): it just leaves the queue.
    */
   async releaseFair(sessionId: string): Promise<void> {
     const entry = fairEntryKey(this.key, sessionId);
@@ -475,7 +476,8 @@ class FairLockAttempt extends LockAttempt {
   /** Our entry, locked by our session, and the queue and key as that transaction left them. */
   private async join(signal: AbortSignal): Promise<QueueView> {
     this.joined = true;
-    // Re-locking our own entry changes nothing, so a join whose answer was lost is just repeated.
+    // Re-locking our own entry changes nothing, so a join whose answer was lost is just repeated
+    // (after a hand-over of ours the join re-creates the entry, and a repeat only re-creates it again).
     const fresh = this.fd.staleEntry;
     const result = await retryTransient(() => this.api.txn(joinOps(this.key, this.sessionId, this.fd.value, fresh), signal), signal);
     if (!result.ok) {
