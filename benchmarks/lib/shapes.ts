@@ -294,9 +294,9 @@ export function oursMutex(address: string, key: string, options: LockOptions = {
 }
 
 /** One contender of a consul-recipes Semaphore, with its own Coordinator. */
-export function oursSemaphore(address: string, prefix: string, limit: number): Mutex {
+export function oursSemaphore(address: string, prefix: string, limit: number, fair = false): Mutex {
   const coord = new Coordinator({ address });
-  const sem = coord.semaphore(prefix, { limit, ttl: '10s', lockDelay: 0 });
+  const sem = coord.semaphore(prefix, { limit, ttl: '10s', lockDelay: 0, fair });
   let permit: Awaited<ReturnType<typeof sem.acquire>> | undefined;
   return {
     acquire: async () => {

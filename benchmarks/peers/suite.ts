@@ -145,6 +145,8 @@ export async function runPeers(profile: Profile, started?: Machine): Promise<Row
       log(`  semaphore ${semContenders} contenders, limit 5`);
       const prefix = unique('peers-semaphore');
       rows.push(row('semaphore 5', `consul-recipes Semaphore, ${semContenders} contenders`, 'release→acquire ms', await contended(() => oursSemaphore(server.url, prefix, 5), semContenders, semAcquisitions, counter, 5)));
+      const fairPrefix = unique('peers-semaphore-fair');
+      rows.push(row('semaphore 5', `consul-recipes Semaphore (fair), ${semContenders} contenders`, 'release→acquire ms', await contended(() => oursSemaphore(server.url, fairPrefix, 5, true), semContenders, semAcquisitions, counter, 5)));
       log('  election graceful handoff');
       const key = unique('peers-election');
       const [a, b] = [oursCandidate(server.url, key), oursCandidate(server.url, key)];

@@ -1,6 +1,6 @@
 /**
- * Semaphore: a free permit's cycle (one client, limit 5), then 100 contenders on a limit of 5,
- * each looping acquire → hold 1–5 ms → release (lib/shapes.ts `contended`). Under contention a
+ * Semaphore: a free permit's cycle (one client, limit 5), then 100 contenders on a limit of 5
+ * (default mode, then fair), each looping acquire → hold 1–5 ms → release (lib/shapes.ts `contended`). Under contention a
  * sample is the time from a release starting to the next acquisition resolving (releases and
  * acquisitions paired in order); the loop fails if more than `limit` ever hold a permit at once.
  */
@@ -57,22 +57,22 @@ export const semaphore: Scenario = {
         }
       }
       // Contended: every contender its own Coordinator; the shared loop checks ≤ LIMIT holders.
-      {
+      for (const fair of [false, true]) {
         const prefix = unique('semaphore-contended');
-        log(`  ${contenders} contenders, limit ${LIMIT}: ${acquisitionsWanted} acquisitions`);
+        log(`  ${contenders} contenders, limit ${LIMIT}${fair ? ', fair' : ''}: ${acquisitionsWanted} acquisitions`);
         await server.requests(true);
-        const m = await contended(() => oursSemaphore(server.url, prefix, LIMIT), contenders, acquisitionsWanted, async () => (await server.requests()).total, LIMIT);
+        const m = await contended(() => oursSemaphore(server.url, prefix, LIMIT, fair), contenders, acquisitionsWanted, async () => (await server.requests()).total, LIMIT);
         const requests = await server.requests(true);
         rows.push({
           scenario: 'semaphore',
-          case: `${contenders} contenders, limit ${LIMIT}`,
+          case: `${contenders} contenders, limit ${LIMIT}${fair ? ', fair' : ''}`,
           metric: 'release→acquire ms',
           stats: m.stats,
           opsPerSecond: m.opsPerSecond,
           requestsPerOp: m.requestsPerOp,
           note: handoffNote(m.handoff),
         });
-        details.contended = { handoff: m.handoff, requestsPerAcquisitionByRoute: topRoutes(requests, m.stats.n + 1) };
+        details[fair ? 'contendedFair' : 'contended'] = { handoff: m.handoff, requestsPerAcquisitionByRoute: topRoutes(requests, m.stats.n + 1) };
       }
       writeResult('semaphore', { rows, details, limit: LIMIT, holdMs: [1, 5] });
       return rows;

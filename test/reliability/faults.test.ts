@@ -139,13 +139,13 @@ describe('withLock callbacks', () => {
 });
 
 describe('an AbortSignal aborted at a random await point', () => {
-  type Kind = 'lock' | 'semaphore' | 'election';
+  type Kind = 'lock' | 'fair lock' | 'semaphore' | 'election';
   it(
     'ends the acquire with the abort reason or a hold, never a hang or a leftover session',
     async () => {
       await fc.assert(
         fc.asyncProperty(
-          fc.constantFrom<Kind>('lock', 'semaphore', 'election'),
+          fc.constantFrom<Kind>('lock', 'fair lock', 'semaphore', 'election'),
           fc.integer({ min: 0, max: 8 }),
           fc.boolean(),
           async (kind, step, contended) => {
@@ -157,9 +157,11 @@ describe('an AbortSignal aborted at a random await point', () => {
             });
             const coord = new Coordinator({ address: proxy.url });
             const other = new Coordinator({ address: dev.url });
-            const k = key(kind);
-            const recipe = kind === 'lock' ? new Lock(coord, k, FAST) : kind === 'semaphore' ? new Semaphore(coord, k, { ...FAST, limit: 1 }) : new LeaderElection(coord, k, FAST);
-            const blocker = contended ? await (kind === 'lock' ? new Lock(other, k, FAST).acquire() : kind === 'semaphore' ? new Semaphore(other, k, { ...FAST, limit: 1 }).acquire() : new LeaderElection(other, k, FAST).campaign()) : undefined;
+            const k = key(kind.replace(' ', '-'));
+            const lockOptions = { ...FAST, fair: kind === 'fair lock' };
+            const isLock = kind === 'lock' || kind === 'fair lock';
+            const recipe = isLock ? new Lock(coord, k, lockOptions) : kind === 'semaphore' ? new Semaphore(coord, k, { ...FAST, limit: 1 }) : new LeaderElection(coord, k, FAST);
+            const blocker = contended ? await (isLock ? new Lock(other, k, lockOptions).acquire() : kind === 'semaphore' ? new Semaphore(other, k, { ...FAST, limit: 1 }).acquire() : new LeaderElection(other, k, FAST).campaign()) : undefined;
             const blockerSession = blocker ? ('session' in blocker ? blocker.session.id : blocker.sessionId) : undefined;
             // A contended acquire sends few requests before it blocks: abort by time as well.
             const timer = setTimeout(() => controller.abort(reason), 300);
@@ -191,6 +193,8 @@ describe('an AbortSignal aborted at a random await point', () => {
               await proxy.close();
             }
             await waitFor(() => sessionsLeft().length === 0, { timeout: ORPHAN_MS, message: 'sessions left after close()' });
+            // A fair lock's waiters and holders leave its queue.
+            expect(dev.state.listKeys(`${k}.fair/`)).toEqual([]);
           },
         ),
         { numRuns: LONG ? 200 : 30, seed: LONG ? undefined : 7 },
