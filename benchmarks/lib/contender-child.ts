@@ -39,6 +39,24 @@ export interface RunParams {
 const now = (): number => performance.timeOrigin + performance.now();
 let mutexes: Mutex[] = [];
 
+/** Waits until the absolute time `at` (ms, comparable across processes). */
+const until = (at: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, at - now())));
+
+/** One stamped hold of `m`: acquire, hold `holdMs`, release. */
+async function holdOnce(m: Mutex, c: number, holdMs: readonly [number, number], holds: StampedHold[]): Promise<void> {
+  await m.acquire();
+  const acq = now();
+  await hold(holdMs[0], holdMs[1]);
+  const rel = now();
+  await m.release();
+  holds.push({ c, acq, rel });
+}
+
+async function closeAll(): Promise<void> {
+  await Promise.all(mutexes.map((m) => m.close()));
+  mutexes = [];
+}
+
 serveCalls(
   {
     /** Builds the clients (and loads the peer's library) before the clock starts. */
@@ -48,43 +66,25 @@ serveCalls(
     /** One burst: at `startAt` every contender here asks once, holds, releases. */
     burst: async (p: BurstParams): Promise<StampedHold[]> => {
       const holds: StampedHold[] = [];
-      await new Promise((r) => setTimeout(r, Math.max(0, p.startAt - now())));
-      await Promise.all(
-        mutexes.map(async (m, j) => {
-          await m.acquire();
-          const acq = now();
-          await hold(p.holdMs[0], p.holdMs[1]);
-          const rel = now();
-          await m.release();
-          holds.push({ c: p.firstId + j, acq, rel });
-        }),
-      );
+      await until(p.startAt);
+      await Promise.all(mutexes.map((m, j) => holdOnce(m, p.firstId + j, p.holdMs, holds)));
       return holds;
     },
-    close: async (): Promise<void> => {
-      await Promise.all(mutexes.map((m) => m.close()));
-      mutexes = [];
-    },
+    close: closeAll,
     run: async (p: RunParams): Promise<StampedHold[]> => {
       const holds: StampedHold[] = [];
       try {
-        await new Promise((r) => setTimeout(r, Math.max(0, p.startAt - now())));
+        await until(p.startAt);
         await Promise.all(
           mutexes.map(async (m, j) => {
             while (now() < p.stopAt) {
-              await m.acquire();
-              const acq = now();
-              await hold(p.holdMs[0], p.holdMs[1]);
-              const rel = now();
-              await m.release();
-              holds.push({ c: p.firstId + j, acq, rel });
+              await holdOnce(m, p.firstId + j, p.holdMs, holds);
               if (p.thinkMs) await hold(p.thinkMs[0], p.thinkMs[1]);
             }
           }),
         );
       } finally {
-        await Promise.all(mutexes.map((m) => m.close()));
-        mutexes = [];
+        await closeAll();
       }
       return holds;
     },

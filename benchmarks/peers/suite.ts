@@ -17,6 +17,7 @@ import { floor } from '../scenarios/floor.js';
 import { contended, contendedAcross, contendedBursts, electionHandoff, handoffNote, lockCycle, oursCandidate, oursMutex, oursSemaphore, type Handoffs, type Measured, type RequestCounter } from '../lib/shapes.js';
 import { etcdCandidate, etcdClient, etcdLock, redisMutex, redisSemaphore } from './adapters.js';
 import { findBinary, startEtcd, startRedis, type PeerServer } from './servers.js';
+import type { MutexSpec } from '../lib/mutexes.js';
 
 const row = (scenario: string, system: string, metric: string, m: Measured | (Measured & { handoff: Handoffs }) | Summary, note?: string): Row => {
   if (!('stats' in m)) return { scenario, case: system, metric, stats: m, ...(note ? { note } : {}) };
@@ -39,6 +40,22 @@ const WORKERS = 'handoff N = 10, workers';
 const BURSTS = 'handoff N = 10, bursts';
 /** Our contenders' lock options in the handoff runs: a session per hold, lock-delay 0 (as oursMutex). */
 const LOCK_OPTIONS = { ttl: '10s', lockDelay: 0 } as const;
+
+/** How our Lock is run in the contended shapes: fair or not, one session per worker or a session per hold. */
+type OurMode = readonly [fair: boolean, workerSession: boolean];
+const OUR_MODES: readonly OurMode[] = [
+  [false, false],
+  [true, false],
+  [true, true],
+];
+const modeName = ([fair, workerSession]: OurMode): string => `${fair ? 'fair' : 'default'}, ${workerSession ? 'one session per worker' : 'a session per hold'}`;
+
+/** Our Lock on `key` in `mode` (a worker session: ttl 10 s and lock-delay 0, as LOCK_OPTIONS). */
+function oursSpec(address: string, key: string, [fair, workerSession]: OurMode): MutexSpec {
+  return workerSession
+    ? { system: 'consul-recipes', address, key, options: { fair }, workerSession }
+    : { system: 'consul-recipes', address, key, options: { ...LOCK_OPTIONS, fair } };
+}
 const THINK_MS = [1, 5] as const;
 
 // ---- etcd3 -------------------------------------------------------------------------------------
@@ -105,6 +122,18 @@ export async function runPeers(profile: Profile, started?: Machine): Promise<Row
   const crashRounds = size(profile, 10, 1);
   const floorRounds = size(profile, 4000, 200);
 
+  /** A peer's contended shapes: the hot loop at every N, workers, bursts (each on a fresh key). */
+  const peerContended = async (system: string, spec: (key: string) => MutexSpec, counter: RequestCounter): Promise<void> => {
+    for (const { n, seconds } of handoffPlan) {
+      log(`  handoff N = ${n}`);
+      rows.push(row(`handoff N = ${n}`, system, 'handoff ms', await contendedAcross(spec(unique(`peers-handoff-${n}`)), n, seconds, counter)));
+    }
+    log(`  workers: N = 10, ${THINK_MS.join('–')} ms between holds`);
+    rows.push(row(WORKERS, system, 'handoff ms', await contendedAcross(spec(unique('peers-workers')), 10, workerSeconds, counter, THINK_MS)));
+    log(`  bursts: N = 10 asking together, ${burstRounds} rounds`);
+    rows.push(row(BURSTS, system, 'handoff ms', await contendedBursts(spec(unique('peers-bursts')), 10, burstRounds, counter)));
+  };
+
   // consul-recipes, in this same run.
   log('consul-recipes');
   rows.push(...(await floor.run(profile)));
@@ -118,29 +147,17 @@ export async function runPeers(profile: Profile, started?: Machine): Promise<Row
       await m.close();
       for (const { n, seconds } of handoffPlan) {
         log(`  handoff N = ${n}`);
-        const key = unique(`peers-handoff-${n}`);
-        rows.push(row(`handoff N = ${n}`, 'consul-recipes Lock', 'handoff ms', await contendedAcross({ system: 'consul-recipes', address: server.url, key, options: LOCK_OPTIONS }, n, seconds, counter)));
-        const fairKey = unique(`peers-handoff-fair-${n}`);
-        const fair = { system: 'consul-recipes', address: server.url, key: fairKey, options: { fair: true }, workerSession: true } as const;
-        rows.push(row(`handoff N = ${n}`, 'consul-recipes Lock (fair, one session per worker)', 'handoff ms', await contendedAcross(fair, n, seconds, counter)));
+        rows.push(row(`handoff N = ${n}`, 'consul-recipes Lock', 'handoff ms', await contendedAcross(oursSpec(server.url, unique(`peers-handoff-${n}`), [false, false]), n, seconds, counter)));
+        const fairWorkers: OurMode = [true, true];
+        rows.push(row(`handoff N = ${n}`, `consul-recipes Lock (${modeName(fairWorkers)})`, 'handoff ms', await contendedAcross(oursSpec(server.url, unique(`peers-handoff-fair-${n}`), fairWorkers), n, seconds, counter)));
       }
-      for (const [fair, workerSession] of [[false, false], [true, false], [true, true]] as const) {
-        const what = `${fair ? 'fair' : 'default'}, ${workerSession ? 'one session per worker' : 'a session per hold'}`;
-        log(`  workers: N = 10, ${THINK_MS.join('–')} ms between holds, ${what}`);
-        const key = unique('peers-workers');
-        const spec = workerSession
-          ? ({ system: 'consul-recipes', address: server.url, key, options: { fair }, workerSession } as const)
-          : ({ system: 'consul-recipes', address: server.url, key, options: { ...LOCK_OPTIONS, fair } } as const);
-        rows.push(row(WORKERS, `consul-recipes Lock (${what})`, 'handoff ms', await contendedAcross(spec, 10, workerSeconds, counter, THINK_MS)));
+      for (const mode of OUR_MODES) {
+        log(`  workers: N = 10, ${THINK_MS.join('–')} ms between holds, ${modeName(mode)}`);
+        rows.push(row(WORKERS, `consul-recipes Lock (${modeName(mode)})`, 'handoff ms', await contendedAcross(oursSpec(server.url, unique('peers-workers'), mode), 10, workerSeconds, counter, THINK_MS)));
       }
-      for (const [fair, workerSession] of [[false, false], [true, false], [true, true]] as const) {
-        const what = `${fair ? 'fair' : 'default'}, ${workerSession ? 'one session per worker' : 'a session per hold'}`;
-        log(`  bursts: N = 10 asking together, ${burstRounds} rounds, ${what}`);
-        const key = unique('peers-bursts');
-        const spec = workerSession
-          ? ({ system: 'consul-recipes', address: server.url, key, options: { fair }, workerSession } as const)
-          : ({ system: 'consul-recipes', address: server.url, key, options: { ...LOCK_OPTIONS, fair } } as const);
-        rows.push(row(BURSTS, `consul-recipes Lock (${what})`, 'handoff ms', await contendedBursts(spec, 10, burstRounds, counter)));
+      for (const mode of OUR_MODES) {
+        log(`  bursts: N = 10 asking together, ${burstRounds} rounds, ${modeName(mode)}`);
+        rows.push(row(BURSTS, `consul-recipes Lock (${modeName(mode)})`, 'handoff ms', await contendedBursts(oursSpec(server.url, unique('peers-bursts'), mode), 10, burstRounds, counter)));
       }
       log(`  semaphore ${semContenders} contenders, limit 5`);
       const prefix = unique('peers-semaphore');
@@ -176,16 +193,7 @@ export async function runPeers(profile: Profile, started?: Machine): Promise<Row
       const m = etcdLock(etcd.address, unique('peers-cycle'));
       rows.push(row('lock cycle', 'etcd3 Lock', 'cycle ms', await lockCycle(m, cycles, counter)));
       await m.close();
-      for (const { n, seconds } of handoffPlan) {
-        log(`  handoff N = ${n}`);
-        const key = unique(`peers-handoff-${n}`);
-        rows.push(row(`handoff N = ${n}`, 'etcd3 Election as a queue', 'handoff ms', await contendedAcross({ system: 'etcd3', address: etcd.address, key }, n, seconds, counter)));
-      }
-      log(`  workers: N = 10, ${THINK_MS.join('–')} ms between holds`);
-      const workersKey = unique('peers-workers');
-      rows.push(row(WORKERS, 'etcd3 Election as a queue', 'handoff ms', await contendedAcross({ system: 'etcd3', address: etcd.address, key: workersKey }, 10, workerSeconds, counter, THINK_MS)));
-      log(`  bursts: N = 10 asking together, ${burstRounds} rounds`);
-      rows.push(row(BURSTS, 'etcd3 Election as a queue', 'handoff ms', await contendedBursts({ system: 'etcd3', address: etcd.address, key: unique('peers-bursts') }, 10, burstRounds, counter)));
+      await peerContended('etcd3 Election as a queue', (key) => ({ system: 'etcd3', address: etcd.address, key }), counter);
 
       log('  election graceful handoff');
       const key = unique('peers-election');
@@ -218,16 +226,7 @@ export async function runPeers(profile: Profile, started?: Machine): Promise<Row
       const m = redisMutex(redis.address, unique('peers-cycle'));
       rows.push(row('lock cycle', 'redis-semaphore Mutex', 'cycle ms', await lockCycle(m, cycles, counter)));
       await m.close();
-      for (const { n, seconds } of handoffPlan) {
-        log(`  handoff N = ${n}`);
-        const key = unique(`peers-handoff-${n}`);
-        rows.push(row(`handoff N = ${n}`, 'redis-semaphore Mutex (10 ms retry)', 'handoff ms', await contendedAcross({ system: 'redis-semaphore', address: redis.address, key }, n, seconds, counter)));
-      }
-      log(`  workers: N = 10, ${THINK_MS.join('–')} ms between holds`);
-      const workersKey = unique('peers-workers');
-      rows.push(row(WORKERS, 'redis-semaphore Mutex (10 ms retry)', 'handoff ms', await contendedAcross({ system: 'redis-semaphore', address: redis.address, key: workersKey }, 10, workerSeconds, counter, THINK_MS)));
-      log(`  bursts: N = 10 asking together, ${burstRounds} rounds`);
-      rows.push(row(BURSTS, 'redis-semaphore Mutex (10 ms retry)', 'handoff ms', await contendedBursts({ system: 'redis-semaphore', address: redis.address, key: unique('peers-bursts') }, 10, burstRounds, counter)));
+      await peerContended('redis-semaphore Mutex (10 ms retry)', (key) => ({ system: 'redis-semaphore', address: redis.address, key }), counter);
       log(`  semaphore ${semContenders} contenders, limit 5`);
       const key = unique('peers-semaphore');
       rows.push(row('semaphore 5', `redis-semaphore Semaphore, ${semContenders} contenders`, 'release→acquire ms', await contended(() => redisSemaphore(redis.address, key, 5), semContenders, semAcquisitions, counter, 5)));
