@@ -30,7 +30,6 @@ export function resolveWaitOptions(options: WaitOptions | undefined, where: stri
   };
 }
 
-
 /**
  * One signal for a wait: aborts with the caller's reason, with `closed`'s reason, or after the
  * timeout with a `TimeoutError` on `what`. Call `dispose()` in `finally`.

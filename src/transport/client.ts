@@ -281,6 +281,8 @@ export class ConsulTransport {
 
   private once(spec: RequestSpec): Promise<ConsulResponse> {
     if (this.closed) return Promise.reject(new ConsulError(0, `${spec.method} ${spec.path}`, 'transport is closed'));
+    // Before anything is written: cancelling a request already sent would cost its connection.
+    if (spec.signal?.aborted) return Promise.reject(abortReason(spec.signal));
     let payload: Buffer | undefined;
     if (spec.body !== undefined) {
       payload = Buffer.isBuffer(spec.body)
@@ -319,10 +321,6 @@ export class ConsulTransport {
         exchange.cancel('ETIMEDOUT', 'timed out');
         reject(new ConsulError(0, `${method} ${path}`, `no response within ${timeoutMs}ms`));
       }, timeoutMs);
-      if (signal?.aborted) {
-        onAbort();
-        return;
-      }
       signal?.addEventListener('abort', onAbort, { once: true });
       exchange.response.then(
         (res) => {
